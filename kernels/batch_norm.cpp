@@ -1,0 +1,127 @@
+// Entry points of the batch-norm kernels: validation, allocation and device dispatch.
+#include <cmath>
+
+#include "kernels/batch_norm.h"
+#include "kernels/dispatch.h"
+
+namespace gs::kernels {
+namespace {
+
+// x: (N, C, ...) floating. Returns M = N * S, the number of values per channel.
+std::int64_t check_input(const char* op, const Tensor& x) {
+    GS_CHECK(x.defined(), op, ": the input is undefined");
+    GS_CHECK(x.dim() >= 2, op, ": expected x of shape (N, C) or (N, C, H, W), got ", x.describe());
+    GS_CHECK(is_floating(x.dtype()), op, ": expected a floating dtype (f32 or f64), got ", x.describe());
+    return x.size(1) == 0 ? 0 : x.numel() / x.size(1);
+}
+
+// A per-channel tensor: (C), x's dtype and device. Undefined passes when `optional`.
+void check_channel(const char* op, const Tensor& x, const Tensor& p, const char* what, bool optional) {
+    if (!p.defined()) {
+        GS_CHECK(optional, op, ": ", what, " is undefined");
+        return;
+    }
+    GS_CHECK(p.dim() == 1 && p.size(0) == x.size(1), op, ": ", what, " must have shape [", x.size(1),
+             "] (the channels of x ", x.describe(), "), got ", p.describe());
+    GS_CHECK(p.dtype() == x.dtype(), op, ": ", what, " has dtype ", dtype_name(p.dtype()), " but x is ",
+             dtype_name(x.dtype()));
+    check_same_device(op, {&x, &p});
+}
+
+void check_eps(const char* op, double eps) {
+    GS_CHECK(eps >= 0 && std::isfinite(eps), op, ": eps must be finite and >= 0, got ", eps);
+}
+
+Tensor contig(const Tensor& t) { return t.defined() ? t.contiguous() : t; }
+
+// require_cpu for the optional tensors that are present.
+void require_cpu_defined(const char* op, std::initializer_list<const Tensor*> ts) {
+    for (const Tensor* t : ts)
+        if (t->defined()) GS_CHECK(t->device().is_cpu(), op, ": no implementation for ", t->device().str(), " yet (CPU only)");
+}
+
+Tensor channel_empty(const Tensor& x) { return Tensor::empty({x.size(1)}, x.dtype(), x.device()); }
+
+}  // namespace
+
+BatchNormTrainResult batch_norm_forward_train(const Tensor& x_, const Tensor& gamma_, const Tensor& beta_, double eps) {
+    const char* op = "batch_norm_forward_train";
+    const std::int64_t M = check_input(op, x_);
+    check_channel(op, x_, gamma_, "gamma", true);
+    check_channel(op, x_, beta_, "beta", true);
+    check_eps(op, eps);
+    // One value per channel has no variance; say so rather than divide by zero.
+    GS_CHECK(M >= 2, op, ": training needs at least 2 values per channel (N*H*W >= 2) to estimate a variance, x is ",
+             x_.describe());
+    require_cpu(op, {&x_});
+    require_cpu_defined(op, {&gamma_, &beta_});
+    const Tensor x = x_.contiguous(), gamma = contig(gamma_), beta = contig(beta_);
+    BatchNormTrainResult r{Tensor::empty_like(x), channel_empty(x), channel_empty(x), channel_empty(x)};
+    cpu::batch_norm_forward_train(x, gamma, beta, eps, r.y, r.mean, r.invstd, r.var);
+    return r;
+}
+
+Tensor batch_norm_forward_eval(const Tensor& x_, const Tensor& running_mean, const Tensor& running_var,
+                               const Tensor& gamma, const Tensor& beta, double eps) {
+    const char* op = "batch_norm_forward_eval";
+    check_input(op, x_);
+    check_channel(op, x_, running_mean, "running_mean", false);
+    check_channel(op, x_, running_var, "running_var", false);
+    check_channel(op, x_, gamma, "gamma", true);
+    check_channel(op, x_, beta, "beta", true);
+    check_eps(op, eps);
+    require_cpu(op, {&x_, &running_mean, &running_var});
+    require_cpu_defined(op, {&gamma, &beta});
+    const Tensor x = x_.contiguous();
+    Tensor y = Tensor::empty_like(x);
+    cpu::batch_norm_forward_eval(x, running_mean.contiguous(), running_var.contiguous(), contig(gamma), contig(beta),
+                                 eps, y);
+    return y;
+}
+
+BatchNormGrads batch_norm_backward_train(const Tensor& dy_, const Tensor& x_, const Tensor& mean,
+                                         const Tensor& invstd, const Tensor& gamma, bool need_dx, bool need_dgamma,
+                                         bool need_dbeta) {
+    const char* op = "batch_norm_backward_train";
+    check_input(op, x_);
+    GS_CHECK(dy_.defined() && dy_.shape() == x_.shape() && dy_.dtype() == x_.dtype(), op,
+             ": dy must match x ", x_.describe(), ", got ", dy_.defined() ? dy_.describe() : "undefined");
+    check_channel(op, x_, mean, "mean", false);
+    check_channel(op, x_, invstd, "invstd", false);
+    check_channel(op, x_, gamma, "gamma", true);
+    require_cpu(op, {&dy_, &x_, &mean, &invstd});
+    require_cpu_defined(op, {&gamma});
+    BatchNormGrads g;
+    if (need_dx) g.dx = Tensor::empty_like(x_);
+    if (need_dgamma) g.dgamma = channel_empty(x_);
+    if (need_dbeta) g.dbeta = channel_empty(x_);
+    if (!need_dx && !need_dgamma && !need_dbeta) return g;
+    cpu::batch_norm_backward_train(dy_.contiguous(), x_.contiguous(), mean.contiguous(), invstd.contiguous(),
+                                   contig(gamma), g.dx, g.dgamma, g.dbeta);
+    return g;
+}
+
+BatchNormGrads batch_norm_backward_eval(const Tensor& dy_, const Tensor& x_, const Tensor& running_mean,
+                                        const Tensor& running_var, const Tensor& gamma, double eps, bool need_dx,
+                                        bool need_dgamma, bool need_dbeta) {
+    const char* op = "batch_norm_backward_eval";
+    check_input(op, x_);
+    GS_CHECK(dy_.defined() && dy_.shape() == x_.shape() && dy_.dtype() == x_.dtype(), op,
+             ": dy must match x ", x_.describe(), ", got ", dy_.defined() ? dy_.describe() : "undefined");
+    check_channel(op, x_, running_mean, "running_mean", false);
+    check_channel(op, x_, running_var, "running_var", false);
+    check_channel(op, x_, gamma, "gamma", true);
+    check_eps(op, eps);
+    require_cpu(op, {&dy_, &x_, &running_mean, &running_var});
+    require_cpu_defined(op, {&gamma});
+    BatchNormGrads g;
+    if (need_dx) g.dx = Tensor::empty_like(x_);
+    if (need_dgamma) g.dgamma = channel_empty(x_);
+    if (need_dbeta) g.dbeta = channel_empty(x_);
+    if (!need_dx && !need_dgamma && !need_dbeta) return g;
+    cpu::batch_norm_backward_eval(dy_.contiguous(), x_.contiguous(), running_mean.contiguous(),
+                                  running_var.contiguous(), contig(gamma), eps, g.dx, g.dgamma, g.dbeta);
+    return g;
+}
+
+}  // namespace gs::kernels
