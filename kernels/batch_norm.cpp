@@ -12,7 +12,9 @@ std::int64_t check_input(const char* op, const Tensor& x) {
     GS_CHECK(x.defined(), op, ": the input is undefined");
     GS_CHECK(x.dim() >= 2, op, ": expected x of shape (N, C) or (N, C, H, W), got ", x.describe());
     GS_CHECK(is_floating(x.dtype()), op, ": expected a floating dtype (f32 or f64), got ", x.describe());
-    return x.size(1) == 0 ? 0 : x.numel() / x.size(1);
+    std::int64_t m = x.size(0);
+    for (std::int64_t d = 2; d < x.dim(); ++d) m *= x.size(d);
+    return m;
 }
 
 // A per-channel tensor: (C), x's dtype and device. Undefined passes when `optional`.
