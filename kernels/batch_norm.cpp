@@ -81,47 +81,59 @@ Tensor batch_norm_forward_eval(const Tensor& x_, const Tensor& running_mean, con
     return y;
 }
 
-BatchNormGrads batch_norm_backward_train(const Tensor& dy_, const Tensor& x_, const Tensor& mean,
-                                         const Tensor& invstd, const Tensor& gamma, bool need_dx, bool need_dgamma,
-                                         bool need_dbeta) {
-    const char* op = "batch_norm_backward_train";
-    check_input(op, x_);
-    GS_CHECK(dy_.defined() && dy_.shape() == x_.shape() && dy_.dtype() == x_.dtype(), op,
-             ": dy must match x ", x_.describe(), ", got ", dy_.defined() ? dy_.describe() : "undefined");
-    check_channel(op, x_, mean, "mean", false);
-    check_channel(op, x_, invstd, "invstd", false);
-    check_channel(op, x_, gamma, "gamma", true);
-    require_cpu(op, {&dy_, &x_, &mean, &invstd});
-    require_cpu_defined(op, {&gamma});
+namespace {
+
+// dy (N, C, ...) floating; x, when given (or `x_required`), must match it.
+void check_dy_x(const char* op, const Tensor& dy, const Tensor& x, bool x_required, const char* why) {
+    check_input(op, dy);
+    GS_CHECK(x.defined() || !x_required, op, ": x is needed for ", why, " but is undefined");
+    if (x.defined())
+        GS_CHECK(x.shape() == dy.shape() && x.dtype() == dy.dtype(), op, ": x must match dy ", dy.describe(),
+                 ", got ", x.describe());
+}
+
+BatchNormGrads alloc_grads(const Tensor& dy, bool need_dx, bool need_dgamma, bool need_dbeta) {
     BatchNormGrads g;
-    if (need_dx) g.dx = Tensor::empty_like(x_);
-    if (need_dgamma) g.dgamma = channel_empty(x_);
-    if (need_dbeta) g.dbeta = channel_empty(x_);
-    if (!need_dx && !need_dgamma && !need_dbeta) return g;
-    cpu::batch_norm_backward_train(dy_.contiguous(), x_.contiguous(), mean.contiguous(), invstd.contiguous(),
-                                   contig(gamma), g.dx, g.dgamma, g.dbeta);
+    if (need_dx) g.dx = Tensor::empty_like(dy);
+    if (need_dgamma) g.dgamma = channel_empty(dy);
+    if (need_dbeta) g.dbeta = channel_empty(dy);
     return g;
 }
 
-BatchNormGrads batch_norm_backward_eval(const Tensor& dy_, const Tensor& x_, const Tensor& running_mean,
+}  // namespace
+
+BatchNormGrads batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& mean,
+                                         const Tensor& invstd, const Tensor& gamma, bool need_dx, bool need_dgamma,
+                                         bool need_dbeta) {
+    const char* op = "batch_norm_backward_train";
+    const bool need_stats = need_dx || need_dgamma;
+    check_dy_x(op, dy, x, need_stats, "dx and dgamma");
+    check_channel(op, dy, mean, "mean", !need_stats);
+    check_channel(op, dy, invstd, "invstd", !need_stats);
+    check_channel(op, dy, gamma, "gamma", true);
+    require_cpu(op, {&dy});
+    require_cpu_defined(op, {&x, &mean, &invstd, &gamma});
+    BatchNormGrads g = alloc_grads(dy, need_dx, need_dgamma, need_dbeta);
+    if (!need_dx && !need_dgamma && !need_dbeta) return g;
+    cpu::batch_norm_backward_train(dy.contiguous(), need_stats ? x.contiguous() : Tensor(), contig(mean),
+                                   contig(invstd), contig(gamma), g.dx, g.dgamma, g.dbeta);
+    return g;
+}
+
+BatchNormGrads batch_norm_backward_eval(const Tensor& dy, const Tensor& x, const Tensor& running_mean,
                                         const Tensor& running_var, const Tensor& gamma, double eps, bool need_dx,
                                         bool need_dgamma, bool need_dbeta) {
     const char* op = "batch_norm_backward_eval";
-    check_input(op, x_);
-    GS_CHECK(dy_.defined() && dy_.shape() == x_.shape() && dy_.dtype() == x_.dtype(), op,
-             ": dy must match x ", x_.describe(), ", got ", dy_.defined() ? dy_.describe() : "undefined");
-    check_channel(op, x_, running_mean, "running_mean", false);
-    check_channel(op, x_, running_var, "running_var", false);
-    check_channel(op, x_, gamma, "gamma", true);
+    check_dy_x(op, dy, x, need_dgamma, "dgamma");
+    check_channel(op, dy, running_mean, "running_mean", false);
+    check_channel(op, dy, running_var, "running_var", false);
+    check_channel(op, dy, gamma, "gamma", true);
     check_eps(op, eps);
-    require_cpu(op, {&dy_, &x_, &running_mean, &running_var});
-    require_cpu_defined(op, {&gamma});
-    BatchNormGrads g;
-    if (need_dx) g.dx = Tensor::empty_like(x_);
-    if (need_dgamma) g.dgamma = channel_empty(x_);
-    if (need_dbeta) g.dbeta = channel_empty(x_);
+    require_cpu(op, {&dy, &running_mean, &running_var});
+    require_cpu_defined(op, {&x, &gamma});
+    BatchNormGrads g = alloc_grads(dy, need_dx, need_dgamma, need_dbeta);
     if (!need_dx && !need_dgamma && !need_dbeta) return g;
-    cpu::batch_norm_backward_eval(dy_.contiguous(), x_.contiguous(), running_mean.contiguous(),
+    cpu::batch_norm_backward_eval(dy.contiguous(), need_dgamma ? x.contiguous() : Tensor(), running_mean.contiguous(),
                                   running_var.contiguous(), contig(gamma), eps, g.dx, g.dgamma, g.dbeta);
     return g;
 }

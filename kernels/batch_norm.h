@@ -74,12 +74,14 @@ Tensor batch_norm_forward_eval(const Tensor& x, const Tensor& running_mean, cons
 // dy, x: (N, C, ...); mean, invstd: (C) as returned by batch_norm_forward_train; gamma: (C) or
 // undefined. Computes only the requested gradients: dx (formula above), dgamma = Σ(dy*xhat) and
 // dbeta = Σdy per channel. dgamma may be requested with gamma absent (it is the gradient a gamma
-// of ones would get).
+// of ones would get). x, mean and invstd may be undefined when neither dx nor dgamma is requested
+// (dbeta needs dy only), so a shift-only layer's backward need not keep x alive.
 BatchNormGrads batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& invstd,
                                          const Tensor& gamma, bool need_dx, bool need_dgamma, bool need_dbeta);
 
 // Eval-mode backward with running statistics held constant: dx = dy * gamma * invstd_running,
-// dgamma = Σ(dy*xhat), dbeta = Σdy, where invstd_running = 1/sqrt(running_var + eps).
+// dgamma = Σ(dy*xhat), dbeta = Σdy, where invstd_running = 1/sqrt(running_var + eps). x may be
+// undefined unless dgamma is requested.
 BatchNormGrads batch_norm_backward_eval(const Tensor& dy, const Tensor& x, const Tensor& running_mean,
                                         const Tensor& running_var, const Tensor& gamma, double eps, bool need_dx,
                                         bool need_dgamma, bool need_dbeta);
@@ -91,7 +93,8 @@ void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor
                               Tensor& mean, Tensor& invstd, Tensor& var);
 void batch_norm_forward_eval(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                              const Tensor& gamma, const Tensor& beta, double eps, Tensor& y);
-// Undefined outputs are skipped.
+// Undefined outputs are skipped; x (and mean/invstd) are undefined exactly when the entry point
+// allows it.
 void batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& invstd,
                                const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
 void batch_norm_backward_eval(const Tensor& dy, const Tensor& x, const Tensor& running_mean,

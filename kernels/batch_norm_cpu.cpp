@@ -80,15 +80,20 @@ void forward_apply(const Dims& d, const T* x, const T* mean, const T* invstd, co
     for_each_element(d, y, [&](std::int64_t i, std::int64_t c) { return f(x[i], mean[c], invstd[c], g[c], b[c]); });
 }
 
-// Σdy and Σ(dy*xhat) per channel, then the requested gradients. scale[c] multiplies dy in dx.
+// Σdy and, when x is given, Σ(dy*xhat) per channel; assigns the requested dgamma and dbeta.
 template <class T>
 void backward_sums(const Dims& d, const T* dy, const T* x, const T* mean, const T* invstd, Tensor& dgamma,
                    Tensor& dbeta, std::array<std::vector<double>, 2>& sums) {
-    sums = channel_sums<2>(d, [&](std::int64_t i) {
-        const std::int64_t c = (i / d.S) % d.C;
-        const double g = double(dy[i]);
-        return std::array<double, 2>{g, g * double((x[i] - mean[c]) * invstd[c])};
-    });
+    if (x) {
+        sums = channel_sums<2>(d, [&](std::int64_t i) {
+            const std::int64_t c = (i / d.S) % d.C;
+            const double g = double(dy[i]);
+            return std::array<double, 2>{g, g * double((x[i] - mean[c]) * invstd[c])};
+        });
+    } else {
+        const auto s = channel_sums<1>(d, [&](std::int64_t i) { return std::array<double, 1>{double(dy[i])}; });
+        sums = {s[0], std::vector<double>()};
+    }
     if (dgamma.defined()) {
         T* p = dgamma.data<T>();
         for (std::int64_t c = 0; c < d.C; ++c) p[c] = T(sums[1][std::size_t(c)]);
@@ -98,6 +103,9 @@ void backward_sums(const Dims& d, const T* dy, const T* x, const T* mean, const 
         for (std::int64_t c = 0; c < d.C; ++c) p[c] = T(sums[0][std::size_t(c)]);
     }
 }
+
+template <class T>
+const T* data_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
 
 }  // namespace
 
@@ -145,13 +153,13 @@ void batch_norm_forward_eval(const Tensor& x_, const Tensor& running_mean, const
 
 void batch_norm_backward_train(const Tensor& dy_, const Tensor& x_, const Tensor& mean_, const Tensor& invstd_,
                                const Tensor& gamma, Tensor& dx_, Tensor& dgamma, Tensor& dbeta) {
-    visit_float(x_.dtype(), "batch_norm_backward_train", [&](auto tag) {
+    visit_float(dy_.dtype(), "batch_norm_backward_train", [&](auto tag) {
         using T = decltype(tag);
-        const Dims d(x_);
+        const Dims d(dy_);
         const T* dy = dy_.data<T>();
-        const T* x = x_.data<T>();
-        const T* mean = mean_.data<T>();
-        const T* invstd = invstd_.data<T>();
+        const T* x = data_or_null<T>(x_);
+        const T* mean = data_or_null<T>(mean_);
+        const T* invstd = data_or_null<T>(invstd_);
         std::array<std::vector<double>, 2> sums;
         backward_sums<T>(d, dy, x, mean, invstd, dgamma, dbeta, sums);
         if (!dx_.defined()) return;
@@ -174,9 +182,9 @@ void batch_norm_backward_train(const Tensor& dy_, const Tensor& x_, const Tensor
 void batch_norm_backward_eval(const Tensor& dy_, const Tensor& x_, const Tensor& running_mean,
                               const Tensor& running_var, const Tensor& gamma, double eps, Tensor& dx_, Tensor& dgamma,
                               Tensor& dbeta) {
-    visit_float(x_.dtype(), "batch_norm_backward_eval", [&](auto tag) {
+    visit_float(dy_.dtype(), "batch_norm_backward_eval", [&](auto tag) {
         using T = decltype(tag);
-        const Dims d(x_);
+        const Dims d(dy_);
         const T* dy = dy_.data<T>();
         const T* rv = running_var.data<T>();
         std::vector<T> invstd(std::size_t(d.C));
@@ -184,7 +192,7 @@ void batch_norm_backward_eval(const Tensor& dy_, const Tensor& x_, const Tensor&
         for (std::int64_t c = 0; c < d.C; ++c) invstd[std::size_t(c)] = inv(rv[c], T(eps));
         if (dgamma.defined() || dbeta.defined()) {
             std::array<std::vector<double>, 2> sums;
-            backward_sums<T>(d, dy, x_.data<T>(), running_mean.data<T>(), invstd.data(), dgamma, dbeta, sums);
+            backward_sums<T>(d, dy, data_or_null<T>(x_), running_mean.data<T>(), invstd.data(), dgamma, dbeta, sums);
         }
         if (!dx_.defined()) return;
         const std::vector<T> g = channel_values<T>(gamma, d.C, T(1));

@@ -236,6 +236,16 @@ TEST_CASE("batch_norm_backward computes only the requested gradients") {
     CHECK_FALSE(g.dx.defined());
     CHECK(g.dgamma.defined());
     CHECK_FALSE(g.dbeta.defined());
+    // dbeta alone needs dy only: x and the statistics may be absent.
+    const auto b = k::batch_norm_backward_train(dy, Tensor(), Tensor(), Tensor(), Tensor(), false, false, true);
+    const auto full = k::batch_norm_backward_train(dy, x, f.mean, f.invstd, Tensor(), false, false, true);
+    CHECK(b.dbeta.to_vector<double>() == full.dbeta.to_vector<double>());
+    CHECK_THROWS_WITH_AS(k::batch_norm_backward_train(dy, Tensor(), Tensor(), Tensor(), Tensor(), true, false, false),
+                         doctest::Contains("x is needed for dx and dgamma"), gs::Error);
+    CHECK_THROWS_WITH_AS(k::batch_norm_backward_eval(dy, Tensor(), Tensor::zeros({4}, gs::DType::f64),
+                                                     Tensor::ones({4}, gs::DType::f64), Tensor(), 1e-5, false, true,
+                                                     false),
+                         doctest::Contains("x is needed for dgamma"), gs::Error);
 }
 
 TEST_CASE("batch_norm results do not depend on the thread count") {
