@@ -21,11 +21,13 @@ struct GemmOperand {
 };
 
 std::optional<GemmOperand> gemm_layout(i64 rows, i64 cols, i64 row_stride, i64 col_stride) {
-    if (rows <= 1) row_stride = std::max<i64>(cols, 1);  // a single row: its stride is never used
-    if (cols <= 1) col_stride = 1;                        // a single column: likewise
-    if (col_stride == 1 && row_stride >= std::max<i64>(cols, 1)) return GemmOperand{false, row_stride};
-    if (rows <= 1) return GemmOperand{false, std::max<i64>(cols, 1)};
-    if (row_stride == 1 && col_stride >= std::max<i64>(rows, 1)) return GemmOperand{true, col_stride};
+    // Row-major, element (i, j) at i*ld + j. A single row never uses ld; a single column has no
+    // column stride to speak of.
+    if ((col_stride == 1 || cols <= 1) && (rows <= 1 || row_stride >= std::max<i64>(cols, 1)))
+        return GemmOperand{false, rows <= 1 ? std::max<i64>(cols, 1) : row_stride};
+    // Transposed storage, element (i, j) at j*ld + i.
+    if ((row_stride == 1 || rows <= 1) && (cols <= 1 || col_stride >= std::max<i64>(rows, 1)))
+        return GemmOperand{true, cols <= 1 ? std::max<i64>(rows, 1) : col_stride};
     return std::nullopt;
 }
 
@@ -43,11 +45,11 @@ GemmOperand layout_of(const Tensor& t) {
     return *gemm_layout(t.size(d - 2), t.size(d - 1), t.stride(d - 2), t.stride(d - 1));
 }
 
-// Whether the batch dims of t (all dims but the last two) together with dim `inner` (one of the
-// matrix dims) merge into one dim of stride t.stride(inner), i.e. the batch entries of t are
-// stacked along that matrix dim. Size-1 dims never break the merge.
-bool stacks_along(const Tensor& t, i64 inner) {
-    i64 expect = t.stride(inner) * t.size(inner);
+// Whether the batch dims of t (all dims but the last two) together with matrix dim `inner`, read
+// with stride `ld` (the leading dimension gemm uses for that dim), merge into one dim: i.e. the
+// batch entries of t are stacked along that matrix dim. Size-1 batch dims never break the merge.
+bool stacks_along(const Tensor& t, i64 inner, i64 ld) {
+    i64 expect = ld * t.size(inner);
     for (i64 d = t.dim() - 3; d >= 0; --d) {
         if (t.size(d) == 1) continue;
         if (t.stride(d) != expect) return false;
@@ -82,15 +84,15 @@ void run(const Tensor& a_in, const Tensor& b_in, Tensor& out) {
 
     // Fold 1: no reduction, b shared by every batch entry, a's entries stacked along M: one gemm
     // of (F*M) x K by K x N (e.g. a linear layer on (batch, time, features)).
-    if (out_batch_numel == F && !la.trans && batch_broadcast(b) && stacks_along(a, nd - 2)) {
+    if (out_batch_numel == F && !la.trans && batch_broadcast(b) && stacks_along(a, nd - 2, la.ld)) {
         gemm<T>(false, lb.trans, F * M, N, K, T(1), A, la.ld, B, lb.ld, T(0), C, N);
         return;
     }
     // Fold 2: everything summed into one matrix, a's entries stacked along K (as columns, a read
     // transposed) and b's along K (as rows): sum_f a_f b_f = [a_1 .. a_F] [b_1; ..; b_F], one gemm
     // with inner size F*K (e.g. the weight gradient of such a linear layer).
-    if (out_batch_numel == 1 && F > 1 && la.trans && !lb.trans && stacks_along(a, nd - 1) &&
-        stacks_along(b, nd - 2)) {
+    if (out_batch_numel == 1 && F > 1 && la.trans && !lb.trans && stacks_along(a, nd - 1, la.ld) &&
+        stacks_along(b, nd - 2, lb.ld)) {
         gemm<T>(true, false, M, N, F * K, T(1), A, la.ld, B, lb.ld, T(0), C, N);
         return;
     }

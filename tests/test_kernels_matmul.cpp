@@ -85,6 +85,15 @@ TEST_CASE_TEMPLATE("matmul of transposed and strided views", T, float, double) {
     Tensor a1 = wide.narrow(1, 5, K), a2 = wide.slice(1, 0, 2 * K, 2);
     CHECK(max_diff(gs::kernels::matmul(a1, b), naive_matmul(a1, b)) <= tol<T>(K));
     CHECK(max_diff(gs::kernels::matmul(a2, b), naive_matmul(a2, b)) <= tol<T>(K));
+    // Single rows / columns cut from transposed matrices: a unit dim with a non-unit stride in the other.
+    Tensor row = at.t().narrow(0, 2, 1);  // (1, K), strides (1, M)
+    Tensor col = bt.t().narrow(1, 3, 1);  // (K, 1), strides (1, K)
+    CHECK(max_diff(gs::kernels::matmul(row, b), naive_matmul(row.contiguous(), b)) <= tol<T>(K));
+    CHECK(max_diff(gs::kernels::matmul(a, col), naive_matmul(a, col.contiguous())) <= tol<T>(K));
+    CHECK(max_diff(gs::kernels::matmul(row, col), naive_matmul(row.contiguous(), col.contiguous())) <= tol<T>(K));
+    // Batched single rows whose row stride is not K (a slice of wider rows), with a shared b.
+    Tensor rows = rand<T>({4, 1, 2 * K}, g).narrow(2, 1, K);
+    CHECK(max_diff(gs::kernels::matmul(rows, b), naive_matmul(rows.contiguous(), b)) <= tol<T>(K));
     // Batched transposes: (B, K, M) -> (B, M, K).
     Tensor ab = rand<T>({3, K, M}, g).transpose(1, 2);
     Tensor bb = rand<T>({3, N, K}, g).transpose(1, 2);
