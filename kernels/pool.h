@@ -1,0 +1,87 @@
+#pragma once
+// 2-d max and average pooling over (N, C, H, W) tensors, floor output size (no ceil mode).
+#include <cstdint>
+#include <string>
+
+#include "kernels/host_device.h"
+#include "tensor/tensor.h"
+
+namespace gs::kernels {
+
+// The geometry of a pooling window: the one definition of output size and window placement for
+// the CPU loops, future CUDA kernels and the tests. Padding must be at most half the window, so
+// every window holds at least one real input pixel.
+struct Pool2dGeometry {
+    std::int64_t kernel_h = 2, kernel_w = 2;
+    std::int64_t stride_h = 2, stride_w = 2;
+    std::int64_t pad_h = 0, pad_w = 0;
+
+    // floor((H + 2p - k) / s) + 1; can be <= 0 when the window is larger than the padded input.
+    GS_HOST_DEVICE std::int64_t out_h(std::int64_t H) const { return out_size(H, kernel_h, stride_h, pad_h); }
+    GS_HOST_DEVICE std::int64_t out_w(std::int64_t W) const { return out_size(W, kernel_w, stride_w, pad_w); }
+    // First input row/column of the window of output oh/ow (may be negative: in the padding).
+    GS_HOST_DEVICE std::int64_t start_h(std::int64_t oh) const { return oh * stride_h - pad_h; }
+    GS_HOST_DEVICE std::int64_t start_w(std::int64_t ow) const { return ow * stride_w - pad_w; }
+
+    // "kernel=(2, 2) stride=(2, 2) padding=(0, 0)": for error messages.
+    std::string str() const;
+
+private:
+    GS_HOST_DEVICE static std::int64_t out_size(std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t p) {
+        const std::int64_t span = in + 2 * p - k;
+        return (span >= 0 ? span / s : -((-span + s - 1) / s)) + 1;
+    }
+};
+
+// One step of a max-pooling scan: takes v (at flat index i) when it is larger than the best so
+// far or NaN, and keeps a NaN once found, so NaN in a window propagates to the output. Ties keep
+// the first index in scan order (row-major within the window).
+struct MaxPoolStep {
+    template <class T>
+    GS_HOST_DEVICE void operator()(T v, std::int64_t i, T& best, std::int64_t& best_i) const {
+        if (best != best) return;  // already NaN
+        if (v > best || v != v) {
+            best = v;
+            best_i = i;
+        }
+    }
+};
+
+// The divisor of an average-pooling window: the whole window size when padding counts, else the
+// number of real input pixels it covers (rows [h0, h1) x cols [w0, w1) after clipping).
+struct AvgPoolDivisor {
+    GS_HOST_DEVICE std::int64_t operator()(const Pool2dGeometry& g, bool count_include_pad, std::int64_t h0,
+                                           std::int64_t h1, std::int64_t w0, std::int64_t w1) const {
+        return count_include_pad ? g.kernel_h * g.kernel_w : (h1 - h0) * (w1 - w0);
+    }
+};
+
+// Checks x_shape is 4-d and g is valid for it (positive kernel and stride, 0 <= pad <= kernel/2,
+// positive output size); throws gs::Error naming `op`, the shape and the geometry. Returns the
+// output shape (N, C, OH, OW).
+Shape validate_pool2d(const char* op, const Shape& x_shape, const Pool2dGeometry& g);
+
+struct MaxPool2dResult {
+    Tensor y;        // (N, C, OH, OW)
+    Tensor indices;  // (N, C, OH, OW) i64: flat index ih*W + iw of the chosen pixel in its input plane
+};
+
+// y = the max over each window of x (N, C, H, W), f32/f64. Padding never wins (it acts as -inf).
+MaxPool2dResult max_pool2d_forward(const Tensor& x, const Pool2dGeometry& g);
+// dx (x_shape): each dy element added to the input pixel its window chose (overlapping windows
+// that chose the same pixel add up).
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape);
+// y = the mean of each window of x (N, C, H, W); see AvgPoolDivisor for the divisor.
+Tensor avg_pool2d_forward(const Tensor& x, const Pool2dGeometry& g, bool count_include_pad);
+// dx (x_shape): each dy element spread evenly (divided by the same divisor) over its window.
+Tensor avg_pool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dGeometry& g, bool count_include_pad);
+
+namespace cpu {
+// Contiguous, validated inputs; each assigns every element of its outputs.
+void max_pool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& indices);
+void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx);
+void avg_pool2d_forward(const Tensor& x, const Pool2dGeometry& g, bool count_include_pad, Tensor& y);
+void avg_pool2d_backward(const Tensor& dy, const Pool2dGeometry& g, bool count_include_pad, Tensor& dx);
+}  // namespace cpu
+
+}  // namespace gs::kernels

@@ -1,0 +1,132 @@
+// CPU pooling loops: one (n, c) plane per OpenMP iteration, so every output and every input
+// gradient element is written by one thread in a fixed order.
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "kernels/pool.h"
+
+namespace gs::kernels::cpu {
+namespace {
+
+using i64 = std::int64_t;
+
+// Plane sizes of a pooling problem.
+struct PoolDims {
+    i64 planes, H, W, OH, OW;
+};
+
+PoolDims dims_of(const Shape& xs, const Shape& ys) { return {xs[0] * xs[1], xs[2], xs[3], ys[2], ys[3]}; }
+
+bool parallel(const PoolDims& d) { return d.planes > 1 && d.planes * d.H * d.W >= 32768; }
+
+// The window of output (oh, ow) clipped to the input: rows [h0, h1), cols [w0, w1).
+struct Window {
+    i64 h0, h1, w0, w1;
+};
+
+Window window(const Pool2dGeometry& g, const PoolDims& d, i64 oh, i64 ow) {
+    const i64 hs = g.start_h(oh), ws = g.start_w(ow);
+    return {std::max<i64>(hs, 0), std::min(hs + g.kernel_h, d.H), std::max<i64>(ws, 0), std::min(ws + g.kernel_w, d.W)};
+}
+
+template <class T>
+void max_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& indices) {
+    const PoolDims d = dims_of(x.shape(), y.shape());
+    const T* X = x.data<T>();
+    T* Y = y.data<T>();
+    i64* I = indices.data<i64>();
+    const MaxPoolStep step;
+#pragma omp parallel for if (parallel(d)) schedule(static)
+    for (i64 p = 0; p < d.planes; ++p) {
+        const T* in = X + p * d.H * d.W;
+        for (i64 oh = 0; oh < d.OH; ++oh)
+            for (i64 ow = 0; ow < d.OW; ++ow) {
+                const Window w = window(g, d, oh, ow);
+                T best = -std::numeric_limits<T>::infinity();
+                i64 best_i = w.h0 * d.W + w.w0;  // a real pixel: valid even if all are -inf
+                for (i64 ih = w.h0; ih < w.h1; ++ih)
+                    for (i64 iw = w.w0; iw < w.w1; ++iw) step(in[ih * d.W + iw], ih * d.W + iw, best, best_i);
+                const i64 o = (p * d.OH + oh) * d.OW + ow;
+                Y[o] = best;
+                I[o] = best_i;
+            }
+    }
+}
+
+template <class T>
+void max_backward(const Tensor& dy, const Tensor& indices, Tensor& dx) {
+    const PoolDims d = dims_of(dx.shape(), dy.shape());
+    const T* DY = dy.data<T>();
+    const i64* I = indices.data<i64>();
+    T* DX = dx.data<T>();
+#pragma omp parallel for if (parallel(d)) schedule(static)
+    for (i64 p = 0; p < d.planes; ++p) {
+        T* out = DX + p * d.H * d.W;
+        std::fill(out, out + d.H * d.W, T(0));
+        const i64 o0 = p * d.OH * d.OW;
+        for (i64 o = 0; o < d.OH * d.OW; ++o) out[I[o0 + o]] += DY[o0 + o];
+    }
+}
+
+template <class T>
+void avg_forward(const Tensor& x, const Pool2dGeometry& g, bool include_pad, Tensor& y) {
+    const PoolDims d = dims_of(x.shape(), y.shape());
+    const T* X = x.data<T>();
+    T* Y = y.data<T>();
+    const AvgPoolDivisor divisor;
+#pragma omp parallel for if (parallel(d)) schedule(static)
+    for (i64 p = 0; p < d.planes; ++p) {
+        const T* in = X + p * d.H * d.W;
+        for (i64 oh = 0; oh < d.OH; ++oh)
+            for (i64 ow = 0; ow < d.OW; ++ow) {
+                const Window w = window(g, d, oh, ow);
+                T s = T(0);
+                for (i64 ih = w.h0; ih < w.h1; ++ih)
+                    for (i64 iw = w.w0; iw < w.w1; ++iw) s += in[ih * d.W + iw];
+                Y[(p * d.OH + oh) * d.OW + ow] = s / T(divisor(g, include_pad, w.h0, w.h1, w.w0, w.w1));
+            }
+    }
+}
+
+template <class T>
+void avg_backward(const Tensor& dy, const Pool2dGeometry& g, bool include_pad, Tensor& dx) {
+    const PoolDims d = dims_of(dx.shape(), dy.shape());
+    const T* DY = dy.data<T>();
+    T* DX = dx.data<T>();
+    const AvgPoolDivisor divisor;
+#pragma omp parallel for if (parallel(d)) schedule(static)
+    for (i64 p = 0; p < d.planes; ++p) {
+        T* out = DX + p * d.H * d.W;
+        std::fill(out, out + d.H * d.W, T(0));
+        for (i64 oh = 0; oh < d.OH; ++oh)
+            for (i64 ow = 0; ow < d.OW; ++ow) {
+                const Window w = window(g, d, oh, ow);
+                const T share = DY[(p * d.OH + oh) * d.OW + ow] / T(divisor(g, include_pad, w.h0, w.h1, w.w0, w.w1));
+                for (i64 ih = w.h0; ih < w.h1; ++ih)
+                    for (i64 iw = w.w0; iw < w.w1; ++iw) out[ih * d.W + iw] += share;
+            }
+    }
+}
+
+}  // namespace
+
+void max_pool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& indices) {
+    visit_float(x.dtype(), "max_pool2d_forward", [&](auto tag) { max_forward<decltype(tag)>(x, g, y, indices); });
+}
+
+void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx) {
+    visit_float(dy.dtype(), "max_pool2d_backward", [&](auto tag) { max_backward<decltype(tag)>(dy, indices, dx); });
+}
+
+void avg_pool2d_forward(const Tensor& x, const Pool2dGeometry& g, bool count_include_pad, Tensor& y) {
+    visit_float(x.dtype(), "avg_pool2d_forward",
+                [&](auto tag) { avg_forward<decltype(tag)>(x, g, count_include_pad, y); });
+}
+
+void avg_pool2d_backward(const Tensor& dy, const Pool2dGeometry& g, bool count_include_pad, Tensor& dx) {
+    visit_float(dy.dtype(), "avg_pool2d_backward",
+                [&](auto tag) { avg_backward<decltype(tag)>(dy, g, count_include_pad, dx); });
+}
+
+}  // namespace gs::kernels::cpu

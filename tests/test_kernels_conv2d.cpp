@@ -1,0 +1,224 @@
+// conv2d forward, backward input/weight/bias against naive loops over every geometry feature
+// (stride, padding, dilation, groups, depthwise, non-square, N = 1, odd sizes), and bad geometry.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/conv2d.h"
+#include "tensor/random.h"
+
+namespace {
+
+using gs::Shape;
+using gs::Tensor;
+using gs::kernels::Conv2dGeometry;
+using i64 = std::int64_t;
+
+struct Problem {
+    i64 N, C, H, W, K, R, S;
+    Conv2dGeometry g;
+    const char* name;
+};
+
+// Reference forward: y[n,k,oh,ow] = b[k] + sum_{c,r,s} x[n, grp*Cg + c, ih, iw] w[k, c, r, s], in
+// double. The adjoint references below loop over exactly the same (n,k,oh,ow,c,r,s) terms, so a
+// bug in the index map of a kernel cannot be shared with its reference.
+struct Reference {
+    Problem p;
+    i64 OH, OW, Cg, Kg;
+    explicit Reference(const Problem& q) : p(q) {
+        OH = p.g.out_h(p.H, p.R);
+        OW = p.g.out_w(p.W, p.S);
+        Cg = p.C / p.g.groups;
+        Kg = p.K / p.g.groups;
+    }
+    // Calls f(x_index, w_index, y_index) for every product term of the convolution.
+    template <class F>
+    void for_each_term(F f) const {
+        for (i64 n = 0; n < p.N; ++n)
+            for (i64 k = 0; k < p.K; ++k)
+                for (i64 oh = 0; oh < OH; ++oh)
+                    for (i64 ow = 0; ow < OW; ++ow)
+                        for (i64 c = 0; c < Cg; ++c)
+                            for (i64 r = 0; r < p.R; ++r)
+                                for (i64 s = 0; s < p.S; ++s) {
+                                    const i64 ih = oh * p.g.stride_h - p.g.pad_h + r * p.g.dil_h;
+                                    const i64 iw = ow * p.g.stride_w - p.g.pad_w + s * p.g.dil_w;
+                                    if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) continue;
+                                    const i64 ci = (k / Kg) * Cg + c;
+                                    f(((n * p.C + ci) * p.H + ih) * p.W + iw, ((k * Cg + c) * p.R + r) * p.S + s,
+                                      ((n * p.K + k) * OH + oh) * OW + ow);
+                                }
+    }
+    std::vector<double> forward(const std::vector<double>& x, const std::vector<double>& w,
+                                const std::vector<double>& b) const {
+        std::vector<double> y(std::size_t(p.N * p.K * OH * OW));
+        for (i64 i = 0; i < i64(y.size()); ++i) y[std::size_t(i)] = b[std::size_t((i / (OH * OW)) % p.K)];
+        for_each_term([&](i64 xi, i64 wi, i64 yi) { y[std::size_t(yi)] += x[std::size_t(xi)] * w[std::size_t(wi)]; });
+        return y;
+    }
+    std::vector<double> backward_input(const std::vector<double>& dy, const std::vector<double>& w) const {
+        std::vector<double> dx(std::size_t(p.N * p.C * p.H * p.W), 0.0);
+        for_each_term([&](i64 xi, i64 wi, i64 yi) { dx[std::size_t(xi)] += dy[std::size_t(yi)] * w[std::size_t(wi)]; });
+        return dx;
+    }
+    std::vector<double> backward_weight(const std::vector<double>& dy, const std::vector<double>& x) const {
+        std::vector<double> dw(std::size_t(p.K * Cg * p.R * p.S), 0.0);
+        for_each_term([&](i64 xi, i64 wi, i64 yi) { dw[std::size_t(wi)] += dy[std::size_t(yi)] * x[std::size_t(xi)]; });
+        return dw;
+    }
+};
+
+double max_diff(const Tensor& t, const std::vector<double>& ref) {
+    const auto v = t.to_vector<double>();
+    REQUIRE(v.size() == ref.size());
+    double m = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        const double e = std::abs(v[i] - ref[i]);
+        m = std::isnan(e) ? INFINITY : std::max(m, e);
+    }
+    return m;
+}
+
+Conv2dGeometry geom(i64 sh, i64 sw, i64 ph, i64 pw, i64 dh, i64 dw, i64 groups) {
+    Conv2dGeometry g;
+    g.stride_h = sh, g.stride_w = sw, g.pad_h = ph, g.pad_w = pw, g.dil_h = dh, g.dil_w = dw, g.groups = groups;
+    return g;
+}
+
+std::vector<Problem> problems() {
+    return {
+        {2, 3, 7, 7, 4, 3, 3, geom(1, 1, 0, 0, 1, 1, 1), "plain"},
+        {2, 3, 9, 7, 5, 3, 3, geom(2, 2, 0, 0, 1, 1, 1), "stride 2"},
+        {3, 2, 7, 9, 3, 3, 3, geom(1, 1, 1, 1, 1, 1, 1), "padding 1"},
+        {2, 3, 9, 9, 2, 3, 3, geom(1, 1, 0, 0, 2, 2, 1), "dilation 2"},
+        {2, 4, 7, 7, 6, 3, 3, geom(1, 1, 1, 1, 1, 1, 2), "groups 2"},
+        {2, 5, 7, 7, 5, 3, 3, geom(1, 1, 1, 1, 1, 1, 5), "depthwise"},
+        {1, 3, 11, 6, 4, 2, 5, geom(2, 1, 1, 2, 1, 2, 1), "non-square everything, N=1"},
+        {3, 6, 5, 5, 4, 1, 1, geom(1, 1, 0, 0, 1, 1, 2), "pointwise 1x1 with groups"},
+        {1, 1, 1, 1, 1, 1, 1, geom(1, 1, 0, 0, 1, 1, 1), "1x1x1x1"},
+        {5, 3, 13, 13, 7, 5, 5, geom(3, 2, 2, 1, 1, 2, 1), "odd sizes, mixed geometry"},
+        {1, 2, 4, 4, 3, 3, 3, geom(1, 1, 3, 3, 1, 1, 1), "padding larger than half the filter"},
+    };
+}
+
+template <class T>
+Tensor rand(const Shape& s, gs::Generator& gen) {
+    return gs::uniform(s, gen, -1.0, 1.0, gs::dtype_of<T>());
+}
+
+// Sums of a few hundred products of values in [-1, 1]: float keeps ~1e-5 absolute.
+template <class T>
+double tol() {
+    return sizeof(T) == 4 ? 2e-5 : 1e-12;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("conv2d forward and backward match naive loops", T, float, double) {
+    gs::Generator gen(21);
+    for (const Problem& p : problems()) {
+        CAPTURE(p.name);
+        const Reference ref(p);
+        Tensor x = rand<T>({p.N, p.C, p.H, p.W}, gen);
+        Tensor w = rand<T>({p.K, p.C / p.g.groups, p.R, p.S}, gen);
+        Tensor b = rand<T>({p.K}, gen);
+        const auto xv = x.template to_vector<double>(), wv = w.template to_vector<double>(),
+                   bv = b.template to_vector<double>();
+        Tensor y = gs::kernels::conv2d_forward(x, w, b, p.g);
+        REQUIRE(y.shape() == Shape{p.N, p.K, ref.OH, ref.OW});
+        CHECK(max_diff(y, ref.forward(xv, wv, bv)) <= tol<T>());
+        // Without a bias the forward must not read anything stale from the output buffer.
+        Tensor y0 = gs::kernels::conv2d_forward(x, w, Tensor(), p.g);
+        CHECK(max_diff(y0, ref.forward(xv, wv, std::vector<double>(std::size_t(p.K), 0.0))) <= tol<T>());
+
+        Tensor dy = rand<T>(y.shape(), gen);
+        const auto dyv = dy.template to_vector<double>();
+        Tensor dx = gs::kernels::conv2d_backward_input(dy, w, x.shape(), p.g);
+        CHECK(dx.shape() == x.shape());
+        CHECK(max_diff(dx, ref.backward_input(dyv, wv)) <= tol<T>());
+        Tensor dw = gs::kernels::conv2d_backward_weight(dy, x, w.shape(), p.g);
+        CHECK(dw.shape() == w.shape());
+        CHECK(max_diff(dw, ref.backward_weight(dyv, xv)) <= tol<T>());
+        Tensor db = gs::kernels::conv2d_backward_bias(dy);
+        std::vector<double> dbv(std::size_t(p.K), 0.0);
+        for (std::size_t i = 0; i < dyv.size(); ++i) dbv[(i / std::size_t(ref.OH * ref.OW)) % std::size_t(p.K)] += dyv[i];
+        CHECK(max_diff(db, dbv) <= tol<T>());
+    }
+}
+
+TEST_CASE("conv2d accepts non-contiguous inputs") {
+    gs::Generator gen(22);
+    const Problem p{2, 3, 6, 5, 4, 3, 3, geom(1, 1, 1, 1, 1, 1, 1), "permuted"};
+    const Reference ref(p);
+    // x stored as (N, H, W, C) and viewed as (N, C, H, W).
+    Tensor x = rand<double>({p.N, p.H, p.W, p.C}, gen).permute({0, 3, 1, 2});
+    Tensor w = rand<double>({p.K, p.C, p.R, p.S}, gen);
+    Tensor b = rand<double>({p.K}, gen);
+    Tensor y = gs::kernels::conv2d_forward(x, w, b, p.g);
+    CHECK(max_diff(y, ref.forward(x.to_vector<double>(), w.to_vector<double>(), b.to_vector<double>())) <= 1e-12);
+}
+
+TEST_CASE("conv2d backward weight is identical with 1 and 2 threads") {
+    gs::Generator gen(23);
+    Tensor x = rand<float>({9, 4, 8, 8}, gen), dy = rand<float>({9, 6, 8, 8}, gen);
+    const Conv2dGeometry g = geom(1, 1, 1, 1, 1, 1, 1);
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const auto dw1 = gs::kernels::conv2d_backward_weight(dy, x, {6, 4, 3, 3}, g).to_vector<float>();
+    const auto y1 = gs::kernels::conv2d_forward(x, rand<float>({6, 4, 3, 3}, gen), Tensor(), g).to_vector<float>();
+    omp_set_num_threads(2);
+    gen = gs::Generator(23);
+    x = rand<float>({9, 4, 8, 8}, gen), dy = rand<float>({9, 6, 8, 8}, gen);
+    const auto dw2 = gs::kernels::conv2d_backward_weight(dy, x, {6, 4, 3, 3}, g).to_vector<float>();
+    const auto y2 = gs::kernels::conv2d_forward(x, rand<float>({6, 4, 3, 3}, gen), Tensor(), g).to_vector<float>();
+    omp_set_num_threads(saved);
+    CHECK(dw1 == dw2);
+    CHECK(y1 == y2);
+}
+
+TEST_CASE("conv2d with an empty batch") {
+    Tensor x = Tensor::zeros({0, 3, 5, 5}), w = Tensor::ones({2, 3, 3, 3});
+    Tensor y = gs::kernels::conv2d_forward(x, w, Tensor(), {});
+    CHECK(y.shape() == Shape{0, 2, 3, 3});
+    Tensor dw = gs::kernels::conv2d_backward_weight(Tensor::zeros({0, 2, 3, 3}), x, w.shape(), {});
+    for (double v : dw.to_vector<double>()) CHECK(v == 0.0);
+}
+
+TEST_CASE("conv2d rejects bad shapes and geometry naming them") {
+    Tensor x = Tensor::zeros({2, 4, 5, 5}), w = Tensor::zeros({6, 2, 3, 3});
+    using gs::kernels::conv2d_forward;
+    // Filter larger than the input: non-positive output size.
+    CHECK_THROWS_WITH_AS(conv2d_forward(x, Tensor::zeros({6, 4, 7, 7}), Tensor(), {}),
+                         doctest::Contains("output size -1 x -1 is not positive"), gs::Error);
+    // Dilation makes the filter span too large.
+    CHECK_THROWS_WITH_AS(conv2d_forward(x, Tensor::zeros({6, 4, 3, 3}), Tensor(), geom(1, 1, 0, 0, 3, 3, 1)),
+                         doctest::Contains("dilation=(3, 3)"), gs::Error);
+    // Channels not divisible by groups.
+    CHECK_THROWS_WITH_AS(conv2d_forward(x, Tensor::zeros({6, 1, 3, 3}), Tensor(), geom(1, 1, 0, 0, 1, 1, 3)),
+                         doctest::Contains("divisible by groups=3"), gs::Error);
+    // Weight channels inconsistent with groups.
+    CHECK_THROWS_WITH_AS(conv2d_forward(x, w, Tensor(), {}), doctest::Contains("[6, 2, 3, 3] expects 2 input channels"),
+                         gs::Error);
+    CHECK_THROWS_WITH_AS(conv2d_forward(x, w, Tensor(), geom(0, 1, 0, 0, 1, 1, 2)), doctest::Contains("invalid geometry"),
+                         gs::Error);
+    CHECK_THROWS_WITH_AS(conv2d_forward(Tensor::zeros({4, 5, 5}), w, Tensor(), {}), doctest::Contains("4-d"), gs::Error);
+    CHECK_THROWS_WITH_AS(conv2d_forward(x, w, Tensor::zeros({5}), geom(1, 1, 0, 0, 1, 1, 2)),
+                         doctest::Contains("bias [5]"), gs::Error);
+    CHECK_THROWS_WITH_AS(gs::kernels::conv2d_backward_input(Tensor::zeros({2, 6, 4, 4}), w, x.shape(),
+                                                            geom(1, 1, 0, 0, 1, 1, 2)),
+                         doctest::Contains("[2, 6, 3, 3]"), gs::Error);
+    CHECK_THROWS_WITH_AS(conv2d_forward(x.to(gs::DType::f64), w, Tensor(), geom(1, 1, 0, 0, 1, 1, 2)),
+                         doctest::Contains("conv2d_forward"), gs::Error);
+}
+
+TEST_CASE("Conv2dGeometry output sizes") {
+    Conv2dGeometry g = geom(2, 3, 1, 0, 2, 1, 1);
+    CHECK(g.out_h(7, 3) == 3);  // (7 + 2 - 4 - 1)/2 + 1
+    CHECK(g.out_w(7, 3) == 2);  // (7 - 2 - 1)/3 + 1
+    CHECK(g.out_h(2, 3) == 0);  // span -1 floors to -1, +1 = 0
+    CHECK(g.out_h(1, 5) <= 0);
+}

@@ -1,0 +1,188 @@
+// max/avg pooling forward and backward against naive loops, NaN propagation, overlapping windows,
+// padding, and bad geometry.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "kernels/pool.h"
+#include "tensor/random.h"
+
+namespace {
+
+using gs::Shape;
+using gs::Tensor;
+using gs::kernels::Pool2dGeometry;
+using i64 = std::int64_t;
+
+Pool2dGeometry geom(i64 kh, i64 kw, i64 sh, i64 sw, i64 ph, i64 pw) {
+    Pool2dGeometry g;
+    g.kernel_h = kh, g.kernel_w = kw, g.stride_h = sh, g.stride_w = sw, g.pad_h = ph, g.pad_w = pw;
+    return g;
+}
+
+struct Case {
+    Shape x;
+    Pool2dGeometry g;
+    const char* name;
+};
+
+std::vector<Case> cases() {
+    return {
+        {{2, 3, 8, 8}, geom(2, 2, 2, 2, 0, 0), "2x2 stride 2"},
+        {{2, 3, 7, 9}, geom(3, 3, 2, 2, 1, 1), "3x3 stride 2 pad 1 (overlapping)"},
+        {{1, 2, 9, 7}, geom(3, 2, 1, 2, 1, 1), "non-square"},
+        {{3, 1, 5, 5}, geom(5, 5, 1, 1, 2, 2), "window as big as the input, max padding"},
+        {{1, 1, 1, 1}, geom(1, 1, 1, 1, 0, 0), "1x1"},
+        {{2, 5, 33, 7}, geom(4, 3, 3, 2, 2, 1), "odd sizes"},
+    };
+}
+
+// Naive reference over windows; calls f(plane, out_index, list of in-plane indices in the window).
+template <class F>
+void for_each_window(const Shape& xs, const Pool2dGeometry& g, F f) {
+    const i64 H = xs[2], W = xs[3], OH = g.out_h(H), OW = g.out_w(W);
+    for (i64 p = 0; p < xs[0] * xs[1]; ++p)
+        for (i64 oh = 0; oh < OH; ++oh)
+            for (i64 ow = 0; ow < OW; ++ow) {
+                std::vector<i64> idx;
+                for (i64 i = 0; i < g.kernel_h; ++i)
+                    for (i64 j = 0; j < g.kernel_w; ++j) {
+                        const i64 h = oh * g.stride_h - g.pad_h + i, w = ow * g.stride_w - g.pad_w + j;
+                        if (h >= 0 && h < H && w >= 0 && w < W) idx.push_back(h * W + w);
+                    }
+                f(p, (p * OH + oh) * OW + ow, idx);
+            }
+}
+
+double max_diff(const Tensor& t, const std::vector<double>& ref) {
+    const auto v = t.to_vector<double>();
+    REQUIRE(v.size() == ref.size());
+    double m = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        const double e = std::abs(v[i] - ref[i]);
+        m = std::isnan(e) ? INFINITY : std::max(m, e);
+    }
+    return m;
+}
+
+// A few additions of values in [-1, 1] and one division.
+template <class T>
+double tol() {
+    return sizeof(T) == 4 ? 1e-6 : 1e-14;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("max_pool2d matches a naive loop", T, float, double) {
+    gs::Generator gen(31);
+    for (const Case& c : cases()) {
+        CAPTURE(c.name);
+        // A permutation of distinct values: no ties, so the chosen index is unique.
+        const i64 n = gs::numel(c.x);
+        Tensor x = gs::randperm(n, gen).to(gs::dtype_of<T>()).view(c.x);
+        const auto xv = x.template to_vector<double>();
+        auto [y, idx] = gs::kernels::max_pool2d_forward(x, c.g);
+        const i64 plane = c.x[2] * c.x[3];
+        std::vector<double> ref_y(std::size_t(y.numel()));
+        std::vector<double> ref_i(std::size_t(y.numel()));
+        for_each_window(c.x, c.g, [&](i64 p, i64 o, const std::vector<i64>& w) {
+            i64 best = w[0];
+            for (i64 i : w)
+                if (xv[std::size_t(p * plane + i)] > xv[std::size_t(p * plane + best)]) best = i;
+            ref_y[std::size_t(o)] = xv[std::size_t(p * plane + best)];
+            ref_i[std::size_t(o)] = double(best);
+        });
+        CHECK(idx.dtype() == gs::DType::i64);
+        CHECK(max_diff(y, ref_y) == 0.0);
+        CHECK(max_diff(idx, ref_i) == 0.0);
+
+        Tensor dy = gs::uniform(y.shape(), gen, -1.0, 1.0, gs::dtype_of<T>());
+        const auto dyv = dy.template to_vector<double>();
+        std::vector<double> ref_dx(std::size_t(n), 0.0);
+        for (i64 o = 0; o < y.numel(); ++o)
+            ref_dx[std::size_t((o / (y.size(2) * y.size(3))) * plane + i64(ref_i[std::size_t(o)]))] += dyv[std::size_t(o)];
+        Tensor dx = gs::kernels::max_pool2d_backward(dy, idx, c.x);
+        CHECK(dx.shape() == c.x);
+        CHECK(max_diff(dx, ref_dx) <= tol<T>());
+    }
+}
+
+TEST_CASE_TEMPLATE("avg_pool2d matches a naive loop with and without counting padding", T, float, double) {
+    gs::Generator gen(32);
+    for (bool include_pad : {false, true})
+        for (const Case& c : cases()) {
+            CAPTURE(c.name);
+            CAPTURE(include_pad);
+            Tensor x = gs::uniform(c.x, gen, -1.0, 1.0, gs::dtype_of<T>());
+            const auto xv = x.template to_vector<double>();
+            Tensor y = gs::kernels::avg_pool2d_forward(x, c.g, include_pad);
+            Tensor dy = gs::uniform(y.shape(), gen, -1.0, 1.0, gs::dtype_of<T>());
+            const auto dyv = dy.template to_vector<double>();
+            const i64 plane = c.x[2] * c.x[3];
+            std::vector<double> ref_y(std::size_t(y.numel())), ref_dx(std::size_t(x.numel()), 0.0);
+            for_each_window(c.x, c.g, [&](i64 p, i64 o, const std::vector<i64>& w) {
+                const double div = include_pad ? double(c.g.kernel_h * c.g.kernel_w) : double(w.size());
+                double s = 0;
+                for (i64 i : w) s += xv[std::size_t(p * plane + i)];
+                ref_y[std::size_t(o)] = s / div;
+                for (i64 i : w) ref_dx[std::size_t(p * plane + i)] += dyv[std::size_t(o)] / div;
+            });
+            CHECK(max_diff(y, ref_y) <= tol<T>());
+            Tensor dx = gs::kernels::avg_pool2d_backward(dy, c.x, c.g, include_pad);
+            CHECK(max_diff(dx, ref_dx) <= 4 * tol<T>());  // up to kernel-area overlapping shares
+        }
+}
+
+TEST_CASE_TEMPLATE("max_pool2d propagates NaN", T, float, double) {
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    // One 1x1x2x4 input, windows 2x2 stride 2: the NaN sits in the second position of window 0,
+    // and in the last position of window 1 (after larger values).
+    Tensor x = Tensor::from_vector<T>({1, nan, 5, 6, 3, 4, 7, nan}, {1, 1, 2, 4});
+    auto [y, idx] = gs::kernels::max_pool2d_forward(x, geom(2, 2, 2, 2, 0, 0));
+    CHECK(std::isnan(y.at<double>({0, 0, 0, 0})));
+    CHECK(std::isnan(y.at<double>({0, 0, 0, 1})));
+    CHECK(idx.at<i64>({0, 0, 0, 0}) == 1);
+    CHECK(idx.at<i64>({0, 0, 0, 1}) == 7);
+    // avg pooling propagates NaN by arithmetic.
+    CHECK(std::isnan(gs::kernels::avg_pool2d_forward(x, geom(2, 2, 2, 2, 0, 0), false).at<double>({0, 0, 0, 0})));
+    // -inf everywhere still picks a real pixel.
+    Tensor ninf = Tensor::full({1, 1, 2, 2}, -INFINITY, gs::dtype_of<T>());
+    auto [y2, idx2] = gs::kernels::max_pool2d_forward(ninf, geom(2, 2, 2, 2, 0, 0));
+    CHECK(y2.at<double>({0, 0, 0, 0}) == -INFINITY);
+    CHECK(idx2.at<i64>({0, 0, 0, 0}) == 0);
+}
+
+TEST_CASE("pooling accepts non-contiguous input and an empty batch") {
+    gs::Generator gen(33);
+    Tensor base = gs::uniform({2, 6, 6, 3}, gen, -1.0, 1.0, gs::DType::f64);
+    Tensor x = base.permute({0, 3, 1, 2});
+    const auto g = geom(2, 2, 2, 2, 0, 0);
+    CHECK(max_diff(gs::kernels::avg_pool2d_forward(x, g, true),
+                   gs::kernels::avg_pool2d_forward(x.contiguous(), g, true).to_vector<double>()) == 0.0);
+    CHECK(max_diff(gs::kernels::max_pool2d_forward(x, g).y,
+                   gs::kernels::max_pool2d_forward(x.contiguous(), g).y.to_vector<double>()) == 0.0);
+    auto r = gs::kernels::max_pool2d_forward(Tensor::zeros({0, 3, 4, 4}), g);
+    CHECK(r.y.shape() == Shape{0, 3, 2, 2});
+}
+
+TEST_CASE("pooling rejects bad geometry and shapes naming them") {
+    Tensor x = Tensor::zeros({1, 2, 4, 4});
+    CHECK_THROWS_WITH_AS(gs::kernels::max_pool2d_forward(x, geom(5, 5, 1, 1, 0, 0)),
+                         doctest::Contains("output size 0 x 0 is not positive for input [1, 2, 4, 4]"), gs::Error);
+    CHECK_THROWS_WITH_AS(gs::kernels::avg_pool2d_forward(x, geom(2, 2, 1, 1, 2, 0), true),
+                         doctest::Contains("padding must be between 0 and half the kernel"), gs::Error);
+    CHECK_THROWS_WITH_AS(gs::kernels::avg_pool2d_forward(x, geom(2, 2, 0, 1, 0, 0), true),
+                         doctest::Contains("kernel=(2, 2) stride=(0, 1)"), gs::Error);
+    CHECK_THROWS_WITH_AS(gs::kernels::max_pool2d_forward(Tensor::zeros({2, 4, 4}), geom(2, 2, 2, 2, 0, 0)),
+                         doctest::Contains("4-d"), gs::Error);
+    CHECK_THROWS_WITH_AS(gs::kernels::avg_pool2d_backward(Tensor::zeros({1, 2, 3, 3}), x.shape(), geom(2, 2, 2, 2, 0, 0), true),
+                         doctest::Contains("[1, 2, 2, 2]"), gs::Error);
+    Tensor bad = Tensor::full({1, 2, 2, 2}, 16.0, gs::DType::i64);
+    CHECK_THROWS_WITH_AS(gs::kernels::max_pool2d_backward(Tensor::zeros({1, 2, 2, 2}), bad, x.shape()),
+                         doctest::Contains("index 16"), gs::Error);
+    CHECK_THROWS_WITH_AS(gs::kernels::max_pool2d_forward(x.to(gs::DType::i64), geom(2, 2, 2, 2, 0, 0)),
+                         doctest::Contains("f32 or f64"), gs::Error);
+}
