@@ -50,7 +50,7 @@ const Shape kShapes[] = {{4, 3}, {7, 2}, {2, 3, 2, 3}, {1, 2, 3, 3}};
 
 }  // namespace
 
-TEST_CASE("gradcheck: batch_norm_train, every affine variant, 2-d and 4-d") {
+TEST_CASE("gradcheck: batch_norm_train / every affine variant / 2-d and 4-d") {
     for (const Shape& shape : kShapes)
         for (const Variant& v : kVariants) {
             const Setup s = make_setup(shape, v, 11);

@@ -20,7 +20,7 @@ Conv2dGeometry geom(std::int64_t stride, std::int64_t pad, std::int64_t dil, std
 }
 }  // namespace
 
-TEST_CASE("gradcheck: conv2d x, w and b across geometries") {
+TEST_CASE("gradcheck: conv2d x / w and b across geometries") {
     struct Case {
         const char* name;
         Conv2dGeometry g;
@@ -41,7 +41,7 @@ TEST_CASE("gradcheck: conv2d x, w and b across geometries") {
     }
 }
 
-TEST_CASE("gradcheck: conv2d without bias, non-square, and partial requires_grad") {
+TEST_CASE("gradcheck: conv2d without bias / non-square / and partial requires_grad") {
     const Conv2dGeometry g = geom(1, 1, 1, 1);
     auto no_bias = [g](const V& v) { return gs::autograd::conv2d(v[0], v[1], Variable(), g); };
     gs::test::check_grad("conv2d no bias", no_bias, {gs::test::randn64({2, 3, 5, 4}, 4), gs::test::randn64({2, 3, 3, 2}, 5)});

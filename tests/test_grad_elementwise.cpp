@@ -48,7 +48,7 @@ TEST_CASE("gradcheck: unary ops") {
     test::check_grad("tanh(relu(x^T))", [](const V& v) { return tanh(relu(transpose(v[0], 0, 1))); }, {kinked});
 }
 
-TEST_CASE("gradcheck: pow, clamp, affine") {
+TEST_CASE("gradcheck: pow / clamp / affine") {
     const Tensor pos = uniform64({4, 3}, 4, 0.5, 2.0);
     for (double p : {2.0, 3.0, 0.5, -1.5, 0.0})
         test::check_grad("pow " + std::to_string(p), [p](const V& v) { return pow(v[0], p); }, {pos});
@@ -107,7 +107,7 @@ TEST_CASE("gradcheck: where and the Variable operators") {
     test::check_grad("x * x^T broadcast", [](const V& v) { return v[0] * reshape(v[0], {3, 1}); }, {b});
 }
 
-TEST_CASE("elementwise autograd: only requested gradients, tie split, values") {
+TEST_CASE("elementwise autograd: only requested gradients / tie split / values") {
     Variable a(Tensor::from_vector<double>({1.0, 2.0, 3.0}), true);
     Variable b(Tensor::from_vector<double>({1.0, 5.0, 0.0}), false);
     Variable y = maximum(a, b);

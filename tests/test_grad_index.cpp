@@ -9,7 +9,7 @@ using namespace gs;
 using namespace gs::autograd;
 using V = std::vector<Variable>;
 
-TEST_CASE("gradcheck: index_select, index_add, gather, scatter_add") {
+TEST_CASE("gradcheck: index_select / index_add / gather / scatter_add") {
     const Tensor x = test::randn64({3, 4, 5}, 41);
     const Tensor idx = Tensor::from_vector<std::int64_t>({2, 0, 2, 1});  // duplicates
     for (std::int64_t dim = 0; dim < 3; ++dim) {

@@ -35,7 +35,7 @@ TEST_CASE("gradcheck: batched matmul with broadcast batch dims") {
     check_grad("matmul (B,M,K)x(K)", mm, {randn64({2, 3, 4}, 23), randn64({4}, 24)});
 }
 
-TEST_CASE("gradcheck: matmul of transposed views, and one operand without grad") {
+TEST_CASE("gradcheck: matmul of transposed views / and one operand without grad") {
     using gs::test::check_grad;
     using gs::test::randn64;
     auto mm_t = [](const V& v) {

@@ -48,7 +48,7 @@ TEST_CASE("gradcheck: multiclass_hinge (away from the kinks)") {
     }
 }
 
-TEST_CASE("gradcheck: binary_hinge on (N) and (N, 1) logits") {
+TEST_CASE("gradcheck: binary_hinge on (N) and (N / 1) logits") {
     const Tensor t = pm1(8, 5);
     // Scale 2 puts many examples outside the margin (zero gradient) and many inside.
     Tensor x = gs::test::randn64({8}, 6);

@@ -10,7 +10,7 @@ using namespace gs;
 using namespace gs::autograd;
 using V = std::vector<Variable>;
 
-TEST_CASE("gradcheck: sum, mean, var, max, min over axis sets") {
+TEST_CASE("gradcheck: sum / mean / var / max / min over axis sets") {
     // Normal draws are distinct with probability 1 and their gaps here far exceed eps = 1e-6, so
     // max/min do not switch elements under the finite-difference perturbation.
     const Tensor x = test::randn64({3, 4, 5}, 31);

@@ -40,7 +40,7 @@ TEST_CASE_TEMPLATE("dropout scales kept elements by 1/(1-p) and zeroes the rest"
         }
 }
 
-TEST_CASE("dropout masks depend on (seed, stream, offset) only, not on the thread count") {
+TEST_CASE("dropout masks depend on (seed / stream / offset) only / not on the thread count") {
     const Tensor x = Tensor::ones({300, 301});  // > the parallel thresholds
     auto mask = [&](int threads, gs::Generator g) {
         omp_set_num_threads(threads);
@@ -80,7 +80,7 @@ TEST_CASE("dropout keeps a fraction 1 - p of the elements") {
     }
 }
 
-TEST_CASE("dropout with p == 0 is the identity; other p are validated; NaN stays NaN") {
+TEST_CASE("dropout with p == 0 is the identity / other p are validated / NaN stays NaN") {
     gs::Generator g(1);
     const Tensor x = Tensor::from_vector<float>({1, 2, 3});
     const auto r = k::dropout_forward(x, 0.0, g);

@@ -132,7 +132,7 @@ TEST_CASE_TEMPLATE("unary_backward equals dy * f'(x)", T, float, double) {
     }
 }
 
-TEST_CASE("relu and abs subgradients at 0 are 0; relu backward gates on y") {
+TEST_CASE("relu and abs subgradients at 0 are 0 / relu backward gates on y") {
     Tensor x = Tensor::from_vector<double>({0.0, -0.0, 2.0, -2.0});
     Tensor dy = Tensor::from_vector<double>({5.0, 5.0, 5.0, 5.0});
     check_close(unary_backward(UnaryOp::relu, x, unary(UnaryOp::relu, x), dy), {0, 0, 5, 0}, 0, 0);
@@ -140,7 +140,7 @@ TEST_CASE("relu and abs subgradients at 0 are 0; relu backward gates on y") {
     CHECK_THROWS_WITH_AS(unary_backward(UnaryOp::relu, x, Tensor(), dy), doctest::Contains("relu_backward"), gs::Error);
 }
 
-TEST_CASE_TEMPLATE("pow, clamp and affine with their backward helpers", T, float, double) {
+TEST_CASE_TEMPLATE("pow / clamp and affine with their backward helpers", T, float, double) {
     Generator gen(3);
     Tensor x = uniform({5, 129}, gen, 0.2, 2.0, test::dt<T>());
     Tensor dy = normal({5, 129}, gen, 0.0, 1.0, test::dt<T>());
@@ -232,7 +232,7 @@ TEST_CASE("maximum/minimum propagate NaN and split ties evenly") {
     check_close(binary_backward(BinaryOp::maximum, 1, a, b, Tensor(), dy), {0, 1, 0.5, 0}, 0, 0, "max db");
 }
 
-TEST_CASE_TEMPLATE("comparisons broadcast, return u8 and treat NaN per IEEE", T, float, double, std::int64_t) {
+TEST_CASE_TEMPLATE("comparisons broadcast / return u8 and treat NaN per IEEE", T, float, double, std::int64_t) {
     Generator gen(6);
     Tensor a = randint({7, 1, 33}, gen, 0, 4).to(test::dt<T>());
     Tensor b = randint({5, 1}, gen, 0, 4).to(test::dt<T>());
@@ -256,7 +256,7 @@ TEST_CASE_TEMPLATE("comparisons broadcast, return u8 and treat NaN per IEEE", T,
     }
 }
 
-TEST_CASE_TEMPLATE("where broadcasts cond, a and b", T, float, double) {
+TEST_CASE_TEMPLATE("where broadcasts cond / a and b", T, float, double) {
     Generator gen(7);
     Tensor cond = bernoulli({7, 1, 1}, gen, 0.5).to(DType::u8);
     Tensor a = normal({1, 5, 33}, gen, 0.0, 1.0, test::dt<T>());

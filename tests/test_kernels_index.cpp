@@ -129,7 +129,7 @@ TEST_CASE("index ops on a large input take the parallel paths") {
     CHECK(dot(g, g) == doctest::Approx(dot(x, s)).epsilon(1e-12));
 }
 
-TEST_CASE("index errors name the op, the bad value and the valid range") {
+TEST_CASE("index errors name the op / the bad value and the valid range") {
     Tensor x = Tensor::ones({3, 5}, DType::f32);
     CHECK_THROWS_WITH_AS(index_select(x, 1, Tensor::from_vector<std::int64_t>({0, 5})),
                          doctest::Contains("index_select: index 5 is out of range for dim 1 of size 5 (valid: [0, 5))"),

@@ -72,7 +72,7 @@ TEST_CASE_TEMPLATE("softmax_cross_entropy matches a naive reference", T, float, 
         }
 }
 
-TEST_CASE("softmax_cross_entropy rejects labels outside [0, C) and propagates NaN") {
+TEST_CASE("softmax_cross_entropy rejects labels outside 0..C-1 and propagates NaN") {
     const Tensor x = Tensor::zeros({3, 5});
     CHECK_THROWS_WITH_AS(k::softmax_cross_entropy(x, Tensor::from_vector<std::int64_t>({0, 4, 5})),
                          doctest::Contains("label 5 of example 2 is outside [0, C) with C = 5"), gs::Error);

@@ -157,7 +157,7 @@ TEST_CASE("NaN propagates through every reduction") {
     CHECK(argmax(Tensor::from_vector<double>({NAN, 1, NAN}), 0).item<std::int64_t>() == 0);
 }
 
-TEST_CASE_TEMPLATE("argmax/argmin: first index on ties, any dim, strided and integer inputs", T, float, double,
+TEST_CASE_TEMPLATE("argmax/argmin: first index on ties / any dim / strided and integer inputs", T, float, double,
                    std::int64_t) {
     Generator gen(15);
     // Few distinct values, so ties are frequent.

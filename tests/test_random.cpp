@@ -43,7 +43,7 @@ TEST_CASE("random: results do not depend on the thread count") {
     CHECK(one == two);
 }
 
-TEST_CASE("random: streams, seeds and offsets give different numbers; same state repeats") {
+TEST_CASE("random: streams / seeds and offsets give different numbers / same state repeats") {
     Generator a(1, 0), b(1, 1), c(2, 0), a2(1, 0);
     const auto x = gs::uniform({64}, a).to_vector<float>();
     CHECK(gs::uniform({64}, b).to_vector<float>() != x);

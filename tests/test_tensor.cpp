@@ -86,7 +86,7 @@ TEST_CASE("tensor: view versus reshape") {
     CHECK(Tensor::zeros({2, 3, 4, 5}).flatten(1, 2).shape() == Shape{2, 12, 5});
 }
 
-TEST_CASE("tensor: contiguous, clone, copy_ and dtype conversion") {
+TEST_CASE("tensor: contiguous / clone / copy_ and dtype conversion") {
     Tensor x = Tensor::arange(0.0, 6.0, 1.0, DType::f64).reshape({2, 3});
     Tensor c = x.t().contiguous();
     CHECK(c.is_contiguous());
@@ -166,7 +166,7 @@ TEST_CASE("tensor: printing") {
     CHECK(x.describe() == "[2, 3] f32 cpu");
 }
 
-TEST_CASE("allocator: freed blocks are reused, aligned, and counted") {
+TEST_CASE("allocator: freed blocks are reused / aligned / and counted") {
     namespace A = gs::cpu_allocator;
     CHECK(A::round_size(1) == 64);
     CHECK(A::round_size(1000) >= 1000);
