@@ -1,8 +1,9 @@
-// Views and joins. Their backward passes only move gradient elements around, so they use the
-// tensor layer's views and copies and need no kernels.
+// Views and joins. Their backward passes only move gradient elements around (expand's sums them),
+// so they use the tensor layer's views and copies.
 #include "autograd/shape.h"
 
 #include "autograd/function.h"
+#include "kernels/reduce.h"
 
 namespace gs::autograd {
 namespace {
@@ -81,6 +82,12 @@ Variable squeeze(const Variable& x, std::int64_t dim) {
     const Shape in = x.shape();
     return make_result(x.value().squeeze(dim), {x}, "squeeze",
                        [in](const Tensor& dy) { return std::vector{dy.reshape(in)}; });
+}
+
+Variable expand(const Variable& x, const Shape& shape) {
+    const Shape in = x.shape();
+    return make_result(x.value().expand(shape), {x}, "expand",
+                       [in](const Tensor& dy) { return std::vector{kernels::sum_to(dy, in)}; });
 }
 
 Variable contiguous(const Variable& x) {

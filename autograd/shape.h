@@ -17,6 +17,8 @@ Variable narrow(const Variable& x, std::int64_t dim, std::int64_t start, std::in
 Variable select(const Variable& x, std::int64_t dim, std::int64_t index);
 Variable unsqueeze(const Variable& x, std::int64_t dim);
 Variable squeeze(const Variable& x, std::int64_t dim);
+// Broadcast to `shape` (numpy rules, -1 keeps a size); the gradient sums over the repeated dims.
+Variable expand(const Variable& x, const Shape& shape);
 Variable contiguous(const Variable& x);
 Variable concat(const std::vector<Variable>& xs, std::int64_t dim);
 Variable stack(const std::vector<Variable>& xs, std::int64_t dim);

@@ -248,6 +248,7 @@ TEST_CASE("gradcheck: shape ops") {
     test::check_grad("narrow", [](const V& v) { return narrow(v[0], 1, 1, 2); }, {x});
     test::check_grad("select", [](const V& v) { return select(v[0], 0, -1); }, {x});
     test::check_grad("unsqueeze+squeeze", [](const V& v) { return squeeze(unsqueeze(v[0], 1), 1); }, {x});
+    test::check_grad("expand", [](const V& v) { return expand(v[0], {3, 2, -1, 4}); }, {test::randn64({2, 1, 4}, 6)});
     test::check_grad("contiguous of a view", [](const V& v) { return contiguous(transpose(v[0], 1, 2)); }, {x});
     test::check_grad("concat", [](const V& v) { return concat({v[0], v[1], v[0]}, 1); },
                      {x, test::randn64({2, 1, 4}, 4)});
