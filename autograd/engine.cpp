@@ -79,28 +79,33 @@ Tensor make_seed(const Variable& out, const Tensor& seed) {
     return Tensor::ones(out.shape(), out.dtype(), out.device());
 }
 
-// Runs one backward pass. With `capture` set, gradients reaching those nodes are stored there and
-// leaves' .grad are left alone (the functional form); otherwise leaves accumulate into .grad.
-void run(const std::vector<Variable>& outputs, const std::vector<Tensor>& seeds, bool retain_graph,
-         std::unordered_map<Node*, Tensor>* capture) {
-    GS_CHECK(seeds.empty() || seeds.size() == outputs.size(), "backward: ", seeds.size(), " seeds for ", outputs.size(),
-             " outputs");
-    std::vector<Node*> roots;
-    for (std::size_t i = 0; i < outputs.size(); ++i) {
-        const Variable& out = outputs[i];
-        GS_CHECK(out.defined(), "backward: output ", i, " is undefined");
-        GS_CHECK(out.requires_grad(), "backward: output ", i, " does not require grad (no input requires grad, or it "
-                 "was computed under NoGradGuard)");
-        Node* n = out.node().get();
-        GS_CHECK(!n->released, "backward: the graph of '", n->name, "' was already released by an earlier backward; "
-                 "pass retain_graph=true to run backward twice");
-        bool owned = n->grad_owned;
-        accumulate(n->grad, owned, make_seed(out, seeds.empty() ? Tensor() : seeds[i]));
-        n->grad_owned = owned;
-        roots.push_back(n);
-    }
+// A gradient captured for the functional form, and whether the engine allocated it.
+struct Captured {
+    Tensor grad;
+    bool owned = false;
+};
+using CaptureMap = std::unordered_map<Node*, Captured>;
 
-    const std::vector<Node*> order = backward_order(roots);
+// Nodes whose backward must run for the functional form: those with an input on a path to a
+// captured node. Nothing else is computed or released.
+std::unordered_set<Node*> nodes_to_run(const std::vector<Node*>& order, const CaptureMap& capture) {
+    std::unordered_set<Node*> reaches;  // nodes that are captured or lead to one
+    std::unordered_set<Node*> run;
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {  // inputs before their users
+        Node* n = *it;
+        bool any_input = false;
+        for (const auto& in : n->inputs) any_input = any_input || (in && reaches.count(in.get()));
+        if (any_input) run.insert(n);
+        if (any_input || capture.count(n)) reaches.insert(n);
+    }
+    return run;
+}
+
+// One backward pass over the nodes in `order`. With `capture`, gradients reaching the captured
+// nodes are stored there, only the nodes leading to them run, and leaves' .grad are left alone
+// (the functional form); otherwise every node runs and leaves accumulate into .grad.
+void run_pass(const std::vector<Node*>& order, bool retain_graph, CaptureMap* capture) {
+    const std::unordered_set<Node*> to_run = capture ? nodes_to_run(order, *capture) : std::unordered_set<Node*>{};
     for (Node* n : order) {
         Tensor g = std::move(n->grad);
         n->grad = Tensor();
@@ -117,10 +122,8 @@ void run(const std::vector<Variable>& outputs, const std::vector<Tensor>& seeds,
         }
         if (capture) {
             auto it = capture->find(n);
-            if (it != capture->end() && g.defined()) {
-                bool owned = false;
-                accumulate(it->second, owned, g);
-            }
+            if (it != capture->end() && g.defined()) accumulate(it->second.grad, it->second.owned, g);
+            if (!to_run.count(n)) continue;
         }
         if (n->is_leaf) {
             if (!capture && g.defined()) {
@@ -157,6 +160,42 @@ void run(const std::vector<Variable>& outputs, const std::vector<Tensor>& seeds,
     }
 }
 
+void run(const std::vector<Variable>& outputs, const std::vector<Tensor>& seeds, bool retain_graph,
+         CaptureMap* capture) {
+    GS_CHECK(seeds.empty() || seeds.size() == outputs.size(), "backward: ", seeds.size(), " seeds for ", outputs.size(),
+             " outputs");
+    // Validate everything before any node is touched, so a bad call leaves the graph as it was.
+    std::vector<Node*> roots;
+    std::vector<Tensor> root_seeds;
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+        const Variable& out = outputs[i];
+        GS_CHECK(out.defined(), "backward: output ", i, " is undefined");
+        GS_CHECK(out.requires_grad(), "backward: output ", i, " does not require grad (no input requires grad, or it "
+                 "was computed under NoGradGuard)");
+        Node* n = out.node().get();
+        GS_CHECK(!n->released, "backward: the graph of '", n->name, "' was already released by an earlier backward; "
+                 "pass retain_graph=true to run backward twice");
+        root_seeds.push_back(make_seed(out, seeds.empty() ? Tensor() : seeds[i]));
+        roots.push_back(n);
+    }
+    const std::vector<Node*> order = backward_order(roots);
+    try {
+        for (std::size_t i = 0; i < roots.size(); ++i) {
+            bool owned = roots[i]->grad_owned;
+            accumulate(roots[i]->grad, owned, root_seeds[i]);
+            roots[i]->grad_owned = owned;
+        }
+        run_pass(order, retain_graph, capture);
+    } catch (...) {
+        // A throwing hook or backward must not leave partial sums behind for the next pass.
+        for (Node* n : order) {
+            n->grad = Tensor();
+            n->grad_owned = false;
+        }
+        throw;
+    }
+}
+
 }  // namespace
 
 void backward(const std::vector<Variable>& outputs, const std::vector<Tensor>& seeds, bool retain_graph) {
@@ -165,16 +204,22 @@ void backward(const std::vector<Variable>& outputs, const std::vector<Tensor>& s
 
 std::vector<Tensor> grad(const std::vector<Variable>& outputs, const std::vector<Variable>& inputs,
                          const std::vector<Tensor>& seeds, bool retain_graph) {
-    std::unordered_map<Node*, Tensor> capture;
+    CaptureMap capture;
     for (std::size_t j = 0; j < inputs.size(); ++j) {
         GS_CHECK(inputs[j].defined() && inputs[j].requires_grad(), "grad: input ", j, " does not require grad");
-        capture.emplace(inputs[j].node().get(), Tensor());
+        capture.emplace(inputs[j].node().get(), Captured{});
     }
     run(outputs, seeds, retain_graph, &capture);
     std::vector<Tensor> result;
+    std::unordered_set<Node*> handed_out;
     for (const Variable& v : inputs) {
-        Tensor g = capture.at(v.node().get());
-        result.push_back(g.defined() ? g : Tensor::zeros_like(v.value()));
+        const Captured& c = capture.at(v.node().get());
+        const bool first = handed_out.insert(v.node().get()).second;
+        // A gradient the engine did not allocate may be the caller's seed or another result (add's
+        // backward returns dy twice), and an input listed twice gets two copies: results never alias.
+        result.push_back(!c.grad.defined() ? Tensor::zeros_like(v.value())
+                         : c.owned && first ? c.grad
+                                            : c.grad.clone());
     }
     return result;
 }

@@ -2,6 +2,8 @@
 // kept as size 1 (keepdim shape), so it broadcasts against x.
 #include "autograd/reduce.h"
 
+#include <algorithm>
+
 #include "autograd/function.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
@@ -51,7 +53,8 @@ Variable var(const Variable& x, const std::vector<std::int64_t>& axes, std::int6
         // d var / dx_i = 2 (x_i - mean) / (n - correction); the mean's own dependence on x_i drops
         // out because the deviations sum to zero.
         const Tensor centered = k::binary(k::BinaryOp::sub, xv, k::mean(xv, ax, true));
-        const Tensor scaled = k::affine(dy.reshape(keep), 2.0 / (n - double(correction)), 0.0);
+        // The same clamped denominator as the forward: n <= correction gives inf there and here.
+        const Tensor scaled = k::affine(dy.reshape(keep), 2.0 / std::max(n - double(correction), 0.0), 0.0);
         return std::vector{k::binary(k::BinaryOp::mul, centered, scaled)};
     });
 }
@@ -66,7 +69,10 @@ Variable extreme(k::ReduceOp op, const Variable& x, const std::vector<std::int64
     Tensor y = k::reduce(op, xv, axes, keepdim);
     return make_result(y, {x}, k::op_name(op), [xv, ax, keep, y](const Tensor& dy) {
         const Tensor yk = y.reshape(keep);
-        const Tensor hit = k::compare(k::CompareOp::eq, xv, yk);                   // u8, x's shape
+        // Where the result is NaN, the NaN inputs produced it and take the gradient (x == y is
+        // false for NaN, which would silently zero it).
+        const Tensor hit = k::where(k::compare(k::CompareOp::ne, yk, yk), k::compare(k::CompareOp::ne, xv, xv),
+                                    k::compare(k::CompareOp::eq, xv, yk));  // u8, x's shape
         const Tensor count = k::sum(hit.to(xv.dtype()), ax, true);                // keepdim shape
         const Tensor share = k::binary(k::BinaryOp::div, dy.reshape(keep), count);  // dy / ties
         return std::vector{k::where(hit, share, Tensor::zeros({}, dy.dtype(), dy.device()))};

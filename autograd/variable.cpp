@@ -70,9 +70,11 @@ void Variable::zero_grad() {
 
 void Variable::set_grad(Tensor grad) {
     GS_CHECK(impl_, "Variable::set_grad: the variable is undefined");
-    GS_CHECK(!grad.defined() || grad.shape() == impl_->value.shape(), "Variable::set_grad: gradient of shape ",
-             shape_str(grad.shape()), " for a value of shape ", shape_str(impl_->value.shape()));
-    impl_->grad = std::move(grad);
+    const Tensor& v = impl_->value;
+    GS_CHECK(!grad.defined() || (grad.shape() == v.shape() && grad.dtype() == v.dtype() && grad.device() == v.device()),
+             "Variable::set_grad: gradient ", grad.describe(), " for a value ", v.describe());
+    // A private copy: later backward passes add into it in place.
+    impl_->grad = grad.defined() ? grad.clone() : Tensor();
 }
 
 void Variable::backward(const Tensor& seed, bool retain_graph) const {

@@ -31,7 +31,7 @@ public:
     // Only leaves can change this; a result's requirement follows from its inputs.
     Variable& set_requires_grad(bool requires_grad);
     void zero_grad();  // drops the gradient (the next backward assigns a fresh one)
-    // Overwrites the accumulated gradient (optimizers, tests); shape must match.
+    // Replaces the accumulated gradient with a copy of `grad` (same shape, dtype and device).
     void set_grad(Tensor grad);
 
     // Runs the engine from this variable. `seed` is dL/d(this); omitted, this must hold one

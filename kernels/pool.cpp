@@ -15,6 +15,8 @@ std::string Pool2dGeometry::str() const {
 
 Shape validate_pool2d(const char* op, const Shape& xs, const Pool2dGeometry& g) {
     GS_CHECK(xs.size() == 4, op, ": input must be 4-d (N, C, H, W), got ", shape_str(xs));
+    // An empty plane would leave windows made only of padding, with no element to take.
+    GS_CHECK(xs[2] > 0 && xs[3] > 0, op, ": input planes must not be empty, got ", shape_str(xs));
     GS_CHECK(g.kernel_h > 0 && g.kernel_w > 0 && g.stride_h > 0 && g.stride_w > 0, op, ": invalid geometry ",
              g.str(), " (kernel and stride must be positive)");
     GS_CHECK(g.pad_h >= 0 && g.pad_w >= 0 && 2 * g.pad_h <= g.kernel_h && 2 * g.pad_w <= g.kernel_w, op,

@@ -31,6 +31,8 @@ Pool& pool() {
 
 std::size_t round_size(std::size_t bytes) {
     if (bytes <= kAlignment) return kAlignment;
+    // Rounding up must not wrap; no system can hand out this much anyway.
+    GS_CHECK(bytes <= (std::size_t(1) << 62), "cpu_allocator: cannot allocate ", bytes, " bytes");
     // Four classes per power of two bound the waste at 25% while keeping lists few.
     const std::size_t p = std::bit_floor(bytes);
     if (p < 4 * kAlignment) return (bytes + kAlignment - 1) / kAlignment * kAlignment;

@@ -48,7 +48,7 @@ void fill_parallel(Tensor& t, const char* op, F&& f) {
 }  // namespace
 
 void uniform_(Tensor& t, Generator& gen, double low, double high) {
-    GS_CHECK(low < high && std::isfinite(low) && std::isfinite(high), "uniform: invalid range [", low, ", ", high, ")");
+    GS_CHECK(low < high && std::isfinite(high - low), "uniform: invalid range [", low, ", ", high, ")");
     GS_CHECK(is_floating(t.dtype()), "uniform: expected f32 or f64, got ", dtype_name(t.dtype()));
     const Generator g = gen;
     fill_parallel(t, "uniform", [&](auto tag, std::int64_t i) {
@@ -106,14 +106,15 @@ Tensor randint(const Shape& shape, Generator& gen, std::int64_t low, std::int64_
              high, ") does not fit dtype ", dtype_name(dtype));
     Tensor t = Tensor::empty(shape, dtype);
     const Generator g = gen;
-    const auto range = std::uint64_t(high - low);
+    // Unsigned arithmetic: high - low overflows int64 for ranges wider than 2^63.
+    const std::uint64_t range = std::uint64_t(high) - std::uint64_t(low);
     fill_parallel(t, "randint", [&](auto tag, std::int64_t i) {
         using T = decltype(tag);
         const auto b = Philox4x32::generate(g.seed, g.stream, g.offset + std::uint64_t(i));
         const std::uint64_t x = std::uint64_t(b[0]) << 32 | b[1];
         // Multiply-shift maps 64 random bits onto [0, range); the bias is below 2^-64 * range.
         const auto r = std::uint64_t((static_cast<unsigned __int128>(x) * range) >> 64);
-        return static_cast<T>(low + std::int64_t(r));
+        return static_cast<T>(std::int64_t(std::uint64_t(low) + r));
     });
     gen.offset += std::uint64_t(t.numel());
     return t;

@@ -9,7 +9,8 @@ namespace gs {
 
 std::int64_t numel(const Shape& shape) {
     std::int64_t n = 1;
-    for (auto s : shape) n *= s;
+    for (auto s : shape)
+        GS_CHECK(!__builtin_mul_overflow(n, s, &n), "shape ", shape_str(shape), " has more elements than an int64 holds");
     return n;
 }
 

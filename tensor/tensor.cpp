@@ -2,7 +2,10 @@
 #include "tensor/tensor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <limits>
+#include <utility>
 #include <cstring>
 #include <iomanip>
 #include <ostream>
@@ -11,21 +14,44 @@
 #include "tensor/strided.h"
 
 namespace gs {
+namespace {
+
+// Whether v converts to D without leaving D's range: a float-to-integer conversion out of range (or
+// of NaN) is undefined behaviour, and an integer narrowing would wrap into a silent wrong value.
+template <class D, class S>
+bool fits(S v) {
+    if constexpr (std::is_floating_point_v<D>) {
+        return true;  // f64 -> f32 overflow rounds to inf, as IEEE defines
+    } else if constexpr (std::is_floating_point_v<S>) {
+        // D's range as doubles: [lowest, max + 1), and NaN fails both comparisons.
+        return v >= double(std::numeric_limits<D>::lowest()) && v < double(std::numeric_limits<D>::max()) + 1.0;
+    } else {
+        return std::in_range<D>(v);
+    }
+}
+
+}  // namespace
 
 Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, Strides strides, std::int64_t offset, DType dtype)
     : storage_(std::move(storage)), shape_(std::move(shape)), strides_(std::move(strides)), offset_(offset), dtype_(dtype) {
     GS_CHECK(storage_ != nullptr, "Tensor: null storage");
     GS_CHECK(shape_.size() == strides_.size(), "Tensor: shape ", shape_str(shape_), " and strides ",
              shape_str(strides_), " differ in length");
-    numel_ = gs::numel(shape_);
     for (auto s : shape_) GS_CHECK(s >= 0, "Tensor: negative size in shape ", shape_str(shape_));
+    numel_ = gs::numel(shape_);
     if (numel_ > 0) {
+        // The lowest and highest element offsets the view reaches, with every product checked: a
+        // wrapped bound would let a view read outside its storage.
         std::int64_t lo = offset_, hi = offset_;
-        for (std::size_t d = 0; d < shape_.size(); ++d) {
-            const std::int64_t span = (shape_[d] - 1) * strides_[d];
-            (span < 0 ? lo : hi) += span;
+        bool overflow = offset_ < 0;
+        for (std::size_t d = 0; d < shape_.size() && !overflow; ++d) {
+            std::int64_t span = 0;
+            overflow = __builtin_mul_overflow(shape_[d] - 1, strides_[d], &span) ||
+                       __builtin_add_overflow(span < 0 ? lo : hi, span, span < 0 ? &lo : &hi);
         }
-        GS_CHECK(lo >= 0 && std::size_t(hi + 1) * dtype_size(dtype_) <= storage_->bytes(),
+        std::int64_t end_bytes = 0;
+        overflow = overflow || __builtin_mul_overflow(hi + 1, std::int64_t(dtype_size(dtype_)), &end_bytes);
+        GS_CHECK(!overflow && lo >= 0 && std::uint64_t(end_bytes) <= storage_->bytes(),
                  "Tensor: view of shape ", shape_str(shape_), " strides ", shape_str(strides_), " offset ",
                  offset_, " reaches outside its storage of ", storage_->bytes(), " bytes");
     }
@@ -35,8 +61,10 @@ Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, Strides strides, s
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
     for (auto s : shape) GS_CHECK(s >= 0, "Tensor::empty: negative size in shape ", shape_str(shape));
-    const std::int64_t n = gs::numel(shape);
-    auto storage = std::make_shared<Storage>(std::size_t(n) * dtype_size(dtype), device);
+    std::int64_t bytes = 0;
+    GS_CHECK(!__builtin_mul_overflow(gs::numel(shape), std::int64_t(dtype_size(dtype)), &bytes),
+             "Tensor::empty: shape ", shape_str(shape), " of ", dtype_name(dtype), " needs more bytes than an int64 holds");
+    auto storage = std::make_shared<Storage>(std::size_t(bytes), device);
     return Tensor(std::move(storage), shape, contiguous_strides(shape), 0, dtype);
 }
 
@@ -62,10 +90,14 @@ Tensor Tensor::arange(std::int64_t n, DType dtype) { return arange(0.0, double(n
 Tensor Tensor::arange(double start, double end, double step, DType dtype) {
     GS_CHECK(step != 0 && std::isfinite(start) && std::isfinite(end) && std::isfinite(step),
              "Tensor::arange: invalid range start=", start, " end=", end, " step=", step);
-    const auto n = std::int64_t(std::max(0.0, std::ceil((end - start) / step)));
+    const double count = std::max(0.0, std::ceil((end - start) / step));
+    GS_CHECK(count < 9e18, "Tensor::arange: range start=", start, " end=", end, " step=", step, " has too many elements");
+    const auto n = std::int64_t(count);
     Tensor t = empty({n}, dtype);
     visit_dtype(dtype, [&](auto tag) {
         using T = decltype(tag);
+        GS_CHECK(n == 0 || (fits<T>(start) && fits<T>(start + double(n - 1) * step)), "Tensor::arange: range [", start,
+                 ", ", end, ") does not fit ", dtype_name(dtype));
         T* p = t.data<T>();
         for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + double(i) * step);
     });
@@ -252,8 +284,10 @@ Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::
     const std::int64_t a = clampi(start), b = std::max(clampi(end), a);
     Shape s = shape_;
     Strides st = strides_;
-    s[dd] = (b - a + step - 1) / step;
-    st[dd] = strides_[dd] * step;
+    s[dd] = b == a ? 0 : 1 + (b - a - 1) / step;  // not (b - a + step - 1) / step: that overflows for huge steps
+    // With one element or none the stride is never used, and a huge step must not overflow it.
+    if (s[dd] > 1)
+        GS_CHECK(!__builtin_mul_overflow(strides_[dd], step, &st[dd]), "Tensor::slice: step ", step, " is too large");
     return Tensor(storage_, s, st, offset_ + a * strides_[dd], dtype_);
 }
 
@@ -334,30 +368,84 @@ Tensor Tensor::expand(const Shape& shape) const {
 
 // ---- copies and conversions ---------------------------------------------------------------------------
 
+namespace {
+
+// True when two elements of t share memory (a broadcast dim, or strides that interleave): writing
+// through such a view is ambiguous. Sufficient test: with dims sorted by stride, each stride must
+// step over everything the smaller dims reach.
+bool has_internal_overlap(const Tensor& t) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> dims;  // (|stride|, size) of non-trivial dims
+    for (std::int64_t d = 0; d < t.dim(); ++d)
+        if (t.size(d) > 1) dims.emplace_back(std::abs(t.stride(d)), t.size(d));
+    std::sort(dims.begin(), dims.end());
+    std::int64_t reach = 0;  // max offset reached by the dims so far
+    for (const auto& [stride, size] : dims) {
+        if (stride <= reach) return true;
+        reach += stride * (size - 1);
+    }
+    return false;
+}
+
+// The element-offset interval [lo, hi] a view touches.
+std::pair<std::int64_t, std::int64_t> element_range(const Tensor& t) {
+    std::int64_t lo = t.offset(), hi = t.offset();
+    for (std::int64_t d = 0; d < t.dim(); ++d) {
+        const std::int64_t span = (t.size(d) - 1) * t.stride(d);
+        (span < 0 ? lo : hi) += span;
+    }
+    return {lo, hi};
+}
+
+// Whether src and dst read and write overlapping bytes of one storage (and are not the very same view).
+bool overlaps(const Tensor& dst, const Tensor& src) {
+    if (!dst.shares_storage(src) || dst.numel() == 0) return false;
+    if (dst.offset() == src.offset() && dst.strides() == src.strides() && dst.dtype() == src.dtype()) return false;
+    const auto [dlo, dhi] = element_range(dst);
+    const auto [slo, shi] = element_range(src);
+    const auto di = std::int64_t(dst.itemsize()), si = std::int64_t(src.itemsize());
+    return dlo * di < (shi + 1) * si && slo * si < (dhi + 1) * di;
+}
+
+}  // namespace
+
 Tensor& Tensor::copy_(const Tensor& src) {
     check_defined("copy_");
     src.check_defined("copy_");
     check_same_device("Tensor::copy_", {this, &src});
-    const Tensor s = src.shape_ == shape_ ? src : src.expand(shape_);
+    GS_CHECK(!has_internal_overlap(*this), "Tensor::copy_: the destination ", describe(), " with strides ",
+             shape_str(strides_), " has elements that share memory (an expanded view?); copy into a contiguous tensor");
+    Tensor s = src.shape_ == shape_ ? src : src.expand(shape_);
+    // Reading rows that earlier rows already overwrote would be wrong: copy the source aside first.
+    if (overlaps(*this, s)) s = s.clone();
     visit_dtype(dtype_, [&](auto dtag) {
         using D = decltype(dtag);
         visit_dtype(s.dtype_, [&](auto stag) {
             using S = decltype(stag);
             D* dst = static_cast<D*>(storage_->data());
             const S* sp = static_cast<const S*>(s.storage_->data());
+            std::atomic<bool> out_of_range{false};
+            double bad_value = 0;
             for_each_row<2>(shape_, {strides_, s.strides_}, {offset_, s.offset_},
                             [&](const std::array<std::int64_t, 2>& off, std::int64_t n, const std::array<std::int64_t, 2>& inc) {
                                 D* d = dst + off[0];
                                 const S* x = sp + off[1];
                                 if constexpr (std::is_same_v<D, S>) {
                                     if (inc[0] == 1 && inc[1] == 1) {
-                                        // memmove: src and dst may be the same storage.
-                                        std::memmove(d, x, std::size_t(n) * sizeof(D));
+                                        std::memcpy(d, x, std::size_t(n) * sizeof(D));
                                         return;
                                     }
                                 }
-                                for (std::int64_t i = 0; i < n; ++i) d[i * inc[0]] = static_cast<D>(x[i * inc[1]]);
+                                for (std::int64_t i = 0; i < n; ++i) {
+                                    const S v = x[i * inc[1]];
+                                    if (fits<D>(v)) {
+                                        d[i * inc[0]] = static_cast<D>(v);
+                                    } else if (!out_of_range.exchange(true)) {
+                                        bad_value = double(v);  // the first thread to see one records it
+                                    }
+                                }
                             });
+            GS_CHECK(!out_of_range, "Tensor: cannot convert value ", bad_value, " (", dtype_name(s.dtype_), ") to ",
+                     dtype_name(dtype_), ": it is outside the ", dtype_name(dtype_), " range");
         });
     });
     return *this;
@@ -368,6 +456,7 @@ Tensor& Tensor::fill_(double value) {
     GS_CHECK(device().is_cpu(), "Tensor::fill_: not implemented on ", device().str());
     visit_dtype(dtype_, [&](auto tag) {
         using T = decltype(tag);
+        GS_CHECK(fits<T>(value), "Tensor::fill_: value ", value, " is outside the range of ", dtype_name(dtype_));
         T* base = static_cast<T*>(storage_->data());
         const T v = static_cast<T>(value);
         for_each_row<1>(shape_, {strides_}, {offset_},

@@ -171,6 +171,60 @@ TEST_CASE("engine: functional grad leaves .grad alone and handles unused inputs"
     CHECK(gh[0].to_vector<double>() == std::vector<double>{4, 8});  // 2h
 }
 
+TEST_CASE("engine: functional grad runs only what leads to its inputs and releases nothing else") {
+    Variable x(vec({1, 2}), true);
+    Variable h = tscale(x, 3.0);
+    g_backward_calls = 0;
+    auto g = grad({tmul(h, h)}, {h}, {vec({1, 1})});
+    CHECK(g_backward_calls == 1);  // tmul only: tscale lies beyond the requested input
+    CHECK(g[0].to_vector<double>() == std::vector<double>{6, 12});
+    // h's own graph is untouched and still usable.
+    tmul(h, h).backward(vec({1, 1}));
+    CHECK(x.grad().to_vector<double>() == std::vector<double>{18, 36});  // 2 * 3 * h
+}
+
+TEST_CASE("engine: functional grad results never alias each other or the seed") {
+    Variable a(vec({1, 2}), true), b(vec({3, 4}), true);
+    Tensor seed = vec({1, 1});
+    auto g = grad({tadd(a, b)}, {a, b, a}, {seed});
+    CHECK(!g[0].shares_storage(g[1]));
+    CHECK(!g[0].shares_storage(seed));
+    CHECK(!g[0].shares_storage(g[2]));
+    g[0].fill_(0);
+    CHECK(g[1].to_vector<double>() == std::vector<double>{1, 1});
+    CHECK(g[2].to_vector<double>() == std::vector<double>{1, 1});
+    CHECK(seed.to_vector<double>() == std::vector<double>{1, 1});
+}
+
+TEST_CASE("engine: an exception during backward leaves no partial sums behind") {
+    Variable x(vec({1}), true);
+    Variable y = tscale(x, 2.0);
+    Variable left = tscale(y, 3.0), right = tscale(y, 5.0);
+    bool fail = true;
+    right.register_hook([&](const Tensor& g) {
+        if (fail) {
+            fail = false;
+            throw std::runtime_error("hook failed");
+        }
+        return g;
+    });
+    Variable loss = tadd(left, right);
+    CHECK_THROWS_AS(loss.backward({}, true), std::runtime_error);
+    loss.backward({}, true);
+    CHECK(x.grad().item() == 16.0);  // 2 * (3 + 5), with nothing left over from the failed pass
+}
+
+TEST_CASE("engine: set_grad copies and checks its tensor") {
+    Variable a(vec({1, 2}), true);
+    Tensor mine = vec({5, 5});
+    a.set_grad(mine);
+    tscale(a, 1.0).backward(vec({1, 1}));
+    CHECK(a.grad().to_vector<double>() == std::vector<double>{6, 6});
+    CHECK(mine.to_vector<double>() == std::vector<double>{5, 5});
+    CHECK_THROWS_WITH_AS(a.set_grad(Tensor::zeros({2}, DType::f32)), doctest::Contains("[2] f32 cpu for a value [2] f64"),
+                         gs::Error);
+}
+
 TEST_CASE("engine: several outputs in one pass") {
     Variable a(vec({1, 2}), true);
     backward({tscale(a, 2.0), tscale(a, 3.0)}, {vec({1, 1}), vec({1, 0})});

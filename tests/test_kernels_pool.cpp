@@ -185,4 +185,6 @@ TEST_CASE("pooling rejects bad geometry and shapes naming them") {
                          doctest::Contains("index 16"), gs::Error);
     CHECK_THROWS_WITH_AS(gs::kernels::max_pool2d_forward(x.to(gs::DType::i64), geom(2, 2, 2, 2, 0, 0)),
                          doctest::Contains("f32 or f64"), gs::Error);
+    CHECK_THROWS_WITH_AS(gs::kernels::max_pool2d_forward(Tensor::zeros({1, 2, 0, 4}), geom(2, 2, 1, 1, 1, 1)),
+                         doctest::Contains("input planes must not be empty, got [1, 2, 0, 4]"), gs::Error);
 }

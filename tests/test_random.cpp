@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "tensor/philox.h"
 #include "tensor/random.h"
@@ -111,4 +112,16 @@ TEST_CASE("random: bad arguments are rejected") {
     CHECK_THROWS_WITH_AS(gs::randint({3}, g, 0, 300, DType::u8), doctest::Contains("does not fit"), gs::Error);
     Tensor i = Tensor::zeros({3}, DType::i64);
     CHECK_THROWS_WITH_AS(gs::normal_(i, g), doctest::Contains("expected f32 or f64"), gs::Error);
+}
+
+TEST_CASE("random: extreme ranges") {
+    Generator g(5);
+    // The full int64 range draws without overflow, and both signs appear.
+    const auto r = gs::randint({1000}, g, std::numeric_limits<std::int64_t>::min(),
+                               std::numeric_limits<std::int64_t>::max()).to_vector<std::int64_t>();
+    int negative = 0;
+    for (auto v : r) negative += v < 0;
+    CHECK(negative > 400);  // ~500 expected; binomial SE ~16
+    CHECK(negative < 600);
+    CHECK_THROWS_WITH_AS(gs::uniform({3}, g, -1e308, 1e308, DType::f64), doctest::Contains("invalid range"), gs::Error);
 }

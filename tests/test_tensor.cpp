@@ -186,3 +186,52 @@ TEST_CASE("allocator: freed blocks are reused / aligned / and counted") {
     CHECK(after.fresh_allocations == before.fresh_allocations);
     CHECK(after.reused_allocations >= before.reused_allocations + 10);
 }
+
+TEST_CASE("tensor: sizes that overflow are errors, not wrapped allocations") {
+    CHECK_THROWS_WITH_AS(Tensor::zeros({std::int64_t(1) << 62}), doctest::Contains("needs more bytes"), gs::Error);
+    CHECK_THROWS_WITH_AS(Tensor::zeros({std::int64_t(1) << 32, std::int64_t(1) << 32}),
+                         doctest::Contains("more elements than an int64 holds"), gs::Error);
+    auto storage = std::make_shared<gs::Storage>(64, gs::Device::cpu());
+    CHECK_THROWS_WITH_AS(Tensor(storage, {2}, {std::int64_t(1) << 62}, 0, DType::f32),
+                         doctest::Contains("reaches outside its storage"), gs::Error);
+    CHECK_THROWS_WITH_AS(Tensor(storage, {2}, {1}, -1, DType::f32), doctest::Contains("reaches outside"), gs::Error);
+    // A huge step selects only the first element.
+    Tensor x = Tensor::arange(5);
+    CHECK(x.slice(0, 0, 5, std::numeric_limits<std::int64_t>::max()).to_vector<std::int64_t>() ==
+          std::vector<std::int64_t>{0});
+    CHECK(x.slice(0, 1, 5, 3).to_vector<std::int64_t>() == std::vector<std::int64_t>{1, 4});
+    CHECK(x.slice(0, 4, 2).numel() == 0);
+}
+
+TEST_CASE("tensor: copy_ between overlapping views of one storage") {
+    // Shift rows 0-1 into rows 1-2: every row must receive the old value of the row above.
+    Tensor a = Tensor::arange(12).view({3, 4});
+    a.slice(0, 1, 3).slice(1, 0, 3).copy_(a.slice(0, 0, 2).slice(1, 0, 3));
+    CHECK(a.to_vector<std::int64_t>() == std::vector<std::int64_t>{0, 1, 2, 3, 0, 1, 2, 7, 4, 5, 6, 11});
+    // Shifting a flat range right by one.
+    Tensor b = Tensor::arange(6);
+    b.slice(0, 1, 6).copy_(b.slice(0, 0, 5));
+    CHECK(b.to_vector<std::int64_t>() == std::vector<std::int64_t>{0, 0, 1, 2, 3, 4});
+    // Copying a view onto itself is allowed and changes nothing.
+    Tensor c = Tensor::arange(6);
+    c.copy_(c);
+    CHECK(c.to_vector<std::int64_t>() == std::vector<std::int64_t>{0, 1, 2, 3, 4, 5});
+    // A destination whose elements share memory is rejected (the result would depend on threads).
+    Tensor e = Tensor::zeros({1, 8}).expand({8, 8});
+    CHECK_THROWS_WITH_AS(e.copy_(Tensor::ones({8, 8})), doctest::Contains("share memory"), gs::Error);
+}
+
+TEST_CASE("tensor: conversions that leave the target range are errors") {
+    CHECK_THROWS_WITH_AS(Tensor::full({2}, 300.0, DType::f64).to(DType::u8),
+                         doctest::Contains("cannot convert value 300 (f64) to u8"), gs::Error);
+    CHECK_THROWS_WITH_AS(Tensor::full({1}, -1.0, DType::i64).to(DType::u8), doctest::Contains("value -1"), gs::Error);
+    CHECK_THROWS_WITH_AS(Tensor::full({1}, std::nan(""), DType::f32).to(DType::i64), doctest::Contains("nan"),
+                         gs::Error);
+    CHECK_THROWS_WITH_AS(Tensor::full({1}, 1e19, DType::f64).to(DType::i64), doctest::Contains("outside the i64 range"),
+                         gs::Error);
+    CHECK_THROWS_WITH_AS(Tensor::full({2}, 256.0, DType::u8), doctest::Contains("outside the range of u8"), gs::Error);
+    CHECK_THROWS_WITH_AS(Tensor::arange(0.0, 300.0, 1.0, DType::u8), doctest::Contains("does not fit u8"), gs::Error);
+    CHECK(Tensor::full({1}, 255.0, DType::f64).to(DType::u8).item<int>() == 255);
+    CHECK(Tensor::full({1}, -9.2e18, DType::f64).to(DType::i64).item<std::int64_t>() == std::int64_t(-9.2e18));
+    CHECK(std::isinf(Tensor::full({1}, 1e300, DType::f64).to(DType::f32).item<float>()));
+}
