@@ -2,7 +2,6 @@
 // Philox 4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011): a
 // counter-based generator, so element i of a random fill is a pure function of (key, counter + i)
 // and the numbers do not depend on the thread count or the device. Usable from CUDA code.
-#include <array>
 #include <cstdint>
 
 #if defined(__CUDACC__)
@@ -13,8 +12,15 @@
 
 namespace gs {
 
+// Four 32-bit outputs. A plain struct rather than std::array, whose operator[] is host-only.
+struct PhiloxBlock {
+    std::uint32_t v[4];
+    GS_PHILOX_HD std::uint32_t operator[](int i) const { return v[i]; }
+    bool operator==(const PhiloxBlock&) const = default;
+};
+
 struct Philox4x32 {
-    using Block = std::array<std::uint32_t, 4>;
+    using Block = PhiloxBlock;
 
     // key = seed (64 bits); counter = (offset: 64 bits, stream: 64 bits).
     GS_PHILOX_HD static Block generate(std::uint64_t seed, std::uint64_t stream, std::uint64_t offset) {
@@ -34,7 +40,7 @@ struct Philox4x32 {
             k0 += W0;
             k1 += W1;
         }
-        return {c0, c1, c2, c3};
+        return {{c0, c1, c2, c3}};
     }
 
     // Uniform in [0, 1) from 24 (float) or 53 (double) random bits.

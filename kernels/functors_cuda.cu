@@ -1,0 +1,15 @@
+// Compiles every kernel header with nvcc. The formulas in kernels/*.h are shared with the CUDA
+// kernels (#6); building them here keeps them device-compatible until those kernels exist.
+#include "kernels/batch_norm.h"
+#include "kernels/conv2d.h"
+#include "kernels/dispatch.h"
+#include "kernels/dropout.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/host_device.h"
+#include "kernels/index.h"
+#include "kernels/loss.h"
+#include "kernels/matmul.h"
+#include "kernels/pool.h"
+#include "kernels/reduce.h"
+#include "kernels/softmax.h"
