@@ -68,6 +68,22 @@ void check_saved(const char* op, const Tensor& t, const Tensor& dy, const char* 
     check_same_device(op, {&dy, &t});
 }
 
+// Entry checks shared by the unary-shaped forwards (unary, pow, clamp, affine): x floating and on the
+// CPU; returns the uninitialized output of x's shape and dtype.
+Tensor unary_output(const char* op, const Tensor& x) {
+    require_cpu(op, {&x});
+    check_floating(op, x);
+    return Tensor::empty(x.shape(), x.dtype(), x.device());
+}
+
+// The same for the backwards of the scalar-parameter ops (pow, clamp), which read x and dy.
+Tensor scalar_op_grad_output(const char* op, const Tensor& x, const Tensor& dy) {
+    require_cpu(op, {&x, &dy});
+    check_floating(op, dy);
+    check_saved(op, x, dy, "x");
+    return Tensor::empty(dy.shape(), dy.dtype(), dy.device());
+}
+
 bool unary_grad_reads_x(UnaryOp op) {
     return op == UnaryOp::log || op == UnaryOp::abs;
 }
@@ -79,10 +95,7 @@ bool unary_grad_reads_y(UnaryOp op) {
 }  // namespace
 
 Tensor unary(UnaryOp op, const Tensor& x) {
-    const char* name = op_name(op);
-    require_cpu(name, {&x});
-    check_floating(name, x);
-    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    Tensor y = unary_output(op_name(op), x);
     cpu::unary(op, x, y);
     return y;
 }
@@ -101,44 +114,32 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
 }
 
 Tensor pow(const Tensor& x, double p) {
-    require_cpu("pow", {&x});
-    check_floating("pow", x);
-    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    Tensor y = unary_output("pow", x);
     cpu::pow(x, p, y);
     return y;
 }
 
 Tensor pow_backward(const Tensor& x, double p, const Tensor& dy) {
-    require_cpu("pow_backward", {&x, &dy});
-    check_floating("pow_backward", dy);
-    check_saved("pow_backward", x, dy, "x");
-    Tensor dx = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
+    Tensor dx = scalar_op_grad_output("pow_backward", x, dy);
     cpu::pow_backward(x, p, dy, dx);
     return dx;
 }
 
 Tensor clamp(const Tensor& x, double lo, double hi) {
-    require_cpu("clamp", {&x});
-    check_floating("clamp", x);
+    Tensor y = unary_output("clamp", x);
     GS_CHECK(lo <= hi, "clamp: lo (", lo, ") must not exceed hi (", hi, ")");
-    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     cpu::clamp(x, lo, hi, y);
     return y;
 }
 
 Tensor clamp_backward(const Tensor& x, double lo, double hi, const Tensor& dy) {
-    require_cpu("clamp_backward", {&x, &dy});
-    check_floating("clamp_backward", dy);
-    check_saved("clamp_backward", x, dy, "x");
-    Tensor dx = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
+    Tensor dx = scalar_op_grad_output("clamp_backward", x, dy);
     cpu::clamp_backward(x, lo, hi, dy, dx);
     return dx;
 }
 
 Tensor affine(const Tensor& x, double alpha, double beta) {
-    require_cpu("affine", {&x});
-    check_floating("affine", x);
-    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    Tensor y = unary_output("affine", x);
     cpu::affine(x, alpha, beta, y);
     return y;
 }

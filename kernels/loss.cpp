@@ -25,12 +25,13 @@ void check_classification(const char* op, const Tensor& logits, const Tensor& la
         GS_CHECK(p[n] >= 0 && p[n] < C, op, ": label ", p[n], " of example ", n, " is outside [0, C) with C = ", C);
 }
 
-// dloss: (N) with the logits' dtype.
+// dloss: (N) with the logits' dtype, on the CPU.
 void check_dloss(const char* op, const Tensor& dloss, std::int64_t N, DType dtype) {
     GS_CHECK(dloss.defined() && dloss.dim() == 1 && dloss.size(0) == N, op, ": expected dloss of shape [", N,
              "], got ", dloss.defined() ? dloss.describe() : "undefined");
     GS_CHECK(dloss.dtype() == dtype, op, ": dloss has dtype ", dtype_name(dloss.dtype()), ", expected ",
              dtype_name(dtype));
+    require_cpu(op, {&dloss});
 }
 
 // Binary hinge: logits (N) or (N, 1), targets (N) or logits' shape, all ±1 in the logits' dtype.
@@ -84,7 +85,6 @@ Tensor softmax_cross_entropy_backward(const Tensor& dloss, const Tensor& log_pro
     const char* op = "softmax_cross_entropy_backward";
     check_classification(op, log_probs, labels);
     check_dloss(op, dloss, log_probs.size(0), log_probs.dtype());
-    require_cpu(op, {&dloss});
     const Tensor lp = log_probs.contiguous();
     Tensor dlogits = Tensor::empty_like(lp);
     cpu::softmax_cross_entropy_backward(dloss.contiguous(), lp, labels.contiguous(), dlogits);
@@ -106,7 +106,6 @@ Tensor multiclass_hinge_backward(const Tensor& dloss, const Tensor& logits, cons
     check_classification(op, logits, labels);
     GS_CHECK(std::isfinite(margin), op, ": margin must be finite, got ", margin);
     check_dloss(op, dloss, logits.size(0), logits.dtype());
-    require_cpu(op, {&dloss});
     const Tensor x = logits.contiguous();
     Tensor dlogits = Tensor::empty_like(x);
     cpu::multiclass_hinge_backward(dloss.contiguous(), x, labels.contiguous(), margin, dlogits);
@@ -126,7 +125,6 @@ Tensor binary_hinge_backward(const Tensor& dloss, const Tensor& logits, const Te
     const char* op = "binary_hinge_backward";
     check_binary(op, logits, targets);
     check_dloss(op, dloss, logits.size(0), logits.dtype());
-    require_cpu(op, {&dloss});
     const Tensor x = logits.contiguous();
     Tensor dlogits = Tensor::empty_like(x);
     cpu::binary_hinge_backward(dloss.contiguous(), x, targets.contiguous(), dlogits);
@@ -147,7 +145,6 @@ MseGrads mse_backward(const Tensor& dloss, const Tensor& input, const Tensor& ta
     const char* op = "mse_backward";
     check_mse(op, input, target);
     check_dloss(op, dloss, input.size(0), input.dtype());
-    require_cpu(op, {&dloss});
     MseGrads g;
     if (need_dinput) g.dinput = Tensor::empty(input.shape(), input.dtype(), input.device());
     if (need_dtarget) g.dtarget = Tensor::empty(target.shape(), target.dtype(), target.device());

@@ -30,6 +30,22 @@ Window window(const Pool2dGeometry& g, const PoolDims& d, i64 oh, i64 ow) {
     return {std::max<i64>(hs, 0), std::min(hs + g.kernel_h, d.H), std::max<i64>(ws, 0), std::min(ws + g.kernel_w, d.W)};
 }
 
+// Calls f(o, w) for every output o = oh * OW + ow of one plane, in row-major order, with its
+// clipped window w. Max and avg pooling, forward and backward, all walk the windows this way; only
+// what they do per window differs.
+template <class F>
+void for_each_window(const Pool2dGeometry& g, const PoolDims& d, F&& f) {
+    for (i64 oh = 0; oh < d.OH; ++oh)
+        for (i64 ow = 0; ow < d.OW; ++ow) f(oh * d.OW + ow, window(g, d, oh, ow));
+}
+
+// Calls f(i) for the in-plane offset i = ih * W + iw of every input pixel of window w, row by row.
+template <class F>
+void for_each_pixel(const Window& w, i64 W, F&& f) {
+    for (i64 ih = w.h0; ih < w.h1; ++ih)
+        for (i64 iw = w.w0; iw < w.w1; ++iw) f(ih * W + iw);
+}
+
 template <class T>
 void max_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& indices) {
     const PoolDims d = dims_of(x.shape(), y.shape());
@@ -40,17 +56,15 @@ void max_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& in
 #pragma omp parallel for if (parallel(d)) schedule(static)
     for (i64 p = 0; p < d.planes; ++p) {
         const T* in = X + p * d.H * d.W;
-        for (i64 oh = 0; oh < d.OH; ++oh)
-            for (i64 ow = 0; ow < d.OW; ++ow) {
-                const Window w = window(g, d, oh, ow);
-                T best = -std::numeric_limits<T>::infinity();
-                i64 best_i = w.h0 * d.W + w.w0;  // a real pixel: valid even if all are -inf
-                for (i64 ih = w.h0; ih < w.h1; ++ih)
-                    for (i64 iw = w.w0; iw < w.w1; ++iw) step(in[ih * d.W + iw], ih * d.W + iw, best, best_i);
-                const i64 o = (p * d.OH + oh) * d.OW + ow;
-                Y[o] = best;
-                I[o] = best_i;
-            }
+        T* out = Y + p * d.OH * d.OW;
+        i64* idx = I + p * d.OH * d.OW;
+        for_each_window(g, d, [&](i64 o, const Window& w) {
+            T best = -std::numeric_limits<T>::infinity();
+            i64 best_i = w.h0 * d.W + w.w0;  // a real pixel: valid even if all are -inf
+            for_each_pixel(w, d.W, [&](i64 i) { step(in[i], i, best, best_i); });
+            out[o] = best;
+            idx[o] = best_i;
+        });
     }
 }
 
@@ -78,14 +92,12 @@ void avg_forward(const Tensor& x, const Pool2dGeometry& g, bool include_pad, Ten
 #pragma omp parallel for if (parallel(d)) schedule(static)
     for (i64 p = 0; p < d.planes; ++p) {
         const T* in = X + p * d.H * d.W;
-        for (i64 oh = 0; oh < d.OH; ++oh)
-            for (i64 ow = 0; ow < d.OW; ++ow) {
-                const Window w = window(g, d, oh, ow);
-                T s = T(0);
-                for (i64 ih = w.h0; ih < w.h1; ++ih)
-                    for (i64 iw = w.w0; iw < w.w1; ++iw) s += in[ih * d.W + iw];
-                Y[(p * d.OH + oh) * d.OW + ow] = s / T(divisor(g, include_pad, w.h0, w.h1, w.w0, w.w1));
-            }
+        T* out = Y + p * d.OH * d.OW;
+        for_each_window(g, d, [&](i64 o, const Window& w) {
+            T s = T(0);
+            for_each_pixel(w, d.W, [&](i64 i) { s += in[i]; });
+            out[o] = s / T(divisor(g, include_pad, w.h0, w.h1, w.w0, w.w1));
+        });
     }
 }
 
@@ -97,15 +109,13 @@ void avg_backward(const Tensor& dy, const Pool2dGeometry& g, bool include_pad, T
     const AvgPoolDivisor divisor;
 #pragma omp parallel for if (parallel(d)) schedule(static)
     for (i64 p = 0; p < d.planes; ++p) {
+        const T* dout = DY + p * d.OH * d.OW;
         T* out = DX + p * d.H * d.W;
         std::fill(out, out + d.H * d.W, T(0));
-        for (i64 oh = 0; oh < d.OH; ++oh)
-            for (i64 ow = 0; ow < d.OW; ++ow) {
-                const Window w = window(g, d, oh, ow);
-                const T share = DY[(p * d.OH + oh) * d.OW + ow] / T(divisor(g, include_pad, w.h0, w.h1, w.w0, w.w1));
-                for (i64 ih = w.h0; ih < w.h1; ++ih)
-                    for (i64 iw = w.w0; iw < w.w1; ++iw) out[ih * d.W + iw] += share;
-            }
+        for_each_window(g, d, [&](i64 o, const Window& w) {
+            const T share = dout[o] / T(divisor(g, include_pad, w.h0, w.h1, w.w0, w.w1));
+            for_each_pixel(w, d.W, [&](i64 i) { out[i] += share; });
+        });
     }
 }
 

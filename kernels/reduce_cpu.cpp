@@ -18,6 +18,20 @@ constexpr std::int64_t kTile = 64;
 // (and therefore the rounding) does not depend on the number of threads.
 constexpr std::int64_t kBlock = 16384;
 
+// Splits the A x B outputs of a B > 1 reduction into tasks of up to kTile consecutive b's and calls
+// f(a, b0, len) once per task, one task per OpenMP iteration. reduce_loop and arg_loop share it so
+// both assign each output to exactly one thread by the same fixed tiling.
+template <class F>
+void for_each_tile(std::int64_t A, std::int64_t B, bool parallel, F&& f) {
+    const std::int64_t tiles = (B + kTile - 1) / kTile;
+#pragma omp parallel for if (parallel) schedule(static)
+    for (std::int64_t task = 0; task < A * tiles; ++task) {
+        const std::int64_t a = task / tiles;
+        const std::int64_t b0 = (task % tiles) * kTile;
+        f(a, b0, std::min(kTile, B - b0));
+    }
+}
+
 // make(o) returns the reducer of output o (o = a*B + b); store(o, acc) writes its result.
 template <class T, class Make, class Store>
 void reduce_loop(const T* src, std::int64_t A, std::int64_t R, std::int64_t B, Make make, Store store) {
@@ -55,12 +69,7 @@ void reduce_loop(const T* src, std::int64_t A, std::int64_t R, std::int64_t B, M
         }
         return;
     }
-    const std::int64_t tiles = (B + kTile - 1) / kTile;
-#pragma omp parallel for if (parallel) schedule(static)
-    for (std::int64_t task = 0; task < A * tiles; ++task) {
-        const std::int64_t a = task / tiles;
-        const std::int64_t b0 = (task % tiles) * kTile;
-        const std::int64_t len = std::min(kTile, B - b0);
+    for_each_tile(A, B, parallel, [&](std::int64_t a, std::int64_t b0, std::int64_t len) {
         std::vector<Red> reds;
         reds.reserve(std::size_t(len));
         std::vector<Acc> acc(static_cast<std::size_t>(len));
@@ -73,7 +82,7 @@ void reduce_loop(const T* src, std::int64_t A, std::int64_t R, std::int64_t B, M
             for (std::int64_t j = 0; j < len; ++j) acc[std::size_t(j)] = reds[std::size_t(j)].step(acc[std::size_t(j)], row[j]);
         }
         for (std::int64_t j = 0; j < len; ++j) store(a * B + b0 + j, acc[std::size_t(j)]);
-    }
+    });
 }
 
 // Offset of output o's first element (r = 0) in the [A, R, B] layout.
@@ -97,12 +106,7 @@ void arg_loop(const T* src, std::int64_t A, std::int64_t R, std::int64_t B, std:
         }
         return;
     }
-    const std::int64_t tiles = (B + kTile - 1) / kTile;
-#pragma omp parallel for if (parallel) schedule(static)
-    for (std::int64_t task = 0; task < A * tiles; ++task) {
-        const std::int64_t a = task / tiles;
-        const std::int64_t b0 = (task % tiles) * kTile;
-        const std::int64_t len = std::min(kTile, B - b0);
+    for_each_tile(A, B, parallel, [&](std::int64_t a, std::int64_t b0, std::int64_t len) {
         T best[kTile];
         std::int64_t idx[kTile];
         const T* row0 = src + a * R * B + b0;
@@ -113,7 +117,7 @@ void arg_loop(const T* src, std::int64_t A, std::int64_t R, std::int64_t B, std:
                 if (better(row[j], best[j])) best[j] = row[j], idx[j] = r;
         }
         for (std::int64_t j = 0; j < len; ++j) out[a * B + b0 + j] = idx[j];
-    }
+    });
 }
 
 }  // namespace

@@ -10,24 +10,7 @@ using gs::Tensor;
 using gs::autograd::Variable;
 using V = std::vector<Variable>;
 namespace ag = gs::autograd;
-
-namespace {
-
-Tensor labels_for(std::int64_t N, std::int64_t C, std::uint64_t seed) {
-    gs::Generator g(seed);
-    return gs::randint({N}, g, 0, C);
-}
-
-// ±1 targets (f64).
-Tensor pm1(std::int64_t N, std::uint64_t seed) {
-    gs::Generator g(seed);
-    const auto b = gs::bernoulli({N}, g, 0.5, gs::DType::f64).to_vector<double>();
-    std::vector<double> t;
-    for (double v : b) t.push_back(v > 0 ? 1.0 : -1.0);
-    return Tensor::from_vector(t, {N});
-}
-
-}  // namespace
+using gs::test::labels_for;
 
 TEST_CASE("gradcheck: cross_entropy") {
     for (auto [N, C] : {std::pair<std::int64_t, std::int64_t>{1, 3}, {5, 4}, {7, 1}}) {
@@ -49,7 +32,7 @@ TEST_CASE("gradcheck: multiclass_hinge (away from the kinks)") {
 }
 
 TEST_CASE("gradcheck: binary_hinge on (N) and (N / 1) logits") {
-    const Tensor t = pm1(8, 5);
+    const Tensor t = gs::test::pm1<double>(8, 5);
     // Scale 2 puts many examples outside the margin (zero gradient) and many inside.
     Tensor x = gs::test::randn64({8}, 6);
     gs::test::check_grad("binary_hinge (N)", [&](const V& in) { return ag::binary_hinge(in[0], t); }, {x});

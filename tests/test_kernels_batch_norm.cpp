@@ -9,26 +9,15 @@
 
 #include "kernels/batch_norm.h"
 #include "tensor/random.h"
+#include "test_util.h"
 
 using gs::Shape;
 using gs::Tensor;
 namespace k = gs::kernels;
+using gs::test::max_abs_diff;
+using gs::test::randn;
 
 namespace {
-
-template <class T>
-Tensor randn(const Shape& s, std::uint64_t seed, double mean = 0.0, double std = 1.0) {
-    gs::Generator g(seed);
-    return gs::normal(s, g, mean, std, gs::dtype_of<T>());
-}
-
-double max_abs_diff(const Tensor& a, const std::vector<double>& b) {
-    const std::vector<double> va = a.to_vector<double>();
-    REQUIRE(va.size() == b.size());
-    double m = 0;
-    for (std::size_t i = 0; i < va.size(); ++i) m = std::max(m, std::abs(va[i] - b[i]));
-    return m;
-}
 
 // x as (N, C, S).
 struct Layout {

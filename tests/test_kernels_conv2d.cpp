@@ -9,6 +9,7 @@
 
 #include "kernels/conv2d.h"
 #include "tensor/random.h"
+#include "test_util.h"
 
 namespace {
 
@@ -16,6 +17,8 @@ using gs::Shape;
 using gs::Tensor;
 using gs::kernels::Conv2dGeometry;
 using i64 = std::int64_t;
+using gs::test::max_abs_diff;
+using gs::test::randu;
 
 struct Problem {
     i64 N, C, H, W, K, R, S;
@@ -72,17 +75,6 @@ struct Reference {
     }
 };
 
-double max_diff(const Tensor& t, const std::vector<double>& ref) {
-    const auto v = t.to_vector<double>();
-    REQUIRE(v.size() == ref.size());
-    double m = 0;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        const double e = std::abs(v[i] - ref[i]);
-        m = std::isnan(e) ? INFINITY : std::max(m, e);
-    }
-    return m;
-}
-
 Conv2dGeometry geom(i64 sh, i64 sw, i64 ph, i64 pw, i64 dh, i64 dw, i64 groups) {
     Conv2dGeometry g;
     g.stride_h = sh, g.stride_w = sw, g.pad_h = ph, g.pad_w = pw, g.dil_h = dh, g.dil_w = dw, g.groups = groups;
@@ -105,11 +97,6 @@ std::vector<Problem> problems() {
     };
 }
 
-template <class T>
-Tensor rand(const Shape& s, gs::Generator& gen) {
-    return gs::uniform(s, gen, -1.0, 1.0, gs::dtype_of<T>());
-}
-
 // Sums of a few hundred products of values in [-1, 1]: float keeps ~1e-5 absolute.
 template <class T>
 double tol() {
@@ -123,30 +110,30 @@ TEST_CASE_TEMPLATE("conv2d forward and backward match naive loops", T, float, do
     for (const Problem& p : problems()) {
         CAPTURE(p.name);
         const Reference ref(p);
-        Tensor x = rand<T>({p.N, p.C, p.H, p.W}, gen);
-        Tensor w = rand<T>({p.K, p.C / p.g.groups, p.R, p.S}, gen);
-        Tensor b = rand<T>({p.K}, gen);
+        Tensor x = randu<T>({p.N, p.C, p.H, p.W}, gen);
+        Tensor w = randu<T>({p.K, p.C / p.g.groups, p.R, p.S}, gen);
+        Tensor b = randu<T>({p.K}, gen);
         const auto xv = x.template to_vector<double>(), wv = w.template to_vector<double>(),
                    bv = b.template to_vector<double>();
         Tensor y = gs::kernels::conv2d_forward(x, w, b, p.g);
         REQUIRE(y.shape() == Shape{p.N, p.K, ref.OH, ref.OW});
-        CHECK(max_diff(y, ref.forward(xv, wv, bv)) <= tol<T>());
+        CHECK(max_abs_diff(y, ref.forward(xv, wv, bv)) <= tol<T>());
         // Without a bias the forward must not read anything stale from the output buffer.
         Tensor y0 = gs::kernels::conv2d_forward(x, w, Tensor(), p.g);
-        CHECK(max_diff(y0, ref.forward(xv, wv, std::vector<double>(std::size_t(p.K), 0.0))) <= tol<T>());
+        CHECK(max_abs_diff(y0, ref.forward(xv, wv, std::vector<double>(std::size_t(p.K), 0.0))) <= tol<T>());
 
-        Tensor dy = rand<T>(y.shape(), gen);
+        Tensor dy = randu<T>(y.shape(), gen);
         const auto dyv = dy.template to_vector<double>();
         Tensor dx = gs::kernels::conv2d_backward_input(dy, w, x.shape(), p.g);
         CHECK(dx.shape() == x.shape());
-        CHECK(max_diff(dx, ref.backward_input(dyv, wv)) <= tol<T>());
+        CHECK(max_abs_diff(dx, ref.backward_input(dyv, wv)) <= tol<T>());
         Tensor dw = gs::kernels::conv2d_backward_weight(dy, x, w.shape(), p.g);
         CHECK(dw.shape() == w.shape());
-        CHECK(max_diff(dw, ref.backward_weight(dyv, xv)) <= tol<T>());
+        CHECK(max_abs_diff(dw, ref.backward_weight(dyv, xv)) <= tol<T>());
         Tensor db = gs::kernels::conv2d_backward_bias(dy);
         std::vector<double> dbv(std::size_t(p.K), 0.0);
         for (std::size_t i = 0; i < dyv.size(); ++i) dbv[(i / std::size_t(ref.OH * ref.OW)) % std::size_t(p.K)] += dyv[i];
-        CHECK(max_diff(db, dbv) <= tol<T>());
+        CHECK(max_abs_diff(db, dbv) <= tol<T>());
     }
 }
 
@@ -155,26 +142,26 @@ TEST_CASE("conv2d accepts non-contiguous inputs") {
     const Problem p{2, 3, 6, 5, 4, 3, 3, geom(1, 1, 1, 1, 1, 1, 1), "permuted"};
     const Reference ref(p);
     // x stored as (N, H, W, C) and viewed as (N, C, H, W).
-    Tensor x = rand<double>({p.N, p.H, p.W, p.C}, gen).permute({0, 3, 1, 2});
-    Tensor w = rand<double>({p.K, p.C, p.R, p.S}, gen);
-    Tensor b = rand<double>({p.K}, gen);
+    Tensor x = randu<double>({p.N, p.H, p.W, p.C}, gen).permute({0, 3, 1, 2});
+    Tensor w = randu<double>({p.K, p.C, p.R, p.S}, gen);
+    Tensor b = randu<double>({p.K}, gen);
     Tensor y = gs::kernels::conv2d_forward(x, w, b, p.g);
-    CHECK(max_diff(y, ref.forward(x.to_vector<double>(), w.to_vector<double>(), b.to_vector<double>())) <= 1e-12);
+    CHECK(max_abs_diff(y, ref.forward(x.to_vector<double>(), w.to_vector<double>(), b.to_vector<double>())) <= 1e-12);
 }
 
 TEST_CASE("conv2d backward weight is identical with 1 and 2 threads") {
     gs::Generator gen(23);
-    Tensor x = rand<float>({9, 4, 8, 8}, gen), dy = rand<float>({9, 6, 8, 8}, gen);
+    Tensor x = randu<float>({9, 4, 8, 8}, gen), dy = randu<float>({9, 6, 8, 8}, gen);
     const Conv2dGeometry g = geom(1, 1, 1, 1, 1, 1, 1);
     const int saved = omp_get_max_threads();
     omp_set_num_threads(1);
     const auto dw1 = gs::kernels::conv2d_backward_weight(dy, x, {6, 4, 3, 3}, g).to_vector<float>();
-    const auto y1 = gs::kernels::conv2d_forward(x, rand<float>({6, 4, 3, 3}, gen), Tensor(), g).to_vector<float>();
+    const auto y1 = gs::kernels::conv2d_forward(x, randu<float>({6, 4, 3, 3}, gen), Tensor(), g).to_vector<float>();
     omp_set_num_threads(2);
     gen = gs::Generator(23);
-    x = rand<float>({9, 4, 8, 8}, gen), dy = rand<float>({9, 6, 8, 8}, gen);
+    x = randu<float>({9, 4, 8, 8}, gen), dy = randu<float>({9, 6, 8, 8}, gen);
     const auto dw2 = gs::kernels::conv2d_backward_weight(dy, x, {6, 4, 3, 3}, g).to_vector<float>();
-    const auto y2 = gs::kernels::conv2d_forward(x, rand<float>({6, 4, 3, 3}, gen), Tensor(), g).to_vector<float>();
+    const auto y2 = gs::kernels::conv2d_forward(x, randu<float>({6, 4, 3, 3}, gen), Tensor(), g).to_vector<float>();
     omp_set_num_threads(saved);
     CHECK(dw1 == dw2);
     CHECK(y1 == y2);

@@ -6,8 +6,8 @@
 #include <functional>
 #include <limits>
 
-#include "kernel_test_util.h"
 #include "kernels/elementwise.h"
+#include "test_util.h"
 
 using namespace gs;
 using namespace gs::kernels;

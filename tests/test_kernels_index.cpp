@@ -2,8 +2,8 @@
 // dim, strided inputs, duplicate indices, the adjoint identities, range errors, empty indices.
 #include <doctest/doctest.h>
 
-#include "kernel_test_util.h"
 #include "kernels/index.h"
+#include "test_util.h"
 
 using namespace gs;
 using namespace gs::kernels;

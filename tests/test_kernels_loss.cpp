@@ -7,41 +7,17 @@
 
 #include "kernels/loss.h"
 #include "tensor/random.h"
+#include "test_util.h"
 
 using gs::Shape;
 using gs::Tensor;
 namespace k = gs::kernels;
+using gs::test::labels_for;
+using gs::test::max_abs_diff;
+using gs::test::pm1;
+using gs::test::randn;
 
 namespace {
-
-template <class T>
-Tensor randn(const Shape& s, std::uint64_t seed, double std = 1.0) {
-    gs::Generator g(seed);
-    return gs::normal(s, g, 0.0, std, gs::dtype_of<T>());
-}
-
-Tensor labels_for(std::int64_t N, std::int64_t C, std::uint64_t seed) {
-    gs::Generator g(seed);
-    return gs::randint({N}, g, 0, C);
-}
-
-double max_abs_diff(const Tensor& a, const std::vector<double>& b) {
-    const std::vector<double> va = a.to_vector<double>();
-    REQUIRE(va.size() == b.size());
-    double m = 0;
-    for (std::size_t i = 0; i < va.size(); ++i) m = std::max(m, std::abs(va[i] - b[i]));
-    return m;
-}
-
-// ±1 targets in dtype T.
-template <class T>
-Tensor pm1(std::int64_t N, std::uint64_t seed) {
-    gs::Generator g(seed);
-    const auto b = gs::bernoulli({N}, g, 0.5, gs::DType::f64).to_vector<double>();
-    std::vector<T> t;
-    for (double v : b) t.push_back(v > 0 ? T(1) : T(-1));
-    return Tensor::from_vector(t, {N});
-}
 
 const std::int64_t kNs[] = {1, 2, 7};
 const std::int64_t kCs[] = {1, 3, 33};
@@ -55,7 +31,7 @@ TEST_CASE_TEMPLATE("softmax_cross_entropy matches a naive reference", T, float, 
         for (std::int64_t C : kCs) {
             CAPTURE(N);
             CAPTURE(C);
-            const Tensor x = randn<T>({N, C}, 1, 3.0), labels = labels_for(N, C, 2), dl = randn<T>({N}, 3);
+            const Tensor x = randn<T>({N, C}, 1, 0.0, 3.0), labels = labels_for(N, C, 2), dl = randn<T>({N}, 3);
             const auto r = k::softmax_cross_entropy(x, labels);
             CHECK(r.loss.shape() == Shape{N});
             std::vector<double> loss(N), dx(N * C);

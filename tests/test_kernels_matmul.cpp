@@ -9,12 +9,15 @@
 
 #include "kernels/matmul.h"
 #include "tensor/random.h"
+#include "test_util.h"
 
 namespace {
 
 using gs::Shape;
 using gs::Tensor;
 using i64 = std::int64_t;
+using gs::test::max_abs_diff;
+using gs::test::randu;
 
 // Naive (F..., M, K) x (F..., K, N) with the batch dims broadcast; both inputs at least 2-d.
 Tensor naive_matmul(const Tensor& a, const Tensor& b) {
@@ -38,20 +41,6 @@ Tensor naive_matmul(const Tensor& a, const Tensor& b) {
     return Tensor::from_vector(C, so);
 }
 
-// Largest |x - y| over all elements, shapes must agree.
-double max_diff(const Tensor& x, const Tensor& y) {
-    REQUIRE(x.shape() == y.shape());
-    const auto u = x.to_vector<double>(), v = y.to_vector<double>();
-    double m = 0;
-    for (std::size_t i = 0; i < u.size(); ++i) m = std::isnan(u[i] - v[i]) ? INFINITY : std::max(m, std::abs(u[i] - v[i]));
-    return m;
-}
-
-template <class T>
-Tensor rand(const Shape& s, gs::Generator& g) {
-    return gs::uniform(s, g, -1.0, 1.0, gs::dtype_of<T>());
-}
-
 // Rounding of a K-term dot product of values in [-1, 1].
 template <class T>
 double tol(i64 K) {
@@ -63,64 +52,64 @@ double tol(i64 K) {
 TEST_CASE_TEMPLATE("matmul 2-d matches a naive loop on odd shapes", T, float, double) {
     gs::Generator g(11);
     for (auto [M, K, N] : std::vector<std::array<i64, 3>>{{1, 1, 1}, {7, 33, 129}, {129, 7, 33}, {33, 129, 1}}) {
-        Tensor a = rand<T>({M, K}, g), b = rand<T>({K, N}, g);
+        Tensor a = randu<T>({M, K}, g), b = randu<T>({K, N}, g);
         Tensor c = gs::kernels::matmul(a, b);
         CHECK(c.shape() == Shape{M, N});
         CHECK(c.dtype() == gs::dtype_of<T>());
-        CHECK(max_diff(c, naive_matmul(a, b)) <= tol<T>(K));
+        CHECK(max_abs_diff(c, naive_matmul(a, b)) <= tol<T>(K));
     }
 }
 
 TEST_CASE_TEMPLATE("matmul of transposed and strided views", T, float, double) {
     gs::Generator g(12);
     const i64 M = 33, K = 17, N = 9;
-    Tensor at = rand<T>({K, M}, g), bt = rand<T>({N, K}, g);
+    Tensor at = randu<T>({K, M}, g), bt = randu<T>({N, K}, g);
     // Transposed views go to gemm with trans flags; the result must be the same as for copies.
     Tensor a = at.t(), b = bt.t();
     CHECK(!a.is_contiguous());
-    CHECK(max_diff(gs::kernels::matmul(a, b), naive_matmul(a.contiguous(), b.contiguous())) <= tol<T>(K));
-    CHECK(max_diff(gs::kernels::matmul(a, b.contiguous()), naive_matmul(a, b)) <= tol<T>(K));
+    CHECK(max_abs_diff(gs::kernels::matmul(a, b), naive_matmul(a.contiguous(), b.contiguous())) <= tol<T>(K));
+    CHECK(max_abs_diff(gs::kernels::matmul(a, b.contiguous()), naive_matmul(a, b)) <= tol<T>(K));
     // A column slice (row stride > cols) and a step-2 slice (no unit stride: copied).
-    Tensor wide = rand<T>({M, 3 * K}, g);
+    Tensor wide = randu<T>({M, 3 * K}, g);
     Tensor a1 = wide.narrow(1, 5, K), a2 = wide.slice(1, 0, 2 * K, 2);
-    CHECK(max_diff(gs::kernels::matmul(a1, b), naive_matmul(a1, b)) <= tol<T>(K));
-    CHECK(max_diff(gs::kernels::matmul(a2, b), naive_matmul(a2, b)) <= tol<T>(K));
+    CHECK(max_abs_diff(gs::kernels::matmul(a1, b), naive_matmul(a1, b)) <= tol<T>(K));
+    CHECK(max_abs_diff(gs::kernels::matmul(a2, b), naive_matmul(a2, b)) <= tol<T>(K));
     // Single rows / columns cut from transposed matrices: a unit dim with a non-unit stride in the other.
     Tensor row = at.t().narrow(0, 2, 1);  // (1, K), strides (1, M)
     Tensor col = bt.t().narrow(1, 3, 1);  // (K, 1), strides (1, K)
-    CHECK(max_diff(gs::kernels::matmul(row, b), naive_matmul(row.contiguous(), b)) <= tol<T>(K));
-    CHECK(max_diff(gs::kernels::matmul(a, col), naive_matmul(a, col.contiguous())) <= tol<T>(K));
-    CHECK(max_diff(gs::kernels::matmul(row, col), naive_matmul(row.contiguous(), col.contiguous())) <= tol<T>(K));
+    CHECK(max_abs_diff(gs::kernels::matmul(row, b), naive_matmul(row.contiguous(), b)) <= tol<T>(K));
+    CHECK(max_abs_diff(gs::kernels::matmul(a, col), naive_matmul(a, col.contiguous())) <= tol<T>(K));
+    CHECK(max_abs_diff(gs::kernels::matmul(row, col), naive_matmul(row.contiguous(), col.contiguous())) <= tol<T>(K));
     // Batched single rows whose row stride is not K (a slice of wider rows), with a shared b.
-    Tensor rows = rand<T>({4, 1, 2 * K}, g).narrow(2, 1, K);
-    CHECK(max_diff(gs::kernels::matmul(rows, b), naive_matmul(rows.contiguous(), b)) <= tol<T>(K));
+    Tensor rows = randu<T>({4, 1, 2 * K}, g).narrow(2, 1, K);
+    CHECK(max_abs_diff(gs::kernels::matmul(rows, b), naive_matmul(rows.contiguous(), b)) <= tol<T>(K));
     // Batched transposes: (B, K, M) -> (B, M, K).
-    Tensor ab = rand<T>({3, K, M}, g).transpose(1, 2);
-    Tensor bb = rand<T>({3, N, K}, g).transpose(1, 2);
-    CHECK(max_diff(gs::kernels::matmul(ab, bb), naive_matmul(ab, bb)) <= tol<T>(K));
+    Tensor ab = randu<T>({3, K, M}, g).transpose(1, 2);
+    Tensor bb = randu<T>({3, N, K}, g).transpose(1, 2);
+    CHECK(max_abs_diff(gs::kernels::matmul(ab, bb), naive_matmul(ab, bb)) <= tol<T>(K));
 }
 
 TEST_CASE_TEMPLATE("matmul with 1-d operands", T, float, double) {
     gs::Generator g(13);
     const i64 K = 33;
-    Tensor v = rand<T>({K}, g), w = rand<T>({K}, g), m = rand<T>({7, K}, g), n = rand<T>({K, 5}, g);
+    Tensor v = randu<T>({K}, g), w = randu<T>({K}, g), m = randu<T>({7, K}, g), n = randu<T>({K, 5}, g);
     Tensor dot = gs::kernels::matmul(v, w);
     CHECK(dot.dim() == 0);
-    CHECK(max_diff(dot, naive_matmul(v.unsqueeze(0), w.unsqueeze(1)).view({})) <= tol<T>(K));
+    CHECK(max_abs_diff(dot, naive_matmul(v.unsqueeze(0), w.unsqueeze(1)).view({})) <= tol<T>(K));
     Tensor mv = gs::kernels::matmul(m, v);
     CHECK(mv.shape() == Shape{7});
-    CHECK(max_diff(mv, naive_matmul(m, v.unsqueeze(1)).view({7})) <= tol<T>(K));
+    CHECK(max_abs_diff(mv, naive_matmul(m, v.unsqueeze(1)).view({7})) <= tol<T>(K));
     Tensor vn = gs::kernels::matmul(v, n);
     CHECK(vn.shape() == Shape{5});
-    CHECK(max_diff(vn, naive_matmul(v.unsqueeze(0), n).view({5})) <= tol<T>(K));
+    CHECK(max_abs_diff(vn, naive_matmul(v.unsqueeze(0), n).view({5})) <= tol<T>(K));
     // 1-d with a batched operand: (K) x (2, 3, K, 5) -> (2, 3, 5); (2, 3, 7, K) x (K) -> (2, 3, 7).
-    Tensor nb = rand<T>({2, 3, K, 5}, g), mb = rand<T>({2, 3, 7, K}, g);
+    Tensor nb = randu<T>({2, 3, K, 5}, g), mb = randu<T>({2, 3, 7, K}, g);
     Tensor vnb = gs::kernels::matmul(v, nb);
     CHECK(vnb.shape() == Shape{2, 3, 5});
-    CHECK(max_diff(vnb, naive_matmul(v.unsqueeze(0), nb).view({2, 3, 5})) <= tol<T>(K));
+    CHECK(max_abs_diff(vnb, naive_matmul(v.unsqueeze(0), nb).view({2, 3, 5})) <= tol<T>(K));
     Tensor mbv = gs::kernels::matmul(mb, v);
     CHECK(mbv.shape() == Shape{2, 3, 7});
-    CHECK(max_diff(mbv, naive_matmul(mb, v.unsqueeze(1)).view({2, 3, 7})) <= tol<T>(K));
+    CHECK(max_abs_diff(mbv, naive_matmul(mb, v.unsqueeze(1)).view({2, 3, 7})) <= tol<T>(K));
 }
 
 TEST_CASE_TEMPLATE("batched matmul broadcasts batch dims", T, float, double) {
@@ -138,22 +127,22 @@ TEST_CASE_TEMPLATE("batched matmul broadcasts batch dims", T, float, double) {
         {{0, M, K}, {K, N}, {0, M, N}},              // empty batch
     };
     for (const Case& c : cases) {
-        Tensor a = rand<T>(c.a, g), b = rand<T>(c.b, g);
+        Tensor a = randu<T>(c.a, g), b = randu<T>(c.b, g);
         Tensor out = gs::kernels::matmul(a, b);
         CAPTURE(gs::shape_str(c.a));
         CAPTURE(gs::shape_str(c.b));
         CHECK(out.shape() == c.out);
-        CHECK(max_diff(out, naive_matmul(a, b)) <= tol<T>(K));
+        CHECK(max_abs_diff(out, naive_matmul(a, b)) <= tol<T>(K));
     }
     // An expanded (stride-0) batch dim on the input itself.
-    Tensor a = rand<T>({1, M, K}, g).expand({5, M, K}), b = rand<T>({5, K, N}, g);
-    CHECK(max_diff(gs::kernels::matmul(a, b), naive_matmul(a.contiguous(), b)) <= tol<T>(K));
+    Tensor a = randu<T>({1, M, K}, g).expand({5, M, K}), b = randu<T>({5, K, N}, g);
+    CHECK(max_abs_diff(gs::kernels::matmul(a, b), naive_matmul(a.contiguous(), b)) <= tol<T>(K));
 }
 
 TEST_CASE_TEMPLATE("matmul_sum_to sums over broadcast batch entries", T, float, double) {
     gs::Generator g(15);
     const i64 M = 5, K = 9, N = 7;
-    Tensor a = rand<T>({2, 3, M, K}, g), b = rand<T>({2, 3, K, N}, g);
+    Tensor a = randu<T>({2, 3, M, K}, g), b = randu<T>({2, 3, K, N}, g);
     Tensor full = naive_matmul(a, b);  // (2, 3, M, N)
     // Reference sums over dims of the full product.
     auto sum_dims = [&](const Shape& keep_shape) {
@@ -175,14 +164,14 @@ TEST_CASE_TEMPLATE("matmul_sum_to sums over broadcast batch entries", T, float, 
         expect.insert(expect.end(), {M, N});
         CAPTURE(gs::shape_str(ob));
         CHECK(out.shape() == expect);
-        CHECK(max_diff(out, sum_dims(expect)) <= 6 * tol<T>(K));  // up to 6 products summed
+        CHECK(max_abs_diff(out, sum_dims(expect)) <= 6 * tol<T>(K));  // up to 6 products summed
     }
     // The folded reduction path: a read transposed with batch entries stacked along K, b stacked
     // along K (the weight gradient of a linear layer on (2, 3, K, .) inputs).
-    Tensor x = rand<T>({2, 3, K, M}, g), dy = rand<T>({2, 3, K, N}, g);
+    Tensor x = randu<T>({2, 3, K, M}, g), dy = randu<T>({2, 3, K, N}, g);
     Tensor dw = gs::kernels::matmul_sum_to(x.transpose(-1, -2), dy, {});
     Tensor ref = naive_matmul(x.reshape({6 * K, M}).t().contiguous(), dy.reshape({6 * K, N}));
-    CHECK(max_diff(dw, ref) <= tol<T>(6 * K));
+    CHECK(max_abs_diff(dw, ref) <= tol<T>(6 * K));
     CHECK_THROWS_WITH_AS(gs::kernels::matmul_sum_to(a, b, {4}), doctest::Contains("does not broadcast"), gs::Error);
 }
 

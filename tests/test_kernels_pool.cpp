@@ -9,6 +9,7 @@
 
 #include "kernels/pool.h"
 #include "tensor/random.h"
+#include "test_util.h"
 
 namespace {
 
@@ -16,6 +17,7 @@ using gs::Shape;
 using gs::Tensor;
 using gs::kernels::Pool2dGeometry;
 using i64 = std::int64_t;
+using gs::test::max_abs_diff;
 
 Pool2dGeometry geom(i64 kh, i64 kw, i64 sh, i64 sw, i64 ph, i64 pw) {
     Pool2dGeometry g;
@@ -57,17 +59,6 @@ void for_each_window(const Shape& xs, const Pool2dGeometry& g, F f) {
             }
 }
 
-double max_diff(const Tensor& t, const std::vector<double>& ref) {
-    const auto v = t.to_vector<double>();
-    REQUIRE(v.size() == ref.size());
-    double m = 0;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        const double e = std::abs(v[i] - ref[i]);
-        m = std::isnan(e) ? INFINITY : std::max(m, e);
-    }
-    return m;
-}
-
 // A few additions of values in [-1, 1] and one division.
 template <class T>
 double tol() {
@@ -96,8 +87,8 @@ TEST_CASE_TEMPLATE("max_pool2d matches a naive loop", T, float, double) {
             ref_i[std::size_t(o)] = double(best);
         });
         CHECK(idx.dtype() == gs::DType::i64);
-        CHECK(max_diff(y, ref_y) == 0.0);
-        CHECK(max_diff(idx, ref_i) == 0.0);
+        CHECK(max_abs_diff(y, ref_y) == 0.0);
+        CHECK(max_abs_diff(idx, ref_i) == 0.0);
 
         Tensor dy = gs::uniform(y.shape(), gen, -1.0, 1.0, gs::dtype_of<T>());
         const auto dyv = dy.template to_vector<double>();
@@ -106,7 +97,7 @@ TEST_CASE_TEMPLATE("max_pool2d matches a naive loop", T, float, double) {
             ref_dx[std::size_t((o / (y.size(2) * y.size(3))) * plane + i64(ref_i[std::size_t(o)]))] += dyv[std::size_t(o)];
         Tensor dx = gs::kernels::max_pool2d_backward(dy, idx, c.x);
         CHECK(dx.shape() == c.x);
-        CHECK(max_diff(dx, ref_dx) <= tol<T>());
+        CHECK(max_abs_diff(dx, ref_dx) <= tol<T>());
     }
 }
 
@@ -130,9 +121,9 @@ TEST_CASE_TEMPLATE("avg_pool2d matches a naive loop with and without counting pa
                 ref_y[std::size_t(o)] = s / div;
                 for (i64 i : w) ref_dx[std::size_t(p * plane + i)] += dyv[std::size_t(o)] / div;
             });
-            CHECK(max_diff(y, ref_y) <= tol<T>());
+            CHECK(max_abs_diff(y, ref_y) <= tol<T>());
             Tensor dx = gs::kernels::avg_pool2d_backward(dy, c.x, c.g, include_pad);
-            CHECK(max_diff(dx, ref_dx) <= 4 * tol<T>());  // up to kernel-area overlapping shares
+            CHECK(max_abs_diff(dx, ref_dx) <= 4 * tol<T>());  // up to kernel-area overlapping shares
         }
 }
 
@@ -160,9 +151,9 @@ TEST_CASE("pooling accepts non-contiguous input and an empty batch") {
     Tensor base = gs::uniform({2, 6, 6, 3}, gen, -1.0, 1.0, gs::DType::f64);
     Tensor x = base.permute({0, 3, 1, 2});
     const auto g = geom(2, 2, 2, 2, 0, 0);
-    CHECK(max_diff(gs::kernels::avg_pool2d_forward(x, g, true),
+    CHECK(max_abs_diff(gs::kernels::avg_pool2d_forward(x, g, true),
                    gs::kernels::avg_pool2d_forward(x.contiguous(), g, true).to_vector<double>()) == 0.0);
-    CHECK(max_diff(gs::kernels::max_pool2d_forward(x, g).y,
+    CHECK(max_abs_diff(gs::kernels::max_pool2d_forward(x, g).y,
                    gs::kernels::max_pool2d_forward(x.contiguous(), g).y.to_vector<double>()) == 0.0);
     auto r = gs::kernels::max_pool2d_forward(Tensor::zeros({0, 3, 4, 4}), g);
     CHECK(r.y.shape() == Shape{0, 3, 2, 2});

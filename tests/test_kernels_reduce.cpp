@@ -9,9 +9,9 @@
 #include <limits>
 #include <omp.h>
 
-#include "kernel_test_util.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
+#include "test_util.h"
 
 using namespace gs;
 using namespace gs::kernels;

@@ -7,26 +7,15 @@
 
 #include "kernels/softmax.h"
 #include "tensor/random.h"
+#include "test_util.h"
 
 using gs::Shape;
 using gs::Tensor;
 namespace k = gs::kernels;
+using gs::test::max_abs_diff;
+using gs::test::randn;
 
 namespace {
-
-template <class T>
-Tensor randn(const Shape& s, std::uint64_t seed, double std = 1.0) {
-    gs::Generator g(seed);
-    return gs::normal(s, g, 0.0, std, gs::dtype_of<T>());
-}
-
-double max_abs_diff(const Tensor& a, const std::vector<double>& b) {
-    const std::vector<double> va = a.to_vector<double>();
-    REQUIRE(va.size() == b.size());
-    double m = 0;
-    for (std::size_t i = 0; i < va.size(); ++i) m = std::max(m, std::abs(va[i] - b[i]));
-    return m;
-}
 
 // Calls f(indices of one row along dim) for every row of a contiguous tensor of `shape`.
 template <class F>
@@ -86,7 +75,7 @@ TEST_CASE_TEMPLATE("softmax and log_softmax match a naive reference along every 
         for (std::int64_t dim = 0; dim < std::int64_t(shape.size()); ++dim) {
             CAPTURE(gs::shape_str(shape));
             CAPTURE(dim);
-            const Tensor x = randn<T>(shape, 1, 3.0);
+            const Tensor x = randn<T>(shape, 1, 0.0, 3.0);
             const Tensor dy = randn<T>(shape, 2);
             const auto xv = x.to_vector<double>(), dyv = dy.to_vector<double>();
             const Tensor y = k::softmax(x, dim);
