@@ -1,8 +1,10 @@
 // Size-binned caching allocator for host memory.
 #include "tensor/allocator.h"
 
+#include <atomic>
 #include <bit>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -20,6 +22,13 @@ struct Pool {
     std::unordered_map<std::size_t, std::vector<void*>> free_lists;  // keyed by rounded size
     AllocatorStats stats;
 };
+
+std::atomic<bool> g_poison{false};
+
+void* handed_out(void* ptr, std::size_t size) {
+    if (g_poison.load(std::memory_order_relaxed)) std::memset(ptr, 0xFF, size);
+    return ptr;
+}
 
 Pool& pool() {
     // Leaked on purpose: tensors held in static objects may be freed after a static pool would be.
@@ -43,28 +52,30 @@ std::size_t round_size(std::size_t bytes) {
 void* allocate(std::size_t bytes) {
     const std::size_t size = round_size(bytes);
     Pool& p = pool();
+    void* ptr = nullptr;
     {
         std::lock_guard lock(p.mutex);
         auto it = p.free_lists.find(size);
         if (it != p.free_lists.end() && !it->second.empty()) {
-            void* ptr = it->second.back();
+            ptr = it->second.back();
             it->second.pop_back();
             p.stats.reused_allocations++;
             p.stats.bytes_in_use += std::int64_t(size);
             p.stats.bytes_cached -= std::int64_t(size);
-            return ptr;
         }
     }
-    void* ptr = std::aligned_alloc(kAlignment, size);
     if (!ptr) {
-        empty_cache();
         ptr = std::aligned_alloc(kAlignment, size);
+        if (!ptr) {
+            empty_cache();
+            ptr = std::aligned_alloc(kAlignment, size);
+        }
+        GS_CHECK(ptr != nullptr, "cpu_allocator: out of memory allocating ", size, " bytes");
+        std::lock_guard lock(p.mutex);
+        p.stats.fresh_allocations++;
+        p.stats.bytes_in_use += std::int64_t(size);
     }
-    GS_CHECK(ptr != nullptr, "cpu_allocator: out of memory allocating ", size, " bytes");
-    std::lock_guard lock(p.mutex);
-    p.stats.fresh_allocations++;
-    p.stats.bytes_in_use += std::int64_t(size);
-    return ptr;
+    return handed_out(ptr, size);
 }
 
 void deallocate(void* ptr, std::size_t bytes) {
@@ -76,6 +87,8 @@ void deallocate(void* ptr, std::size_t bytes) {
     p.stats.bytes_in_use -= std::int64_t(size);
     p.stats.bytes_cached += std::int64_t(size);
 }
+
+void set_poison(bool on) { g_poison.store(on); }
 
 AllocatorStats stats() {
     Pool& p = pool();

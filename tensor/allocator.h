@@ -24,6 +24,10 @@ void deallocate(void* ptr, std::size_t bytes);
 // The size class a request is rounded up to (a power of two or 1.25/1.5/1.75 times one).
 std::size_t round_size(std::size_t bytes);
 AllocatorStats stats();
+// When on, every block handed out is first filled with 0xFF bytes (NaN as f32/f64, -1 as i64, 255
+// as u8), so a kernel that leaves an output element unassigned shows up as a wrong value. The test
+// suite turns it on for every test; it costs a memset per allocation.
+void set_poison(bool on);
 // Gives every cached block back to the system.
 void empty_cache();
 

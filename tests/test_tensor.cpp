@@ -235,3 +235,10 @@ TEST_CASE("tensor: conversions that leave the target range are errors") {
     CHECK(Tensor::full({1}, -9.2e18, DType::f64).to(DType::i64).item<std::int64_t>() == std::int64_t(-9.2e18));
     CHECK(std::isinf(Tensor::full({1}, 1e300, DType::f64).to(DType::f32).item<float>()));
 }
+
+TEST_CASE("allocator: poisoned blocks read as NaN, so unassigned outputs cannot pass") {
+    // The suite runs with poisoning on (tests/main.cpp); a fresh tensor is all NaN until written.
+    Tensor t = Tensor::empty({33}, DType::f64);
+    for (double v : t.to_vector<double>()) CHECK(std::isnan(v));
+    CHECK(Tensor::empty({3}, DType::i64).to_vector<std::int64_t>() == std::vector<std::int64_t>{-1, -1, -1});
+}
