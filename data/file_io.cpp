@@ -1,0 +1,159 @@
+// File helpers for the readers: plain and gzip reads, atomic writes, text lines.
+#include "data/file_io.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "tensor/error.h"
+
+namespace gs::data {
+
+namespace fs = std::filesystem;
+
+std::uint64_t file_size_checked(const std::string& path) {
+    std::error_code ec;
+    fs::file_status st = fs::status(path, ec);
+    GS_CHECK(!ec && fs::exists(st), path, ": no such file");
+    GS_CHECK(fs::is_regular_file(st), path, ": not a regular file");
+    std::uint64_t n = fs::file_size(path, ec);
+    GS_CHECK(!ec, path, ": cannot read its size (", ec.message(), ")");
+    return n;
+}
+
+std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
+    std::uint64_t n = file_size_checked(path);
+    std::ifstream in(path, std::ios::binary);
+    GS_CHECK(in, path, ": cannot open (", std::strerror(errno), ")");
+    std::vector<std::uint8_t> bytes(n);
+    in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(n));
+    GS_CHECK(in && std::uint64_t(in.gcount()) == n, path, ": read ", in.gcount(), " of ", n, " bytes");
+    return bytes;
+}
+
+namespace {
+
+bool starts_with_gzip_magic(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    GS_CHECK(in, path, ": cannot open (", std::strerror(errno), ")");
+    unsigned char magic[2] = {0, 0};
+    in.read(reinterpret_cast<char*>(magic), 2);
+    return in.gcount() == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> read_maybe_gzip(const std::string& path) {
+    file_size_checked(path);
+    if (!starts_with_gzip_magic(path)) return read_file_bytes(path);
+
+    gzFile gz = gzopen(path.c_str(), "rb");
+    GS_CHECK(gz != nullptr, path, ": cannot open as gzip (", std::strerror(errno), ")");
+    gzbuffer(gz, 1 << 20);
+    std::vector<std::uint8_t> out;
+    std::size_t used = 0;
+    for (;;) {
+        if (out.size() - used < (1u << 20)) out.resize(std::max<std::size_t>(out.size() * 2, 4u << 20));
+        unsigned want = unsigned(std::min<std::size_t>(out.size() - used, 1u << 30));
+        int got = gzread(gz, out.data() + used, want);
+        if (got < 0) {
+            int code = 0;
+            std::string why = gzerror(gz, &code);
+            gzclose(gz);
+            GS_FAIL(path, ": corrupt or truncated gzip stream (", why, ")");
+        }
+        if (got == 0) break;
+        used += std::size_t(got);
+    }
+    // NOTE: zlib reports a stream cut short as end of file plus an error state, not as a failed
+    // read, so the error state is checked after the last read too.
+    int code = Z_OK;
+    std::string why = gzerror(gz, &code);
+    gzclose(gz);
+    GS_CHECK(code == Z_OK || code == Z_STREAM_END, path, ": corrupt or truncated gzip stream (", why, ")");
+    out.resize(used);
+    return out;
+}
+
+void write_file_atomic(const std::string& path, const void* data, std::size_t n) {
+    write_file_atomic(path, std::vector<ByteSpan>{{data, n}});
+}
+
+void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts) {
+    static std::atomic<unsigned> counter{0};
+    fs::path target(path);
+    fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+    // Unique per process and call, so concurrent writers never share a temporary file.
+    // NOTE: built with += rather than "." + name, which trips a GCC 12 -Wrestrict false positive.
+    std::string name = ".";
+    name += target.filename().string();
+    name += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
+    std::string tmp = (dir / name).string();
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    GS_CHECK(fd >= 0, tmp, ": cannot create (", std::strerror(errno), ")");
+    for (const ByteSpan& part : parts) {
+        const char* p = static_cast<const char*>(part.data);
+        std::size_t left = part.size;
+        while (left > 0) {
+            ssize_t w = ::write(fd, p, std::min<std::size_t>(left, 1u << 30));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                int e = errno;
+                ::close(fd);
+                ::unlink(tmp.c_str());
+                GS_FAIL(tmp, ": write failed (", std::strerror(e), ")");
+            }
+            p += w;
+            left -= std::size_t(w);
+        }
+    }
+    int sync_rc = ::fsync(fd);
+    int sync_errno = errno;
+    if (::close(fd) != 0 && sync_rc == 0) {
+        sync_rc = -1;
+        sync_errno = errno;
+    }
+    if (sync_rc != 0) {
+        int e = sync_errno;
+        ::unlink(tmp.c_str());
+        GS_FAIL(tmp, ": fsync/close failed (", std::strerror(e), ")");
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        int e = errno;
+        ::unlink(tmp.c_str());
+        GS_FAIL(path, ": cannot rename ", tmp, " over it (", std::strerror(e), ")");
+    }
+    // The rename itself is durable only once the folder is synced.
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+}
+
+std::vector<std::string> read_text_lines(const std::string& path) {
+    std::vector<std::uint8_t> bytes = read_file_bytes(path);
+    std::vector<std::string> lines;
+    std::string cur;
+    auto flush = [&] {
+        while (!cur.empty() && (cur.back() == ' ' || cur.back() == '\t' || cur.back() == '\r')) cur.pop_back();
+        if (!cur.empty()) lines.push_back(cur);
+        cur.clear();
+    };
+    for (std::uint8_t b : bytes) {
+        if (b == '\n') flush();
+        else cur.push_back(char(b));
+    }
+    flush();
+    return lines;
+}
+
+}  // namespace gs::data

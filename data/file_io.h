@@ -1,0 +1,37 @@
+#pragma once
+// File helpers shared by the dataset readers: whole-file reads (plain or gzip, sniffed by content),
+// atomic writes, and "name the file" error context. No dataset format knowledge lives here.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gs::data {
+
+// All bytes of `path`. Throws gs::Error naming the path when it cannot be opened or read.
+std::vector<std::uint8_t> read_file_bytes(const std::string& path);
+
+// The bytes of `path`, decompressed when the file starts with the gzip magic 1F 8B (whatever its
+// name), else as stored. A truncated or corrupt gzip stream throws gs::Error naming the path and
+// zlib's reason; it is never returned partially.
+std::vector<std::uint8_t> read_maybe_gzip(const std::string& path);
+
+// Writes `n` bytes to `path` atomically: a temporary file in the same folder, fsync, rename over
+// `path`, fsync of the folder. Readers see the old file or the complete new one, never a torn one.
+void write_file_atomic(const std::string& path, const void* data, std::size_t n);
+
+// The same with the file's bytes given as consecutive parts (pointer, length), so a header and a
+// large payload need not be joined in memory first.
+struct ByteSpan {
+    const void* data;
+    std::size_t size;
+};
+void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts);
+
+// The lines of a text file with trailing whitespace (and '\r') removed and empty lines dropped.
+std::vector<std::string> read_text_lines(const std::string& path);
+
+// The size of `path` in bytes; throws naming the path when it is not a readable regular file.
+std::uint64_t file_size_checked(const std::string& path);
+
+}  // namespace gs::data
