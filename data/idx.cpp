@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <future>
 
 #include "data/file_io.h"
 #include "tensor/error.h"
@@ -115,13 +116,23 @@ Dataset read_idx_split(const std::string& images_path, const std::string& labels
 Splits load_idx_dir(const std::string& dir, const std::string& name, std::int64_t num_classes,
                     const std::vector<std::string>& class_names) {
     GS_CHECK(std::filesystem::is_directory(dir), dir, ": not a folder (expected the IDX files of ", name, ")");
+    const std::string train_images = find_one(dir, {"train-images-idx3-ubyte", "train-images.idx3-ubyte"});
+    const std::string train_labels = find_one(dir, {"train-labels-idx1-ubyte", "train-labels.idx1-ubyte"});
+    const std::string test_images = find_one(dir, {"t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"});
+    const std::string test_labels = find_one(dir, {"t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"});
+    // gunzip is single-threaded, so the test split decompresses beside the train split. The train
+    // result is awaited first, so when both fail the train error is the one reported.
+    auto test = std::async(std::launch::async, [&] {
+        return read_idx_split(test_images, test_labels, name + "/test", num_classes, class_names);
+    });
     Splits s;
-    s.train = read_idx_split(find_one(dir, {"train-images-idx3-ubyte", "train-images.idx3-ubyte"}),
-                             find_one(dir, {"train-labels-idx1-ubyte", "train-labels.idx1-ubyte"}), name + "/train",
-                             num_classes, class_names);
-    s.test = read_idx_split(find_one(dir, {"t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"}),
-                            find_one(dir, {"t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"}), name + "/test",
-                            num_classes, class_names);
+    try {
+        s.train = read_idx_split(train_images, train_labels, name + "/train", num_classes, class_names);
+    } catch (...) {
+        test.wait();
+        throw;
+    }
+    s.test = test.get();
     GS_CHECK(s.train.images.size(2) == s.test.images.size(2) && s.train.images.size(3) == s.test.images.size(3), dir,
              ": train images are ", s.train.images.size(2), "x", s.train.images.size(3), " but test images are ",
              s.test.images.size(2), "x", s.test.images.size(3));
