@@ -94,6 +94,23 @@ Taps make_taps(int in_n, int scaled_n, int first, int out_n) {
     return t;
 }
 
+// Horizontal pass of rows [row0, row1) of src (h, w, CH) into tmp (rows, size, CH) floats.
+template <int CH>
+void resize_rows(const std::uint8_t* src, int w, int row0, int row1, const Taps& tx, int size, float* tmp) {
+    for (int y = row0; y < row1; ++y) {
+        const std::uint8_t* in = src + std::size_t(y) * std::size_t(w) * CH;
+        float* out = tmp + std::size_t(y - row0) * std::size_t(size) * CH;
+        for (int x = 0; x < size; ++x) {
+            const float* wt = tx.weight.data() + std::size_t(x) * std::size_t(tx.max_taps);
+            const std::uint8_t* p = in + std::size_t(tx.start[std::size_t(x)]) * CH;
+            float acc[CH] = {};
+            for (int k = 0; k < tx.count[std::size_t(x)]; ++k)
+                for (int c = 0; c < CH; ++c) acc[c] += wt[k] * float(p[k * CH + c]);
+            for (int c = 0; c < CH; ++c) out[x * CH + c] = acc[c];
+        }
+    }
+}
+
 // src: (h, w, ch) interleaved u8, ch = 1 or 3. dst: (3, size, size) planar u8. The shorter side is
 // resized to `resize`, the longer in proportion, and the centered size x size window is computed.
 void resize_center_crop(const std::uint8_t* src, int h, int w, int ch, int resize, int size, std::uint8_t* dst) {
@@ -106,34 +123,27 @@ void resize_center_crop(const std::uint8_t* src, int h, int w, int ch, int resiz
     // Only the input rows some output row reads go through the horizontal pass.
     const int row0 = ty.start.front();
     const int row1 = ty.start.back() + ty.count.back();
-    std::vector<float> tmp(std::size_t(row1 - row0) * std::size_t(size) * std::size_t(ch));  // (rows, size, ch)
-    for (int y = row0; y < row1; ++y) {
-        const std::uint8_t* in = src + std::size_t(y) * std::size_t(w) * std::size_t(ch);
-        float* out = tmp.data() + std::size_t(y - row0) * std::size_t(size) * std::size_t(ch);
-        for (int x = 0; x < size; ++x) {
-            const float* wt = tx.weight.data() + std::size_t(x) * std::size_t(tx.max_taps);
-            const std::uint8_t* p = in + std::size_t(tx.start[std::size_t(x)]) * std::size_t(ch);
-            for (int c = 0; c < ch; ++c) {
-                float acc = 0.0f;
-                for (int k = 0; k < tx.count[std::size_t(x)]; ++k) acc += wt[k] * float(p[k * ch + c]);
-                out[x * ch + c] = acc;
-            }
-        }
-    }
+    const std::size_t row_len = std::size_t(size) * std::size_t(ch);
+    std::vector<float> tmp(std::size_t(row1 - row0) * row_len);  // (rows, size, ch)
+    if (ch == 3) resize_rows<3>(src, w, row0, row1, tx, size, tmp.data());
+    else resize_rows<1>(src, w, row0, row1, tx, size, tmp.data());
+
+    // Vertical pass: whole rows at a time, so the inner loop runs over contiguous floats.
     const std::size_t plane = std::size_t(size) * std::size_t(size);
+    std::vector<float> acc(row_len);
     for (int y = 0; y < size; ++y) {
         const float* wt = ty.weight.data() + std::size_t(y) * std::size_t(ty.max_taps);
-        const int y0 = ty.start[std::size_t(y)] - row0;
-        for (int x = 0; x < size; ++x) {
-            for (int c = 0; c < ch; ++c) {
-                float acc = 0.0f;
-                for (int k = 0; k < ty.count[std::size_t(y)]; ++k)
-                    acc += wt[k] * tmp[(std::size_t(y0 + k) * std::size_t(size) + std::size_t(x)) * std::size_t(ch) + std::size_t(c)];
-                float v = std::nearbyint(acc);
-                dst[std::size_t(c) * plane + std::size_t(y) * std::size_t(size) + std::size_t(x)] =
-                    std::uint8_t(std::clamp(v, 0.0f, 255.0f));
-            }
+        const float* rows = tmp.data() + std::size_t(ty.start[std::size_t(y)] - row0) * row_len;
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int k = 0; k < ty.count[std::size_t(y)]; ++k) {
+            const float* r = rows + std::size_t(k) * row_len;
+            for (std::size_t j = 0; j < row_len; ++j) acc[j] += wt[k] * r[j];
         }
+        // The weights are non-negative and sum to 1, so acc is in [0, 255] up to rounding.
+        for (int x = 0; x < size; ++x)
+            for (int c = 0; c < ch; ++c)
+                dst[std::size_t(c) * plane + std::size_t(y) * std::size_t(size) + std::size_t(x)] =
+                    std::uint8_t(std::min(acc[std::size_t(x) * std::size_t(ch) + std::size_t(c)], 255.0f) + 0.5f);
     }
     // A grayscale image is three equal planes.
     if (ch == 1) {

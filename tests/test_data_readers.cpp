@@ -547,6 +547,23 @@ TEST_CASE("jpeg reader rejects a png in disguise and a truncated jpeg naming the
                          Error);
 }
 
+TEST_CASE("jpeg reader rejects cmyk naming the path") {
+    TempDir d;
+    // libjpeg-turbo writes CMYK pixels as a YCCK JPEG (Adobe's convention for print files).
+    Bytes cmyk;
+    for (int i = 0; i < 16 * 16; ++i) cmyk.insert(cmyk.end(), {10, 20, 30, 40});
+    tjhandle tj = tjInitCompress();
+    REQUIRE(tj != nullptr);
+    unsigned char* out = nullptr;
+    unsigned long size = 0;
+    REQUIRE(tjCompress2(tj, cmyk.data(), 16, 0, 16, TJPF_CMYK, &out, &size, TJSAMP_444, 90, 0) == 0);
+    write_bytes(d / "print.JPEG", Bytes(out, out + size));
+    tjFree(out);
+    tjDestroy(tj);
+    CHECK_THROWS_WITH_AS(decode_jpeg_file(d / "print.JPEG", 8),
+                         has(d / "print.JPEG" + ": CMYK/YCCK JPEG is not supported"), Error);
+}
+
 TEST_CASE("imagenet folders sort WNIDs into class indices") {
     TempDir d;
     write_imagenet(d);
