@@ -69,31 +69,38 @@ std::string hash_hex(std::uint64_t h) {
 
 namespace {
 
-std::uint64_t hash_i64_le(const Tensor& t) {
-    std::vector<std::int64_t> v = t.to_vector<std::int64_t>();
-    if constexpr (std::endian::native == std::endian::big)
-        for (auto& x : v) x = std::int64_t(__builtin_bswap64(std::uint64_t(x)));
-    return hash_bytes(v.data(), v.size() * sizeof(std::int64_t));
+// hash_bytes of a tensor's elements in contiguous order, each element little-endian.
+std::uint64_t hash_tensor_le(const Tensor& t) {
+    Tensor c = t.contiguous();
+    const std::size_t item = c.itemsize(), n = std::size_t(c.numel()) * item;
+    const auto* p = static_cast<const unsigned char*>(c.raw_data());
+    if (std::endian::native == std::endian::little || item == 1) return hash_bytes(p, n);
+    std::vector<unsigned char> le(p, p + n);
+    for (std::size_t i = 0; i < n; i += item) std::reverse(le.begin() + std::ptrdiff_t(i), le.begin() + std::ptrdiff_t(i + item));
+    return hash_bytes(le.data(), n);
 }
 
 std::uint64_t dataset_hash_u64(const Dataset& d) {
     GS_CHECK(d.images.defined() && d.labels.defined(), "dataset_hash: ", d.name, " has no images or labels");
-    GS_CHECK(d.images.dtype() == DType::u8 && d.images.dim() == 4, "dataset_hash: ", d.name,
-             ": images must be u8 (N, C, H, W), got ", d.images.describe());
+    GS_CHECK(d.images.dim() == 4, "dataset_hash: ", d.name, ": images must be (N, C, H, W), got ",
+             d.images.describe());
+    GS_CHECK(d.labels.dtype() == DType::i64, "dataset_hash: ", d.name, ": labels must be i64, got ",
+             d.labels.describe());
     static const char kTag[] = "gradscope-dataset-hash-v1";
+    const std::string dtype = dtype_name(d.images.dtype());
     std::vector<std::uint64_t> header = {std::uint64_t(d.images.size(0)), std::uint64_t(d.images.size(1)),
                                          std::uint64_t(d.images.size(2)), std::uint64_t(d.images.size(3)),
                                          std::uint64_t(d.num_classes), d.coarse_labels.defined() ? 1ull : 0ull};
     if constexpr (std::endian::native == std::endian::big)
         for (auto& x : header) x = __builtin_bswap64(x);
-    Tensor images = d.images.contiguous();
     std::vector<std::uint64_t> parts = {
         hash_bytes(kTag, sizeof kTag - 1),
         hash_bytes(header.data(), header.size() * sizeof(std::uint64_t)),
-        hash_bytes(images.numel() ? images.data<std::uint8_t>() : nullptr, std::size_t(images.numel())),
-        hash_i64_le(d.labels),
+        hash_bytes(dtype.data(), dtype.size()),
+        hash_tensor_le(d.images),
+        hash_tensor_le(d.labels),
     };
-    if (d.coarse_labels.defined()) parts.push_back(hash_i64_le(d.coarse_labels));
+    if (d.coarse_labels.defined()) parts.push_back(hash_tensor_le(d.coarse_labels.to(DType::i64)));
     return combine(parts, parts.size());
 }
 

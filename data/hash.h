@@ -23,11 +23,13 @@ std::uint64_t hash_bytes(const void* data, std::size_t n);
 // hash_bytes as 16 lower-case hex digits.
 std::string hash_hex(std::uint64_t h);
 
-// Content hash of a Dataset as 16 hex digits. It covers, in order: a version tag, the images'
-// shape (N, C, H, W), the images' bytes (u8, contiguous NCHW), num_classes, the labels as i64
-// little-endian, and the coarse labels when defined. Names (dataset and class names) are not part
-// of it: renaming does not change the data. Each part is hashed with hash_bytes and the part
-// hashes combine as the chunk hashes do in hash_bytes, with the number of parts in place of n.
+// Content hash of a Dataset as 16 hex digits. It covers, in order: the version tag
+// "gradscope-dataset-hash-v1"; the header N, C, H, W, num_classes, has-coarse-labels (six u64
+// little-endian); the images' dtype name ("u8", or "f32" for Gaussian images); the images'
+// elements in contiguous NCHW order, each little-endian; the labels (i64 little-endian); the coarse
+// labels when defined. Names (dataset and class names) are not part of it: renaming does not
+// change the data. Each part is hashed with hash_bytes and the part hashes combine as the chunk
+// hashes do in hash_bytes, with the number of parts in place of n.
 std::string dataset_hash(const Dataset& d);
 
 // Hash of both splits: the two dataset hashes combined the same way (train first, 2 parts).

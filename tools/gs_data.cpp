@@ -39,39 +39,53 @@ SplitStats compute_stats(const Dataset& d) {
     s.count = n;
     s.shape = {c, images.size(2), images.size(3)};
     s.histogram.assign(std::size_t(d.num_classes), 0);
-    for (std::int64_t v : d.labels.to_vector<std::int64_t>()) ++s.histogram[std::size_t(v)];
+    for (std::int64_t v : d.labels.to_vector<std::int64_t>()) {
+        GS_CHECK(v >= 0 && v < d.num_classes, d.name, ": label ", v, " outside [0, ", d.num_classes, ")");
+        ++s.histogram[std::size_t(v)];
+    }
     if (d.coarse_labels.defined()) {
         std::int64_t k = std::int64_t(d.coarse_class_names.size());
-        for (std::int64_t v : d.coarse_labels.to_vector<std::int64_t>()) k = std::max(k, v + 1);
+        for (std::int64_t v : d.coarse_labels.to_vector<std::int64_t>()) {
+            GS_CHECK(v >= 0, d.name, ": negative coarse label ", v);
+            k = std::max(k, v + 1);
+        }
         s.coarse_histogram.assign(std::size_t(k), 0);
         for (std::int64_t v : d.coarse_labels.to_vector<std::int64_t>()) ++s.coarse_histogram[std::size_t(v)];
     }
-    // Integer sums are exact, so the statistics do not depend on the thread count.
-    const std::uint8_t* px = images.data<std::uint8_t>();
-    for (std::int64_t ch = 0; ch < c; ++ch) {
-        std::uint64_t sum = 0, sum2 = 0;
-#pragma omp parallel for reduction(+ : sum, sum2) schedule(static)
-        for (std::int64_t i = 0; i < n; ++i) {
-            const std::uint8_t* p = px + (i * c + ch) * hw;
-            std::uint64_t a = 0, b = 0;
-            for (std::int64_t k = 0; k < hw; ++k) {
-                a += p[k];
-                b += std::uint64_t(p[k]) * p[k];
-            }
-            sum += a;
-            sum2 += b;
+    // Per-(image, channel) partial sums, each taken in a fixed order, then added image by image:
+    // the result does not depend on the thread count. Two passes (mean, then squared deviations)
+    // keep the variance accurate for float images too; for u8 images every sum is exact.
+    std::vector<double> part(std::size_t(n * c));
+    auto per_image = [&](auto tag, auto&& term) {
+        using T = decltype(tag);
+        const T* px = images.data<T>();
+#pragma omp parallel for schedule(static)
+        for (std::int64_t ic = 0; ic < n * c; ++ic) {
+            const T* p = px + ic * hw;
+            double acc = 0.0;
+            for (std::int64_t k = 0; k < hw; ++k) acc += term(double(p[k]), ic % c);
+            part[std::size_t(ic)] = acc;
         }
-        const auto m = static_cast<unsigned __int128>(n) * std::uint64_t(hw);
-        if (m == 0) {
-            s.mean.push_back(0.0);
-            s.std.push_back(0.0);
-            continue;
+    };
+    auto channel_totals = [&] {
+        std::vector<double> t(std::size_t(c), 0.0);
+        for (std::int64_t ic = 0; ic < n * c; ++ic) t[std::size_t(ic % c)] += part[std::size_t(ic)];
+        return t;
+    };
+    auto run = [&](auto&& term) {
+        switch (images.dtype()) {
+            case gs::DType::u8: per_image(std::uint8_t{}, term); break;
+            case gs::DType::f32: per_image(float{}, term); break;
+            case gs::DType::f64: per_image(double{}, term); break;
+            default: GS_FAIL(d.name, ": images of dtype ", gs::dtype_name(images.dtype()), " are not supported");
         }
-        // Population variance (m*sum2 - sum^2) / m^2, with the numerator exact in 128 bits.
-        const unsigned __int128 num = m * sum2 - static_cast<unsigned __int128>(sum) * sum;
-        s.mean.push_back(double(sum) / double(m));
-        s.std.push_back(std::sqrt(double(num) / (double(m) * double(m))));
-    }
+        return channel_totals();
+    };
+    const double m = double(n * hw);
+    s.mean = run([](double v, std::int64_t) { return v; });
+    for (double& v : s.mean) v = m > 0 ? v / m : 0.0;
+    s.std = run([&](double v, std::int64_t ch) { return (v - s.mean[std::size_t(ch)]) * (v - s.mean[std::size_t(ch)]); });
+    for (double& v : s.std) v = m > 0 ? std::sqrt(v / m) : 0.0;  // population std
     s.hash = gs::data::dataset_hash(d);
     return s;
 }
