@@ -247,14 +247,18 @@ struct CacheHeader {
 static_assert(sizeof(CacheHeader) == kCacheHeader);
 static_assert(std::endian::native == std::endian::little, "the image cache is written little-endian");
 
-std::uint64_t fingerprint(const std::vector<Sample>& samples, std::int64_t size, std::int64_t resize) {
+// Names are taken relative to the split folder, so the same folder reached by another path still
+// matches its cache.
+std::uint64_t fingerprint(const std::string& split_dir, const std::vector<Sample>& samples, std::int64_t size,
+                          std::int64_t resize) {
     std::ostringstream os;
     os << "gradscope-image-folder-v1\n" << size << ' ' << resize << '\n';
     for (const Sample& s : samples) {
         std::error_code ec;
         auto bytes = fs::file_size(s.path, ec);
         auto mtime = fs::last_write_time(s.path, ec).time_since_epoch().count();
-        os << s.label << '\t' << s.path << '\t' << bytes << '\t' << mtime << '\n';
+        os << s.label << '\t' << fs::path(s.path).lexically_relative(split_dir).string() << '\t' << bytes << '\t'
+           << mtime << '\n';
     }
     std::string text = os.str();
     return hash_bytes(text.data(), text.size());
@@ -348,7 +352,9 @@ Dataset load_image_folder(const std::string& split_dir, const std::vector<std::s
 
     std::uint64_t fp = 0;
     if (!options.cache_dir.empty()) {
-        fs::create_directories(options.cache_dir);
+        std::error_code ec;
+        fs::create_directories(options.cache_dir, ec);
+        GS_CHECK(!ec, options.cache_dir, ": cannot create the image cache folder (", ec.message(), ")");
         std::string key = fs::weakly_canonical(split_dir).string() + "|" + std::to_string(size) + "|" +
                           std::to_string(resize);
         std::string stem = fs::path(split_dir).lexically_normal().filename().string();
@@ -356,7 +362,7 @@ Dataset load_image_folder(const std::string& split_dir, const std::vector<std::s
         rep.cache_path = (fs::path(options.cache_dir) / (stem + "-" + std::to_string(size) + "-" +
                                                          hash_hex(hash_bytes(key.data(), key.size())) + ".gscache"))
                              .string();
-        fp = fingerprint(samples, size, resize);
+        fp = fingerprint(split_dir, samples, size, resize);
         if (fs::exists(rep.cache_path)) {
             std::string why = read_cache(rep.cache_path, fp, n, size, d);
             if (why.empty()) {
@@ -411,8 +417,14 @@ Dataset load_image_folder(const std::string& split_dir, const std::vector<std::s
     if (!error.empty()) throw Error(error);
 
     if (!options.cache_dir.empty()) {
-        write_cache(rep.cache_path, fp, d);
-        rep.cache_written = true;
+        // The split is decoded and correct; a cache that cannot be written costs only time later.
+        try {
+            write_cache(rep.cache_path, fp, d);
+            rep.cache_written = true;
+        } catch (const Error& e) {
+            rep.cache_warning += (rep.cache_warning.empty() ? "" : "; ") + std::string("cannot write the image cache: ") + e.what();
+            std::cerr << "gradscope: warning: cannot write the image cache: " << e.what() << "\n";
+        }
     }
     return d;
 }

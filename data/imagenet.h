@@ -23,7 +23,7 @@ struct ImageFolderReport {
     std::string cache_path;     // empty when caching is off
     bool cache_hit = false;     // the split came from the cache, nothing was decoded
     bool cache_written = false; // a new cache file was written
-    std::string cache_warning;  // why an existing cache file was ignored, or empty
+    std::string cache_warning;  // why an existing cache was ignored or a new one not written; or empty
 };
 
 // Decodes one JPEG file to u8 (3, size, size): the shorter side is resized to `resize` (>= size)

@@ -687,6 +687,11 @@ TEST_CASE("imagenet cache is reused and a corrupt cache is rebuilt") {
     CHECK(r.cache_warning.find("changed") != std::string::npos);
     CHECK(grown.size() == first.size() + 1);
 
+    // The same folder reached through another path uses the same cache.
+    ImageFolderReport rel;
+    load_image_folder(d / "train/../train", classes, "t", opt, &rel);
+    CHECK(rel.cache_hit);
+
     // Another size is another cache file.
     ImageFolderOptions other = opt;
     other.size = 6;
