@@ -89,7 +89,7 @@ TEST_CASE("loader visits every example exactly once per epoch with matching labe
     CHECK(sequential.next().indices.to_vector<std::int64_t>() == std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
 }
 
-TEST_CASE("loader order and augmentation are a function of seed and epoch, whatever the prefetch depth") {
+TEST_CASE("loader order and augmentation are a function of seed and epoch whatever the prefetch depth") {
     const Dataset d = synthetic(57);
     LoaderOptions a = augmenting(8, 21), b = augmenting(8, 21), c = augmenting(8, 22);
     b.prefetch = 0;
