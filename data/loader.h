@@ -35,7 +35,7 @@ struct LoaderOptions {
     std::uint64_t seed = 0;
     Pipeline transform = Pipeline().to_float();  // default: u8 -> f32 / 255, nothing else
     std::int64_t prefetch = 4;  // batches kept ready by the worker thread; 0 = no thread, next() builds
-    int threads = 0;            // OpenMP threads the worker's transforms use; 0 = the OpenMP default
+    int threads = 0;  // OpenMP threads of the worker's transforms (prefetch > 0); 0 = the OpenMP default
 };
 
 struct LoaderStats {

@@ -292,6 +292,9 @@ RandomizedSplits run(const Splits& splits, const Randomization& config, const Ra
         case Kind::partial_labels:
         case Kind::random_labels: {
             if (saved) {
+                GS_CHECK(saved->train_labels.defined() && saved->train_corrupted.defined() &&
+                             (!r.corrupt_test_labels || (saved->test_labels.defined() && saved->test_corrupted.defined())),
+                         "reapply: the ", randomization_name(r.kind), " record lacks the drawn labels or masks");
                 rec.train_labels = saved->train_labels;
                 rec.train_corrupted = saved->train_corrupted;
                 rec.test_labels = saved->test_labels;
