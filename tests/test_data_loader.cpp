@@ -92,8 +92,8 @@ TEST_CASE("loader visits every example exactly once per epoch with matching labe
 TEST_CASE("loader order and augmentation are a function of seed and epoch whatever the prefetch depth") {
     const Dataset d = synthetic(57);
     LoaderOptions a = augmenting(8, 21), b = augmenting(8, 21), c = augmenting(8, 22);
-    b.prefetch = 0;
-    b.threads = 1;
+    a.threads = 1;   // the worker's transforms on one OpenMP thread ...
+    b.prefetch = 0;  // ... against no worker: built on this thread with its default OpenMP team
     Loader la(d, a), lb(d, b), lc(d, c);
     bool any_differs = false;
     for (int i = 0; i < 20; ++i) {
