@@ -187,7 +187,7 @@ TEST_CASE("allocator: freed blocks are reused / aligned / and counted") {
     CHECK(after.reused_allocations >= before.reused_allocations + 10);
 }
 
-TEST_CASE("tensor: sizes that overflow are errors, not wrapped allocations") {
+TEST_CASE("tensor: sizes that overflow are errors and never wrapped allocations") {
     CHECK_THROWS_WITH_AS(Tensor::zeros({std::int64_t(1) << 62}), doctest::Contains("needs more bytes"), gs::Error);
     CHECK_THROWS_WITH_AS(Tensor::zeros({std::int64_t(1) << 32, std::int64_t(1) << 32}),
                          doctest::Contains("more elements than an int64 holds"), gs::Error);
@@ -236,7 +236,7 @@ TEST_CASE("tensor: conversions that leave the target range are errors") {
     CHECK(std::isinf(Tensor::full({1}, 1e300, DType::f64).to(DType::f32).item<float>()));
 }
 
-TEST_CASE("allocator: poisoned blocks read as NaN, so unassigned outputs cannot pass") {
+TEST_CASE("allocator: poisoned blocks read as NaN so unassigned outputs cannot pass") {
     // The suite runs with poisoning on (tests/main.cpp); a fresh tensor is all NaN until written.
     Tensor t = Tensor::empty({33}, DType::f64);
     for (double v : t.to_vector<double>()) CHECK(std::isnan(v));
