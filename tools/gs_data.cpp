@@ -1,6 +1,8 @@
 // gs-data: look at a dataset before a long run. `gs-data inspect` loads both splits through
-// load_dataset and prints counts, class histograms, per-channel pixel statistics and the content
-// hashes, as text or as one JSON object. Errors print the gs::Error message and exit with code 2.
+// load_dataset, optionally applies one of Zhang et al.'s randomizations (data/randomize.h), and
+// prints counts, class histograms, per-channel pixel statistics, the fraction of labels the
+// randomization changed and the content hashes, as text or as one JSON object. Errors print the
+// gs::Error message and exit with code 2.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -13,6 +15,7 @@
 
 #include "data/datasets.h"
 #include "data/hash.h"
+#include "data/randomize.h"
 #include "tensor/error.h"
 
 namespace {
@@ -141,31 +144,80 @@ void print_split(const char* key, const Dataset& d, const SplitStats& s) {
 struct InspectArgs {
     std::string dataset = "fashion-mnist";
     std::string data_dir;
-    std::string randomize;
-    double corrupt_prob = 0.0;
+    std::string randomize;     // empty or "none": the data as stored
+    double corrupt_prob = -1;  // < 0: not given
+    bool always_different = false;
     std::uint64_t seed = 0;
     bool json = false;
     gs::data::ImageFolderOptions image;
 };
 
+// The randomization the flags ask for; throws on combinations that would silently do nothing.
+gs::data::Randomization randomization_from(const InspectArgs& a) {
+    using gs::data::RandomizationKind;
+    gs::data::Randomization r;
+    r.kind = gs::data::parse_randomization(a.randomize);
+    r.seed = a.seed;
+    r.always_different = a.always_different;
+    if (r.kind == RandomizationKind::partial_labels) {
+        GS_CHECK(a.corrupt_prob >= 0, "--randomize partial_labels needs --corrupt-prob P");
+        r.p = a.corrupt_prob;
+    } else {
+        GS_CHECK(a.corrupt_prob < 0, "--corrupt-prob applies to --randomize partial_labels only, not ",
+                 gs::data::randomization_name(r.kind));
+        if (r.kind == RandomizationKind::random_labels) r.p = 1.0;
+    }
+    GS_CHECK(!a.always_different || r.kind == RandomizationKind::partial_labels ||
+                 r.kind == RandomizationKind::random_labels,
+             "--always-different applies to partial_labels and random_labels only");
+    return r;
+}
+
 int run_inspect(const InspectArgs& a) {
-    if (!a.randomize.empty() && a.randomize != "none")
-        throw gs::Error("--randomize " + a.randomize +
-                        ": randomizations are not available yet in this build (data/randomize.h is not merged)");
-    Splits splits = gs::data::load_dataset(a.dataset, a.data_dir, a.image);
+    const bool randomized = !a.randomize.empty() && a.randomize != "none";
+    if (!randomized) {
+        GS_CHECK(a.corrupt_prob < 0, "--corrupt-prob needs --randomize partial_labels");
+        GS_CHECK(!a.always_different, "--always-different needs --randomize partial_labels or random_labels");
+    }
+    gs::data::Randomization config;
+    if (randomized) config = randomization_from(a);  // flag errors before the (slow) load
+    Splits original = gs::data::load_dataset(a.dataset, a.data_dir, a.image);
+    const std::string original_hash = gs::data::splits_hash(original);
+    Splits splits = original;
+    double train_changed = 0.0, test_changed = 0.0;
+    if (randomized) {
+        splits = gs::data::randomize(original, config).data;
+        train_changed = gs::data::fraction_changed(original.train.labels, splits.train.labels);
+        test_changed = gs::data::fraction_changed(original.test.labels, splits.test.labels);
+    }
     SplitStats train = compute_stats(splits.train), test = compute_stats(splits.test);
-    const std::string hash = gs::data::splits_hash(splits);
+    const std::string hash = randomized ? gs::data::splits_hash(splits) : original_hash;
     const std::string dir =
         a.data_dir.empty() && a.dataset == "fashion-mnist" ? gs::data::kFashionMnistDir : a.data_dir;
     if (a.json) {
         json j;
         j["dataset"] = a.dataset;
         j["data_dir"] = dir;
-        j["hash"] = hash;
+        j["hash"] = hash;  // of the data as a run would train on it (randomized when asked)
+        if (randomized) {
+            j["original_hash"] = original_hash;
+            j["randomization"] = {{"kind", gs::data::randomization_name(config.kind)},
+                                  {"p", config.p},
+                                  {"always_different", config.always_different},
+                                  {"seed", config.seed},
+                                  {"train_labels_changed", train_changed},
+                                  {"test_labels_changed", test_changed}};
+        }
         j["splits"] = {{"train", split_json(splits.train, train)}, {"test", split_json(splits.test, test)}};
         std::cout << j.dump(2) << "\n";
     } else {
         std::cout << "dataset " << a.dataset << " (" << dir << "), hash " << hash << "\n";
+        if (randomized)
+            std::cout << "randomization " << gs::data::randomization_name(config.kind)
+                      << (config.p > 0 ? " p " + fmt(config.p) : "")
+                      << (config.always_different ? " (always a different class)" : "") << " seed " << config.seed
+                      << ": labels changed " << fmt(train_changed) << " train, " << fmt(test_changed)
+                      << " test; original hash " << original_hash << "\n";
         print_split("train", splits.train, train);
         print_split("test", splits.test, test);
     }
@@ -184,10 +236,13 @@ int main(int argc, char** argv) {
     inspect->add_option("--dataset", a.dataset, "dataset name: " + known)->capture_default_str();
     inspect->add_option("--data-dir", a.data_dir,
                         std::string("dataset folder (fashion-mnist defaults to ") + gs::data::kFashionMnistDir + ")");
-    inspect->add_option("--randomize", a.randomize, "randomization of Zhang et al. to apply first");
-    inspect->add_option("--corrupt-prob", a.corrupt_prob, "label corruption probability p")
+    inspect->add_option("--randomize", a.randomize,
+                        "randomization of Zhang et al. to apply first: none, true_labels, partial_labels, "
+                        "random_labels, shuffled_pixels, random_pixels, gaussian");
+    inspect->add_option("--corrupt-prob", a.corrupt_prob, "partial_labels: corruption probability p")
         ->check(CLI::Range(0.0, 1.0));
-    inspect->add_option("--seed", a.seed, "randomization seed");
+    inspect->add_flag("--always-different", a.always_different, "a corrupted label is always another class");
+    inspect->add_option("--seed", a.seed, "randomization seed")->capture_default_str();
     inspect->add_option("--image-size", a.image.size, "imagenet: output size (square)")->capture_default_str();
     inspect->add_option("--resize", a.image.resize, "imagenet: shorter side before the center crop (0 = size)");
     inspect->add_option("--threads", a.image.threads, "imagenet: decoding threads (0 = all cores)");
