@@ -10,7 +10,9 @@ namespace gs::data {
 
 struct Dataset {
     std::string name;                      // "fashion-mnist/train", "cifar10/test", ...
-    Tensor images;                         // u8 (N, C, H, W), pixel values as stored in the file
+    // u8 (N, C, H, W), pixel values as stored in the file; f32 in pixel units after a Gaussian
+    // randomization (data/randomize.h). Transforms and the loader accept either.
+    Tensor images;
     Tensor labels;                         // i64 (N), in [0, num_classes)
     std::int64_t num_classes = 0;
     std::vector<std::string> class_names;  // num_classes entries, or empty when the format has none
