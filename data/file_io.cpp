@@ -51,17 +51,30 @@ bool starts_with_gzip_magic(const std::string& path) {
 
 }  // namespace
 
-std::vector<std::uint8_t> read_maybe_gzip(const std::string& path) {
-    file_size_checked(path);
-    if (!starts_with_gzip_magic(path)) return read_file_bytes(path);
+std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, std::uint64_t max_bytes) {
+    const std::uint64_t size = file_size_checked(path);
+    // One byte past the limit is read, so the caller can tell "exactly max_bytes" from "more".
+    const std::uint64_t cap = max_bytes == UINT64_MAX ? max_bytes : max_bytes + 1;
+    if (!starts_with_gzip_magic(path)) {
+        if (size <= cap) return read_file_bytes(path);
+        std::ifstream in(path, std::ios::binary);
+        GS_CHECK(in, path, ": cannot open (", std::strerror(errno), ")");
+        std::vector<std::uint8_t> bytes(cap);
+        in.read(reinterpret_cast<char*>(bytes.data()), std::streamsize(cap));
+        GS_CHECK(std::uint64_t(in.gcount()) == cap, path, ": read ", in.gcount(), " of ", cap, " bytes");
+        return bytes;
+    }
 
     gzFile gz = gzopen(path.c_str(), "rb");
     GS_CHECK(gz != nullptr, path, ": cannot open as gzip (", std::strerror(errno), ")");
     gzbuffer(gz, 1 << 20);
     std::vector<std::uint8_t> out;
     std::size_t used = 0;
-    for (;;) {
-        if (out.size() - used < (1u << 20)) out.resize(std::max<std::size_t>(out.size() * 2, 4u << 20));
+    // Inflation stops at the cap: a small file that inflates to gigabytes (a gzip bomb) costs at
+    // most what the caller said it expects.
+    while (used < cap) {
+        if (out.size() - used < (1u << 20))
+            out.resize(std::size_t(std::min<std::uint64_t>(std::max<std::size_t>(out.size() * 2, 4u << 20), cap)));
         unsigned want = unsigned(std::min<std::size_t>(out.size() - used, 1u << 30));
         int got = gzread(gz, out.data() + used, want);
         if (got < 0) {

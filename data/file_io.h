@@ -13,8 +13,9 @@ std::vector<std::uint8_t> read_file_bytes(const std::string& path);
 
 // The bytes of `path`, decompressed when the file starts with the gzip magic 1F 8B (whatever its
 // name), else as stored. A truncated or corrupt gzip stream throws gs::Error naming the path and
-// zlib's reason; it is never returned partially.
-std::vector<std::uint8_t> read_maybe_gzip(const std::string& path);
+// zlib's reason; it is never returned partially. With max_bytes, at most max_bytes + 1 bytes are
+// read (the extra one shows that the content is longer), so a gzip bomb cannot exhaust memory.
+std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, std::uint64_t max_bytes = UINT64_MAX);
 
 // Writes `n` bytes to `path` atomically: a temporary file in the same folder, fsync, rename over
 // `path`, fsync of the folder. Readers see the old file or the complete new one, never a torn one.

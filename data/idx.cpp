@@ -46,8 +46,9 @@ std::vector<std::uint64_t> read_header(const std::vector<std::uint8_t>& bytes, c
 void check_payload(const std::vector<std::uint8_t>& bytes, const std::string& path, std::size_t header,
                    std::uint64_t expected, const char* kind) {
     std::uint64_t found = bytes.size() - header;
+    // The read stops one byte past the expected size, so a longer payload is reported as "more".
     GS_CHECK(found == expected, path, ": IDX ", kind, " payload ", found < expected ? "truncated" : "has trailing bytes",
-             ": expected ", expected, " bytes, found ", found);
+             ": expected ", expected, " bytes, found ", found < expected ? std::to_string(found) : "more");
 }
 
 std::string find_one(const std::string& dir, const std::vector<std::string>& stems) {
@@ -66,8 +67,24 @@ std::string find_one(const std::string& dir, const std::vector<std::string>& ste
 
 }  // namespace
 
+namespace {
+
+// The whole file's expected size from its header, read first on its own: the payload read then
+// stops there instead of inflating whatever a (gzipped) file holds.
+std::uint64_t expected_file_size(const std::string& path, std::uint32_t magic, int n_dims, const char* kind) {
+    const std::size_t header = 4 + 4 * std::size_t(n_dims);
+    const std::vector<std::uint8_t> head = read_maybe_gzip(path, header);
+    std::uint64_t total = 1;
+    for (std::uint64_t d : read_header(head, path, magic, n_dims, kind))
+        GS_CHECK(!__builtin_mul_overflow(total, d, &total), path, ": IDX ", kind, " header sizes overflow 64 bits");
+    GS_CHECK(!__builtin_add_overflow(total, header, &total), path, ": IDX ", kind, " header sizes overflow 64 bits");
+    return total;
+}
+
+}  // namespace
+
 Tensor read_idx_images(const std::string& path) {
-    std::vector<std::uint8_t> bytes = read_maybe_gzip(path);
+    std::vector<std::uint8_t> bytes = read_maybe_gzip(path, expected_file_size(path, kImagesMagic, 3, "images"));
     std::vector<std::uint64_t> dims = read_header(bytes, path, kImagesMagic, 3, "images");
     std::uint64_t n = dims[0], h = dims[1], w = dims[2];
     GS_CHECK(h > 0 && w > 0, path, ": IDX images have a zero dimension: ", h, "x", w);
@@ -83,7 +100,7 @@ Tensor read_idx_images(const std::string& path) {
 }
 
 Tensor read_idx_labels(const std::string& path, std::int64_t num_classes) {
-    std::vector<std::uint8_t> bytes = read_maybe_gzip(path);
+    std::vector<std::uint8_t> bytes = read_maybe_gzip(path, expected_file_size(path, kLabelsMagic, 1, "labels"));
     std::vector<std::uint64_t> dims = read_header(bytes, path, kLabelsMagic, 1, "labels");
     std::uint64_t n = dims[0];
     check_payload(bytes, path, 8, n, "labels");

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <mutex>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "data/file_io.h"
@@ -383,7 +384,10 @@ Dataset load_image_folder(const std::string& split_dir, const std::vector<std::s
 
     // Workers take the next file index; on failure the error of the lowest failing index wins, and
     // indices past it are skipped, so the reported file does not depend on timing.
-    int threads = options.threads > 0 ? options.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+    GS_CHECK(options.threads >= 0, "image folder: threads must be >= 0, got ", options.threads);
+    // More threads than a few per core only add contention.
+    int threads = options.threads > 0 ? std::min(options.threads, 4 * cores) : cores;
     threads = int(std::min<std::int64_t>(threads, std::max<std::int64_t>(n, 1)));
     std::atomic<std::int64_t> next{0};
     std::atomic<std::int64_t> first_error{n};
@@ -411,7 +415,12 @@ Dataset load_image_folder(const std::string& split_dir, const std::vector<std::s
         }
     };
     std::vector<std::thread> pool;
-    for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+    try {
+        for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+    } catch (const std::system_error&) {
+        // The system refused another thread (limits, a huge --threads): the threads that did
+        // start, and this one, decode everything; a joinable thread must never be destroyed.
+    }
     work();
     for (std::thread& t : pool) t.join();
     if (!error.empty()) throw Error(error);

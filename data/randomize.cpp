@@ -1,8 +1,6 @@
 // Randomizations of Zhang et al. §2.1 and their record file. See randomize.h for the conventions.
 #include "data/randomize.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <cerrno>
@@ -13,6 +11,7 @@
 #include <numbers>
 #include <utility>
 
+#include "data/file_io.h"
 #include "tensor/philox.h"
 #include "tensor/random.h"
 
@@ -409,43 +408,6 @@ struct Reader {
     }
 };
 
-std::string sys_error() { return std::strerror(errno); }
-
-// temp file in the destination folder (rename is atomic only within a filesystem), fsync, rename,
-// fsync the folder so the rename itself survives a crash.
-void write_file_atomic(const std::filesystem::path& path, const std::string& bytes) {
-    const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-    const std::filesystem::path tmp = dir / (path.filename().string() + ".tmp." + std::to_string(::getpid()));
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    GS_CHECK(fd >= 0, "save_record: cannot create ", tmp.string(), ": ", sys_error());
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            const std::string err = sys_error();
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            GS_FAIL("save_record: writing ", tmp.string(), " failed: ", err);
-        }
-        done += std::size_t(w);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        const std::string err = sys_error();
-        ::unlink(tmp.c_str());
-        GS_FAIL("save_record: flushing ", tmp.string(), " failed: ", err);
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const std::string err = sys_error();
-        ::unlink(tmp.c_str());
-        GS_FAIL("save_record: renaming ", tmp.string(), " to ", path.string(), " failed: ", err);
-    }
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
-}
 
 void expect_equal_tensor(const Tensor& a, const Tensor& b, const char* what) {
     GS_CHECK(a.defined() == b.defined(), "reapply: ", what, " is ", a.defined() ? "present" : "absent",
@@ -560,7 +522,7 @@ void save_record(const RandomizationRecord& rec, const std::filesystem::path& pa
     const std::uint32_t crc = std::uint32_t(::crc32(::crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(w.bytes.data()),
                                                     uInt(w.bytes.size())));
     file.append(reinterpret_cast<const char*>(&crc), 4);
-    write_file_atomic(path, file);
+    write_file_atomic(path.string(), file.data(), file.size());
 }
 
 RandomizationRecord load_record(const std::filesystem::path& path) {

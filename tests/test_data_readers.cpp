@@ -290,7 +290,19 @@ TEST_CASE("idx trailing bytes are errors") {
     images.push_back(0);
     write_bytes(d / "img", images);
     CHECK_THROWS_WITH_AS(read_idx_images(d / "img"),
-                         has("payload has trailing bytes: expected 18 bytes, found 19"), Error);
+                         has("payload has trailing bytes: expected 18 bytes, found more"), Error);
+}
+
+TEST_CASE("idx gzip bomb stops at the size its header announces") {
+    // One 28x28 image announced, 64 MiB of zeros behind it (a ~64 KiB file). The read stops one
+    // byte past the announced 16 + 784 bytes instead of inflating everything.
+    TempDir d;
+    Bytes bomb = idx_images(1, 28, 28);
+    bomb.resize(bomb.size() + (std::size_t(64) << 20), 0);
+    write_gzip(d / "bomb.gz", bomb);
+    CHECK_THROWS_WITH_AS(read_idx_images(d / "bomb.gz"),
+                         has("payload has trailing bytes: expected 784 bytes, found more"), Error);
+    CHECK(read_maybe_gzip(d / "bomb.gz", 800).size() == 801);
 }
 
 TEST_CASE("idx wrong magic numbers are errors") {

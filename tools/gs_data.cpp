@@ -242,7 +242,11 @@ int main(int argc, char** argv) {
     inspect->add_option("--corrupt-prob", a.corrupt_prob, "partial_labels: corruption probability p")
         ->check(CLI::Range(0.0, 1.0));
     inspect->add_flag("--always-different", a.always_different, "a corrupted label is always another class");
-    inspect->add_option("--seed", a.seed, "randomization seed")->capture_default_str();
+    // CLI11 would otherwise wrap "-1" into 2^64 - 1 for an unsigned seed.
+    const CLI::Validator non_negative(
+        [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "must not be negative, got " + v; },
+        "UINT");
+    inspect->add_option("--seed", a.seed, "randomization seed")->check(non_negative)->capture_default_str();
     inspect->add_option("--image-size", a.image.size, "imagenet: output size (square)")->capture_default_str();
     inspect->add_option("--resize", a.image.resize, "imagenet: shorter side before the center crop (0 = size)");
     inspect->add_option("--threads", a.image.threads, "imagenet: decoding threads (0 = all cores)");
