@@ -158,6 +158,22 @@ private:
     std::int64_t start_, end_;
 };
 
+// Local response normalization across channels (AlexNet; PyTorch's LocalResponseNorm):
+//     y_c = x_c / (k + alpha / size * sum_{c' in [c - size/2, c + (size-1)/2]} x_{c'}^2)^beta
+// with channels outside [0, C) contributing 0. x: (N, C, ...) with at least one trailing dim.
+// Built from existing differentiable ops (square, a (size x 1) average pool over the channel axis,
+// power, division), so its gradient is theirs.
+class LocalResponseNorm : public Module {
+public:
+    explicit LocalResponseNorm(std::int64_t size, double alpha = 1e-4, double beta = 0.75, double k = 1.0);
+    autograd::Variable forward(const autograd::Variable& x) override;
+    std::string type_name() const override { return "LocalResponseNorm"; }
+
+private:
+    std::int64_t size_;
+    double alpha_, beta_, k_;
+};
+
 // Runs its children in order; children are named "0", "1", ... as in torch.nn.Sequential.
 class Sequential : public Module {
 public:

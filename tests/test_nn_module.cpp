@@ -298,3 +298,29 @@ TEST_CASE("nn: gradcheck parameter-free layers and containers") {
     CHECK(keys(cat.state_dict()) == std::vector<std::string>{"0.weight", "0.bias", "1.weight", "1.bias"});
     check_grad("Concat", [&](const std::vector<Variable>& in) { return cat.forward(in[0]); }, {randn64({1, 2, 3, 4}, 15)});
 }
+
+TEST_CASE("nn: LocalResponseNorm matches a naive loop and gradchecks") {
+    for (std::int64_t size : {1, 3, 4, 7}) {
+        const double alpha = 0.3, beta = 0.75, k = 2.0;  // large alpha so the window matters
+        nn::LocalResponseNorm lrn(size, alpha, beta, k);
+        const std::int64_t N = 2, C = 5, H = 2, W = 3;
+        const Tensor x = randn64({N, C, H, W}, 20 + std::uint64_t(size));
+        const Tensor y = lrn.forward(Variable(x)).value();
+        std::vector<double> want;
+        for (std::int64_t n = 0; n < N; ++n)
+            for (std::int64_t c = 0; c < C; ++c)
+                for (std::int64_t h = 0; h < H; ++h)
+                    for (std::int64_t w = 0; w < W; ++w) {
+                        double s = 0;
+                        for (std::int64_t j = c - size / 2; j <= c + (size - 1) / 2; ++j)
+                            if (j >= 0 && j < C) s += std::pow(x.at<double>({n, j, h, w}), 2);
+                        want.push_back(x.at<double>({n, c, h, w}) / std::pow(k + alpha / double(size) * s, beta));
+                    }
+        INFO("size ", size);
+        gs::test::check_close(y, want, 1e-12, 1e-14, "LRN");  // f64, a handful of roundings
+        check_module_grad("LocalResponseNorm", lrn, randn64({1, C, 2, 2}, 30 + std::uint64_t(size)));
+    }
+    nn::LocalResponseNorm lrn(2);
+    CHECK_THROWS_WITH_AS(lrn.forward(Variable(Tensor::zeros({3, 4}))), doctest::Contains("LocalResponseNorm: expected"),
+                         gs::Error);
+}
