@@ -114,6 +114,25 @@ void Module::train(bool on) {
     for (auto& [n, c] : children_) c->train(on);
 }
 
+void Module::to(DType dtype) {
+    GS_CHECK(dtype == DType::f32 || dtype == DType::f64, type_name(), "::to: only floating dtypes, got ",
+             dtype_name(dtype));
+    for (auto& [n, v] : params_)
+        if (v.dtype() != dtype && (v.dtype() == DType::f32 || v.dtype() == DType::f64))
+            v = autograd::Variable(v.value().to(dtype), v.requires_grad());
+    for (auto& [n, t] : buffers_)
+        if (t.dtype() != dtype && (t.dtype() == DType::f32 || t.dtype() == DType::f64)) t = t.to(dtype);
+    for (auto& [n, c] : children_) c->to(dtype);
+}
+
+void Module::to(Device device) {
+    for (auto& [n, v] : params_)
+        if (v.device() != device) v = autograd::Variable(v.value().to(device), v.requires_grad());
+    for (auto& [n, t] : buffers_)
+        if (t.device() != device) t = t.to(device);
+    for (auto& [n, c] : children_) c->to(device);
+}
+
 void Module::zero_grad() {
     for (auto& v : parameters()) v.zero_grad();
 }

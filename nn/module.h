@@ -56,6 +56,13 @@ public:
     void eval() { train(false); }
     bool is_training() const { return training_; }
 
+    // Converts every floating parameter and buffer of this module and its descendants (integer
+    // buffers such as num_batches_tracked keep their dtype; to(Device) moves them too). Parameters
+    // become new leaves with the same requires_grad and no gradient, so create optimizers after
+    // the conversion. A no-op for entries already there.
+    void to(DType dtype);
+    void to(Device device);
+
     // Drops the accumulated gradient of every parameter.
     void zero_grad();
 

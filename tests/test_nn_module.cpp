@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/reduce.h"
 #include "autograd/variable.h"
 #include "nn/init.h"
 #include "nn/layers.h"
@@ -323,4 +324,20 @@ TEST_CASE("nn: LocalResponseNorm matches a naive loop and gradchecks") {
     nn::LocalResponseNorm lrn(2);
     CHECK_THROWS_WITH_AS(lrn.forward(Variable(Tensor::zeros({3, 4}))), doctest::Contains("LocalResponseNorm: expected"),
                          gs::Error);
+}
+
+TEST_CASE("nn: Module::to(DType) converts floating parameters and buffers, keeps i64 buffers") {
+    auto net = small_net();
+    const Tensor w32 = net->state_dict()[0].second.clone();
+    net->to(DType::f64);
+    for (const auto& [n, t] : net->state_dict())
+        CHECK(t.dtype() == (n == "1.num_batches_tracked" ? DType::i64 : DType::f64));
+    for (const auto& v : net->parameters()) CHECK(v.requires_grad());
+    CHECK(gs::test::max_abs_diff(net->state_dict()[0].second, w32) == 0);  // f32 -> f64 is exact
+    // Layers read the converted entries: an f64 forward and backward work.
+    Variable y = net->forward(Variable(randn64({2, 2, 4, 4}, 3)));
+    CHECK(y.dtype() == DType::f64);
+    autograd::sum(y).backward();
+    CHECK(net->parameters()[0].grad().dtype() == DType::f64);
+    CHECK_THROWS_WITH_AS(net->to(DType::i64), doctest::Contains("only floating dtypes"), gs::Error);
 }
