@@ -10,8 +10,9 @@ namespace gs::nn {
 Optimizer::Optimizer(NamedVariables params) : params_(std::move(params)) {
     std::map<std::string, bool> seen;
     for (const auto& [n, v] : params_) {
-        GS_CHECK(v.defined() && v.requires_grad() && v.is_leaf(), "Optimizer: parameter '", n,
-                 "' must be a defined leaf that requires grad");
+        // A frozen parameter (requires_grad false) is accepted and never updated, as in PyTorch.
+        GS_CHECK(v.defined() && (!v.requires_grad() || v.is_leaf()), "Optimizer: parameter '", n,
+                 "' must be a defined leaf");
         GS_CHECK(v.value().is_contiguous(), "Optimizer: parameter '", n, "' must be contiguous");
         GS_CHECK(seen.emplace(n, true).second, "Optimizer: duplicate parameter name '", n, "'");
     }

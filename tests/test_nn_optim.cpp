@@ -3,9 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <memory>
 #include <vector>
 
+#include "autograd/loss.h"
+#include "autograd/reduce.h"
 #include "autograd/variable.h"
+#include "nn/layers.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
 #include "test_util.h"
@@ -151,4 +155,38 @@ TEST_CASE("optim: learning-rate schedules at given epochs") {
     const auto ks = nn::LrSchedule::cosine(0.1, 10, 0.0, 4);
     CHECK(ks.lr(2, 2) == doctest::Approx(0.1 * (1 + std::cos(M_PI * 2.5 / 10)) / 2));
     CHECK_THROWS_AS(nn::LrSchedule::step_decay(0.1, 0, 0.1), gs::Error);
+}
+
+TEST_CASE("optim: a small MLP fits a toy problem with SGD+momentum and with Adam") {
+    // Two Gaussian blobs in 4-d, labels by blob; 30 full-batch steps must cut the loss by half.
+    Generator g(17);
+    Tensor x = uniform({32, 4}, g, -1, 1, DType::f32);
+    std::vector<std::int64_t> labels(32);
+    {
+        float* px = x.data<float>();
+        for (std::int64_t i = 0; i < 32; ++i) {
+            labels[std::size_t(i)] = i % 2;
+            for (int j = 0; j < 4; ++j) px[i * 4 + j] += (i % 2 ? 1.5f : -1.5f) * (j % 2 ? 1.f : -1.f);
+        }
+    }
+    const Tensor y = Tensor::from_vector(labels);
+    for (int which = 0; which < 2; ++which) {
+        Generator init(5);
+        nn::Sequential net(std::vector<std::shared_ptr<nn::Module>>{
+            std::make_shared<nn::Linear>(4, 8, init), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(8, 2, init)});
+        std::unique_ptr<nn::Optimizer> opt;
+        if (which == 0) opt = std::make_unique<nn::SGD>(net.named_parameters(), nn::SgdOptions{0.1, 0.9});
+        else opt = std::make_unique<nn::Adam>(net.named_parameters(), nn::AdamOptions{0.02});
+        double first = 0, last = 0;
+        for (int step = 0; step < 30; ++step) {
+            opt->zero_grad();
+            Variable loss = autograd::mean(autograd::cross_entropy(net.forward(Variable(x)), y));
+            if (step == 0) first = loss.item();
+            last = loss.item();
+            loss.backward();
+            opt->step();
+        }
+        INFO("optimizer ", which, " loss ", first, " -> ", last);
+        CHECK(last < 0.5 * first);
+    }
 }
