@@ -80,7 +80,7 @@ const std::string kTwoFloats = std::string("\x00\x00\x80\x3f\x00\x00\x00\xc0", 8
 
 }  // namespace
 
-TEST_CASE("safetensors: round trip of f32/f64/i64/u8, 0-d, empty and non-contiguous tensors") {
+TEST_CASE("safetensors: round trip of f32/f64/i64/u8 with 0-d and empty and non-contiguous tensors") {
     TempDir tmp;
     Tensor f32 = Tensor::from_vector<float>({1.5f, -2.25f, 3.0f, 1e-30f, -0.0f, 7.0f}, {2, 3});
     Tensor f64 = Tensor::from_vector<double>({3.141592653589793, -1e300, 2.5}, {3});
@@ -125,7 +125,7 @@ TEST_CASE("safetensors: round trip of f32/f64/i64/u8, 0-d, empty and non-contigu
     CHECK((8 + n) % 8 == 0);
 }
 
-TEST_CASE("safetensors: metadata round trip, CRC keys stored in the file but not returned") {
+TEST_CASE("safetensors: metadata round trip with CRC keys stored in the file but not returned") {
     TempDir tmp;
     const std::map<std::string, std::string> meta = {
         {"format", "pt"}, {"epoch", "17"}, {"empty", ""}, {"unicode", "\xce\xbb=0.1 \"quoted\"\n"}};
@@ -158,7 +158,7 @@ TEST_CASE("safetensors: the exact bytes of a tiny file") {
     CHECK(read_bytes(p) == expected);
 }
 
-TEST_CASE("safetensors: files from other tools (no CRCs, any key order, padding) load in offset order") {
+TEST_CASE("safetensors: files from other tools (no CRCs or any key order or padding) load in offset order") {
     TempDir tmp;
     const fs::path p = tmp / "other.safetensors";
     // "b" comes first in the data buffer although it sorts after "a"; header padded with spaces.
