@@ -61,7 +61,7 @@ void check_module_grad(const std::string& name, nn::Module& m, const Tensor& x, 
 
 }  // namespace
 
-TEST_CASE("nn: state_dict names match PyTorch for Sequential(Conv2d, BatchNorm2d, ReLU, Flatten, Linear)") {
+TEST_CASE("nn: state_dict names match PyTorch for Sequential(Conv2d / BatchNorm2d / ReLU / Flatten / Linear)") {
     auto net = small_net();
     const std::vector<std::string> want{"0.weight",       "0.bias",          "1.weight",
                                         "1.bias",         "1.running_mean",  "1.running_var",
@@ -164,7 +164,7 @@ TEST_CASE("nn: registration errors") {
                          gs::Error);
 }
 
-TEST_CASE("nn: BatchNorm1d running statistics after two training steps, then eval") {
+TEST_CASE("nn: BatchNorm1d running statistics after two training steps / then eval") {
     nn::BatchNormOptions o;
     o.dtype = DType::f64;
     nn::BatchNorm1d bn(2, o);
@@ -243,7 +243,7 @@ TEST_CASE("nn: gradcheck Linear and Conv2d w.r.t. input and parameters") {
     check_module_grad("Conv2d dilated", dil, randn64({1, 2, 4, 5}, 4));
 }
 
-TEST_CASE("nn: gradcheck BatchNorm (affine, shift-only, none; train and eval)") {
+TEST_CASE("nn: gradcheck BatchNorm (affine / shift-only / none / train and eval)") {
     for (auto affine : {nn::BatchNormAffine::full, nn::BatchNormAffine::shift, nn::BatchNormAffine::none}) {
         nn::BatchNormOptions o;
         o.affine = affine;
@@ -326,7 +326,7 @@ TEST_CASE("nn: LocalResponseNorm matches a naive loop and gradchecks") {
                          gs::Error);
 }
 
-TEST_CASE("nn: Module::to(DType) converts floating parameters and buffers, keeps i64 buffers") {
+TEST_CASE("nn: Module::to(DType) converts floating parameters and buffers / keeps i64 buffers") {
     auto net = small_net();
     const Tensor w32 = net->state_dict()[0].second.clone();
     net->to(DType::f64);

@@ -53,7 +53,7 @@ std::vector<double> sgd_ref(double lr, double mu, double wd, bool nesterov) {
 
 }  // namespace
 
-TEST_CASE("optim: SGD plain, momentum, nesterov, weight decay match PyTorch's rule over 3 steps") {
+TEST_CASE("optim: SGD plain / momentum / nesterov / weight decay match PyTorch's rule over 3 steps") {
     struct Case { double lr, mu, wd; bool nesterov; };
     for (const Case c : {Case{0.1, 0, 0, false}, Case{0.1, 0.9, 0, false}, Case{0.05, 0.9, 0, true},
                          Case{0.1, 0, 0.01, false}, Case{0.1, 0.8, 0.1, true}}) {
