@@ -65,9 +65,16 @@ std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, std::uint64_t
         return bytes;
     }
 
-    gzFile gz = gzopen(path.c_str(), "rb");
-    GS_CHECK(gz != nullptr, path, ": cannot open as gzip (", std::strerror(errno), ")");
-    gzbuffer(gz, 1 << 20);
+    // The compressed file is small next to its content: read it whole and inflate with zlib
+    // directly, which, unlike gzread, shows what follows the last gzip member.
+    const std::vector<std::uint8_t> packed = read_file_bytes(path);
+    z_stream zs{};
+    GS_CHECK(inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK, path, ": cannot start zlib");
+    struct End {
+        z_stream* zs;
+        ~End() { inflateEnd(zs); }
+    } end_guard{&zs};
+    std::size_t fed = 0;  // bytes of `packed` handed to zlib so far
     std::vector<std::uint8_t> out;
     std::size_t used = 0;
     // Inflation stops at the cap: a small file that inflates to gigabytes (a gzip bomb) costs at
@@ -75,23 +82,30 @@ std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, std::uint64_t
     while (used < cap) {
         if (out.size() - used < (1u << 20))
             out.resize(std::size_t(std::min<std::uint64_t>(std::max<std::size_t>(out.size() * 2, 4u << 20), cap)));
-        unsigned want = unsigned(std::min<std::size_t>(out.size() - used, 1u << 30));
-        int got = gzread(gz, out.data() + used, want);
-        if (got < 0) {
-            int code = 0;
-            std::string why = gzerror(gz, &code);
-            gzclose(gz);
-            GS_FAIL(path, ": corrupt or truncated gzip stream (", why, ")");
+        if (zs.avail_in == 0 && fed < packed.size()) {
+            const std::size_t chunk = std::min<std::size_t>(packed.size() - fed, 1u << 30);
+            zs.next_in = const_cast<Bytef*>(packed.data() + fed);
+            zs.avail_in = uInt(chunk);
+            fed += chunk;
         }
-        if (got == 0) break;
-        used += std::size_t(got);
+        const std::size_t room = std::min<std::size_t>(out.size() - used, 1u << 30);
+        zs.next_out = out.data() + used;
+        zs.avail_out = uInt(room);
+        const int ret = inflate(&zs, Z_NO_FLUSH);
+        used += room - zs.avail_out;
+        if (ret == Z_STREAM_END) {
+            const std::size_t at = fed - zs.avail_in;  // first byte after this member
+            if (at == packed.size()) break;
+            // Concatenated members are valid gzip; anything else after a member is corruption.
+            GS_CHECK(packed.size() - at >= 2 && packed[at] == 0x1f && packed[at + 1] == 0x8b, path, ": ",
+                     packed.size() - at, " bytes of trailing garbage after the gzip stream");
+            GS_CHECK(inflateReset(&zs) == Z_OK, path, ": cannot restart zlib");
+            continue;
+        }
+        // Z_BUF_ERROR with all input consumed means the stream ended early.
+        GS_CHECK(ret == Z_OK, path, ": corrupt or truncated gzip stream (",
+                 ret == Z_BUF_ERROR ? "unexpected end of file" : zs.msg ? zs.msg : "zlib error", ")");
     }
-    // NOTE: zlib reports a stream cut short as end of file plus an error state, not as a failed
-    // read, so the error state is checked after the last read too.
-    int code = Z_OK;
-    std::string why = gzerror(gz, &code);
-    gzclose(gz);
-    GS_CHECK(code == Z_OK || code == Z_STREAM_END, path, ": corrupt or truncated gzip stream (", why, ")");
     out.resize(used);
     return out;
 }

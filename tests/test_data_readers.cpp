@@ -293,6 +293,25 @@ TEST_CASE("idx trailing bytes are errors") {
                          has("payload has trailing bytes: expected 18 bytes, found more"), Error);
 }
 
+TEST_CASE("idx gzip: garbage after the stream is an error and concatenated members are read") {
+    TempDir d;
+    Bytes labels = idx_labels({1, 2, 3, 4, 5, 6});
+    write_gzip(d / "labels.gz", labels);
+    Bytes gz = read_bytes(d / "labels.gz");
+    Bytes junk = gz;
+    junk.insert(junk.end(), 100, 0x42);
+    write_bytes(d / "junk.gz", junk);
+    CHECK_THROWS_WITH_AS(read_idx_labels(d / "junk.gz"), has(d / "junk.gz" + ": 100 bytes of trailing garbage"), Error);
+    // A second member holding the rest of the payload: what `cat a.gz b.gz` makes, valid gzip.
+    write_gzip(d / "head.gz", Bytes(labels.begin(), labels.begin() + 10));
+    write_gzip(d / "tail.gz", Bytes(labels.begin() + 10, labels.end()));
+    Bytes two = read_bytes(d / "head.gz");
+    const Bytes tail = read_bytes(d / "tail.gz");
+    two.insert(two.end(), tail.begin(), tail.end());
+    write_bytes(d / "two.gz", two);
+    CHECK(read_idx_labels(d / "two.gz").to_vector<std::int64_t>() == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6});
+}
+
 TEST_CASE("idx gzip bomb stops at the size its header announces") {
     // One 28x28 image announced, 64 MiB of zeros behind it (a ~64 KiB file). The read stops one
     // byte past the announced 16 + 784 bytes instead of inflating everything.
