@@ -110,62 +110,6 @@ std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, std::uint64_t
     return out;
 }
 
-void write_file_atomic(const std::string& path, const void* data, std::size_t n) {
-    write_file_atomic(path, std::vector<ByteSpan>{{data, n}});
-}
-
-void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts) {
-    static std::atomic<unsigned> counter{0};
-    fs::path target(path);
-    fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-    // Unique per process and call, so concurrent writers never share a temporary file.
-    // NOTE: built with += rather than "." + name, which trips a GCC 12 -Wrestrict false positive.
-    std::string name = ".";
-    name += target.filename().string();
-    name += ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter.fetch_add(1));
-    std::string tmp = (dir / name).string();
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    GS_CHECK(fd >= 0, tmp, ": cannot create (", std::strerror(errno), ")");
-    for (const ByteSpan& part : parts) {
-        const char* p = static_cast<const char*>(part.data);
-        std::size_t left = part.size;
-        while (left > 0) {
-            ssize_t w = ::write(fd, p, std::min<std::size_t>(left, 1u << 30));
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                int e = errno;
-                ::close(fd);
-                ::unlink(tmp.c_str());
-                GS_FAIL(tmp, ": write failed (", std::strerror(e), ")");
-            }
-            p += w;
-            left -= std::size_t(w);
-        }
-    }
-    int sync_rc = ::fsync(fd);
-    int sync_errno = errno;
-    if (::close(fd) != 0 && sync_rc == 0) {
-        sync_rc = -1;
-        sync_errno = errno;
-    }
-    if (sync_rc != 0) {
-        int e = sync_errno;
-        ::unlink(tmp.c_str());
-        GS_FAIL(tmp, ": fsync/close failed (", std::strerror(e), ")");
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        int e = errno;
-        ::unlink(tmp.c_str());
-        GS_FAIL(path, ": cannot rename ", tmp, " over it (", std::strerror(e), ")");
-    }
-    // The rename itself is durable only once the folder is synced.
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
-}
-
 std::vector<std::string> read_text_lines(const std::string& path) {
     std::vector<std::uint8_t> bytes = read_file_bytes(path);
     std::vector<std::string> lines;

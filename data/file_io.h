@@ -1,10 +1,12 @@
 #pragma once
-// File helpers shared by the dataset readers: whole-file reads (plain or gzip, sniffed by content),
-// atomic writes, and "name the file" error context. No dataset format knowledge lives here.
+// File helpers shared by the dataset readers: whole-file reads (plain or gzip, sniffed by content)
+// and "name the file" error context (atomic writes: tensor/atomic_file.h). No dataset format knowledge lives here.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "tensor/atomic_file.h"  // the readers' caches and records are written with it
 
 namespace gs::data {
 
@@ -16,18 +18,6 @@ std::vector<std::uint8_t> read_file_bytes(const std::string& path);
 // zlib's reason; it is never returned partially. With max_bytes, at most max_bytes + 1 bytes are
 // read (the extra one shows that the content is longer), so a gzip bomb cannot exhaust memory.
 std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, std::uint64_t max_bytes = UINT64_MAX);
-
-// Writes `n` bytes to `path` atomically: a temporary file in the same folder, fsync, rename over
-// `path`, fsync of the folder. Readers see the old file or the complete new one, never a torn one.
-void write_file_atomic(const std::string& path, const void* data, std::size_t n);
-
-// The same with the file's bytes given as consecutive parts (pointer, length), so a header and a
-// large payload need not be joined in memory first.
-struct ByteSpan {
-    const void* data;
-    std::size_t size;
-};
-void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts);
 
 // The lines of a text file with trailing whitespace (and '\r') removed and empty lines dropped.
 std::vector<std::string> read_text_lines(const std::string& path);

@@ -7,8 +7,6 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <atomic>
-#include <random>
 #include <bit>
 #include <cerrno>
 #include <cstdint>
@@ -18,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 
 namespace gs::nn {
@@ -68,21 +67,6 @@ std::string crc_hex(std::uint32_t crc) {
 }
 
 std::string errno_str(int err) { return std::strerror(err); }
-
-// Writes all n bytes or returns the errno of the failure (0 on success).
-int write_all(int fd, const void* data, std::size_t n) {
-    const auto* p = static_cast<const char*>(data);
-    while (n > 0) {
-        const ssize_t w = ::write(fd, p, std::min<std::size_t>(n, std::size_t(1) << 30));
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return errno;
-        }
-        p += w;
-        n -= static_cast<std::size_t>(w);
-    }
-    return 0;
-}
 
 // Reads exactly n bytes at `offset` or returns false (errno set, or 0 at an early end of file).
 bool pread_all(int fd, void* data, std::size_t n, std::uint64_t offset) {
@@ -171,57 +155,9 @@ void save_safetensors(const std::filesystem::path& path,
     const std::uint64_t n = text.size();
     for (int b = 0; b < 8; ++b) len_bytes[b] = static_cast<unsigned char>(n >> (8 * b));
 
-    // Temp file next to the target so that rename() is atomic (same file system).
-    std::filesystem::path dir = path.parent_path();
-    if (dir.empty()) dir = ".";
-    // O_EXCL with a per-process counter and a random tag instead of mkstemp: mkstemp creates mode
-    // 0600, while open(..., 0666) lets the umask decide, like any other new file.
-    Fd fd;
-    std::string tmp;
-    static std::atomic<unsigned> counter{0};
-    std::random_device rd;
-    for (int attempt = 0; attempt < 100 && fd.fd < 0; ++attempt) {
-        char tag[32];
-        std::snprintf(tag, sizeof tag, ".tmp.%ld.%u.%08x", long(::getpid()), counter++, unsigned(rd()));
-        std::string leaf = ".";  // hidden, so directory listings skip it
-        leaf += path.filename().string();
-        leaf += tag;
-        tmp = (dir / leaf).string();
-        fd.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd.fd < 0 && errno != EEXIST) break;
-    }
-    if (fd.fd < 0) {
-        GS_FAIL(where, "cannot create a temporary file in '", dir.string(), "': ", errno_str(errno));
-    }
-    // Any failure from here on removes the temporary file before throwing.
-    auto fail = [&](const std::string& what, int err) {
-        if (fd.fd >= 0) {
-            ::close(fd.fd);
-            fd.fd = -1;
-        }
-        ::unlink(tmp.c_str());
-        GS_FAIL(where, what, ": ", errno_str(err));
-    };
-
-    if (int err = write_all(fd.fd, len_bytes, 8)) fail("cannot write '" + tmp + "'", err);
-    if (int err = write_all(fd.fd, text.data(), text.size())) fail("cannot write '" + tmp + "'", err);
-    for (const Tensor& t : host) {
-        const std::size_t nbytes = std::size_t(t.numel()) * t.itemsize();
-        if (nbytes == 0) continue;
-        if (int err = write_all(fd.fd, t.raw_data(), nbytes)) fail("cannot write '" + tmp + "'", err);
-    }
-    if (::fsync(fd.fd) != 0) fail("cannot fsync '" + tmp + "'", errno);
-    const int close_rc = ::close(fd.fd);
-    fd.fd = -1;
-    if (close_rc != 0) fail("cannot close '" + tmp + "'", errno);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename '" + tmp + "' over the target", errno);
-
-    // Make the rename itself durable. The new file is complete either way, so a failure here is
-    // reported but there is nothing to clean up.
-    Fd dfd;
-    dfd.fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    GS_CHECK(dfd.fd >= 0, where, "cannot open directory '", dir.string(), "' to fsync it: ", errno_str(errno));
-    GS_CHECK(::fsync(dfd.fd) == 0, where, "cannot fsync directory '", dir.string(), "': ", errno_str(errno));
+    std::vector<ByteSpan> parts{{len_bytes, 8}, {text.data(), text.size()}};
+    for (const Tensor& t : host) parts.push_back({t.raw_data(), std::size_t(t.numel()) * t.itemsize()});
+    write_file_atomic(path, parts);
 }
 
 // ---- load -----------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
 #include "data/randomize.h"
 #include "tensor/random.h"
 
@@ -70,15 +71,7 @@ double fraction_of_ones(const Tensor& mask) {
     return s / double(v.size());
 }
 
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        path = std::filesystem::temp_directory_path() /
-               ("gs_test_randomize_" + std::to_string(::getpid()) + "_" + std::to_string(std::rand()));
-        std::filesystem::create_directories(path);
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-};
+using gs::test::TempDir;
 
 }  // namespace
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
 #include "data/cifar.h"
 #include "data/datasets.h"
 #include "data/file_io.h"
@@ -35,19 +36,8 @@ namespace {
 doctest::Contains has(const std::string& text) { return doctest::Contains(text.c_str()); }
 
 // A fresh folder under the system temp folder, removed with everything in it at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() /
-               ("gs_test_readers_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
+// The readers take string paths, so this folder hands out strings.
+struct TempDir : gs::test::TempDir {
     std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
 
@@ -807,14 +797,3 @@ TEST_CASE("hash_bytes does not depend on the thread count") {
     CHECK(hash_bytes(big.data(), big.size()) != one);
 }
 
-TEST_CASE("write_file_atomic replaces a file whole and leaves no temporary behind") {
-    TempDir d;
-    write_file_atomic(d / "f", "old", 3);
-    write_file_atomic(d / "f", std::vector<ByteSpan>{{"ne", 2}, {"w!", 2}});
-    Bytes got = read_bytes(d / "f");
-    CHECK(std::string(got.begin(), got.end()) == "new!");
-    int entries = 0;
-    for (const auto& e : fs::directory_iterator(d.path)) entries += e.is_regular_file();
-    CHECK(entries == 1);
-    CHECK_THROWS_WITH_AS(write_file_atomic(d / "no/such/dir/f", "x", 1), has("cannot create"), Error);
-}

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.h"
 #include "nn/safetensors.h"
 #include "tensor/tensor.h"
 
@@ -23,23 +24,7 @@ using gs::nn::save_safetensors;
 
 namespace {
 
-// A fresh empty directory per test case, removed at the end.
-struct TempDir {
-    fs::path dir;
-    TempDir() {
-        static int counter = 0;
-        dir = fs::temp_directory_path() /
-              ("gs_safetensors_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(dir);
-        fs::create_directories(dir);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::permissions(dir, fs::perms::owner_all, fs::perm_options::add, ec);
-        fs::remove_all(dir, ec);
-    }
-    fs::path operator/(const std::string& name) const { return dir / name; }
-};
+using gs::test::TempDir;
 
 std::string read_bytes(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -204,7 +189,7 @@ TEST_CASE("safetensors: truncated files are rejected at every point") {
     write_bytes(p, "");
     CHECK_THROWS_WITH_AS(load_safetensors(p), doctest::Contains(p.string().c_str()), gs::Error);
     CHECK_THROWS_WITH_AS(load_safetensors(tmp / "missing.safetensors"), doctest::Contains("cannot open"), gs::Error);
-    CHECK_THROWS_WITH_AS(load_safetensors(tmp.dir), doctest::Contains("not a regular file"), gs::Error);
+    CHECK_THROWS_WITH_AS(load_safetensors(tmp.path), doctest::Contains("not a regular file"), gs::Error);
 }
 
 TEST_CASE("safetensors: a flipped data byte fails the CRC check") {
@@ -284,7 +269,7 @@ TEST_CASE("safetensors: invalid tensor lists are refused before any file is touc
     CHECK_THROWS_WITH_AS(save_safetensors(p, {{"", t}}), doctest::Contains("empty name"), gs::Error);
     CHECK_THROWS_WITH_AS(save_safetensors(p, {{"__metadata__", t}}), doctest::Contains("is reserved"), gs::Error);
     CHECK_THROWS_WITH_AS(save_safetensors(p, {{"u", Tensor()}}), doctest::Contains("tensor 'u' is undefined"), gs::Error);
-    CHECK(entries(tmp.dir).empty());
+    CHECK(entries(tmp.path).empty());
 }
 
 TEST_CASE("safetensors: a failed save leaves the previous file unchanged and no temporary file") {
@@ -329,18 +314,18 @@ TEST_CASE("safetensors: a failed save leaves the previous file unchanged and no 
         CHECK(message.find("cannot write") != std::string::npos);
     }
     SUBCASE("read-only directory") {
-        fs::permissions(tmp.dir, fs::perms::owner_read | fs::perms::owner_exec);
+        fs::permissions(tmp.path, fs::perms::owner_read | fs::perms::owner_exec);
         // Root ignores directory permissions; then there is nothing to test here.
-        const bool enforced = ::access(tmp.dir.c_str(), W_OK) != 0;
+        const bool enforced = ::access(tmp.path.c_str(), W_OK) != 0;
         if (enforced) {
             CHECK_THROWS_WITH_AS(save_safetensors(p, {{"a", big}}), doctest::Contains("Permission denied"), gs::Error);
         } else {
             MESSAGE("running as root: read-only directory case skipped");
         }
-        fs::permissions(tmp.dir, fs::perms::owner_all);
+        fs::permissions(tmp.path, fs::perms::owner_all);
     }
     CHECK(read_bytes(p) == before);
-    std::vector<std::string> names = entries(tmp.dir);
+    std::vector<std::string> names = entries(tmp.path);
     std::erase(names, std::string("sub"));
     CHECK(names == std::vector<std::string>{"ckpt.safetensors"});
     CHECK(load_safetensors(p).tensors.size() == 1);
