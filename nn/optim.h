@@ -27,6 +27,8 @@ public:
     // Drops every parameter's gradient.
     void zero_grad();
 
+    // "SGD", "Adam": recorded in checkpoints so that state is never loaded into another kind.
+    virtual std::string type_name() const = 0;
     virtual double lr() const = 0;
     virtual void set_lr(double lr) = 0;  // what a schedule calls before each step
     std::int64_t steps() const { return steps_; }
@@ -55,6 +57,7 @@ class SGD : public Optimizer {
 public:
     SGD(NamedVariables params, SgdOptions options);
     void step() override;
+    std::string type_name() const override { return "SGD"; }
     double lr() const override { return opt_.lr; }
     void set_lr(double lr) override { opt_.lr = lr; }
     NamedTensors state_tensors() const override;
@@ -75,6 +78,7 @@ class Adam : public Optimizer {
 public:
     Adam(NamedVariables params, AdamOptions options);
     void step() override;
+    std::string type_name() const override { return "Adam"; }
     double lr() const override { return opt_.lr; }
     void set_lr(double lr) override { opt_.lr = lr; }
     NamedTensors state_tensors() const override;
