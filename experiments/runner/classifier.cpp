@@ -1,0 +1,486 @@
+// The shared classification training loop; see classifier.h for the files and the resume contract.
+#include "experiments/runner/classifier.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <memory>
+#include <set>
+
+#include "autograd/loss.h"
+#include "autograd/reduce.h"
+#include "autograd/variable.h"
+#include "data/datasets.h"
+#include "data/loader.h"
+#include "data/randomize.h"
+#include "data/transforms.h"
+#include "experiments/runner/interrupt.h"
+#include "experiments/runner/run_dir.h"
+#include "kernels/reduce.h"
+#include "nn/checkpoint.h"
+#include "nn/models.h"
+#include "nn/optim.h"
+#include "nn/schedule.h"
+#include "tensor/atomic_file.h"
+#include "tensor/device.h"
+#include "tensor/error.h"
+
+namespace gs::exp {
+
+namespace fs = std::filesystem;
+using autograd::Variable;
+
+namespace {
+
+// Philox stream of the weight initialization ("INIT"); the loader and randomizations have theirs.
+constexpr std::uint64_t kInitStream = 0x494E4954ull << 32;
+
+const std::set<std::string> kModels{"mlp", "alexnet_small", "inception_small", "inception_small_nobn"};
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string join(const std::set<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out;
+}
+
+data::Dataset first_n(const data::Dataset& d, std::int64_t n) {
+    if (n <= 0 || n >= d.size()) return d;
+    data::Dataset out = d;
+    out.images = d.images.narrow(0, 0, n);
+    out.labels = d.labels.narrow(0, 0, n);
+    if (d.coarse_labels.defined()) out.coarse_labels = d.coarse_labels.narrow(0, 0, n);
+    return out;
+}
+
+std::shared_ptr<nn::Module> build_model(const ClassifierSpec& spec, std::int64_t C, std::int64_t H, std::int64_t W,
+                                        std::int64_t classes) {
+    Generator gen(spec.seed, kInitStream);
+    if (spec.model == "mlp") return nn::mlp(C * H * W, spec.widths, classes, gen);
+    GS_CHECK(H == 28 && W == 28, "--model ", spec.model, ": needs 28x28 inputs (the FC sizes are fixed), got ", H, "x", W,
+             "; set --crop 28");
+    if (spec.model == "alexnet_small") return nn::alexnet_small(C, classes, gen);
+    return nn::inception_small(C, classes, spec.model == "inception_small", gen);
+}
+
+std::unique_ptr<nn::Optimizer> build_optimizer(const ClassifierSpec& spec, nn::Module& model) {
+    if (spec.optimizer == "adam") {
+        nn::AdamOptions o;
+        o.lr = spec.lr;
+        o.weight_decay = spec.weight_decay;
+        return std::make_unique<nn::Adam>(model.named_parameters(), o);
+    }
+    nn::SgdOptions o;
+    o.lr = spec.lr;
+    o.momentum = spec.momentum;
+    o.nesterov = spec.nesterov;
+    o.weight_decay = spec.weight_decay;
+    return std::make_unique<nn::SGD>(model.named_parameters(), o);
+}
+
+nn::LrSchedule build_schedule(const ClassifierSpec& spec, std::int64_t steps_per_epoch) {
+    if (spec.schedule == "constant") return nn::LrSchedule::constant(spec.lr);
+    if (spec.schedule == "step") return nn::LrSchedule::step_decay(spec.lr, spec.step_epochs, spec.gamma);
+    if (spec.schedule == "exponential") return nn::LrSchedule::exponential(spec.lr, spec.gamma);
+    return nn::LrSchedule::cosine(spec.lr, spec.epochs, 0.0, steps_per_epoch);
+}
+
+data::Pipeline pipeline(const ClassifierSpec& spec, bool train) {
+    data::Pipeline p;
+    if (train && spec.random_crop) p.random_crop(spec.crop, spec.crop);
+    else p.center_crop(spec.crop, spec.crop);
+    p.to_float(DType::f32, 1.0 / 255.0);
+    if (spec.whiten) p.whiten();
+    return p;
+}
+
+// Per-example losses (N) of a batch.
+Variable per_example_loss(const ClassifierSpec& spec, const Variable& logits, const Tensor& labels) {
+    if (spec.loss == "hinge") return autograd::multiclass_hinge(logits, labels);
+    return autograd::cross_entropy(logits, labels);
+}
+
+std::int64_t count_correct(const Tensor& logits, const Tensor& labels) {
+    const auto pred = kernels::argmax(logits, 1).to_vector<std::int64_t>();
+    const auto truth = labels.to_vector<std::int64_t>();
+    std::int64_t c = 0;
+    for (std::size_t i = 0; i < pred.size(); ++i) c += pred[i] == truth[i];
+    return c;
+}
+
+struct Eval {
+    double loss = 0, accuracy = 0;
+};
+
+// Loss and accuracy of the whole split in eval mode, in chunks (no augmentation).
+Eval evaluate(const ClassifierSpec& spec, nn::Module& model, const data::Dataset& split) {
+    if (split.size() == 0) return {};
+    autograd::NoGradGuard no_grad;
+    const bool was_training = model.is_training();
+    model.eval();
+    data::LoaderOptions lo;
+    lo.batch_size = 500;
+    lo.shuffle = false;
+    lo.prefetch = 0;
+    lo.transform = pipeline(spec, false);
+    data::Loader loader(split.images, split.labels, lo);
+    double loss_sum = 0;
+    std::int64_t correct = 0;
+    for (std::int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
+        const data::Batch batch = loader.make_batch(0, b);
+        const Variable logits = model(Variable(batch.images));
+        const Tensor losses = per_example_loss(spec, logits, batch.labels).value();
+        for (double x : losses.to(DType::f64).to_vector<double>()) loss_sum += x;
+        correct += count_correct(logits.value(), batch.labels);
+    }
+    model.train(was_training);
+    return {loss_sum / double(split.size()), double(correct) / double(split.size())};
+}
+
+// Running sums of minibatch loss and accuracy.
+struct Window {
+    double loss_sum = 0;
+    std::int64_t correct = 0, count = 0, batches = 0;
+    void add(double mean_loss, std::int64_t c, std::int64_t n) {
+        loss_sum += mean_loss * double(n);
+        correct += c;
+        count += n;
+        ++batches;
+    }
+    double loss() const { return count ? loss_sum / double(count) : 0.0; }
+    double accuracy() const { return count ? double(correct) / double(count) : 0.0; }
+    nlohmann::json to_json() const { return {{"loss_sum", loss_sum}, {"correct", correct}, {"count", count}, {"batches", batches}}; }
+    static Window from_json(const nlohmann::json& j) {
+        Window w;
+        w.loss_sum = j.at("loss_sum").get<double>();
+        w.correct = j.at("correct").get<std::int64_t>();
+        w.count = j.at("count").get<std::int64_t>();
+        w.batches = j.at("batches").get<std::int64_t>();
+        return w;
+    }
+};
+
+// Everything of the loop that a checkpoint must carry besides model and optimizer.
+struct LoopState {
+    std::int64_t epoch = 0, batch = 0, step = 0;  // the next batch to run: (epoch, batch)
+    Window window, epoch_window;
+    double best_test_accuracy = -1;
+    std::int64_t best_epoch = -1, best_step = -1;
+    std::optional<std::int64_t> first_fit_step, first_fit_epoch;
+    double train_seconds = 0, wall_seconds = 0;
+    std::int64_t examples = 0;
+    nlohmann::json last_eval = nullptr;
+
+    nlohmann::json to_json() const {
+        return {{"epoch", epoch},
+                {"batch", batch},
+                {"step", step},
+                {"window", window.to_json()},
+                {"epoch_window", epoch_window.to_json()},
+                {"best_test_accuracy", best_test_accuracy},
+                {"best_epoch", best_epoch},
+                {"best_step", best_step},
+                {"first_fit_step", first_fit_step ? nlohmann::json(*first_fit_step) : nlohmann::json(nullptr)},
+                {"first_fit_epoch", first_fit_epoch ? nlohmann::json(*first_fit_epoch) : nlohmann::json(nullptr)},
+                {"train_seconds", train_seconds},
+                {"wall_seconds", wall_seconds},
+                {"examples", examples},
+                {"last_eval", last_eval}};
+    }
+    static LoopState from_json(const nlohmann::json& j) {
+        LoopState s;
+        s.epoch = j.at("epoch").get<std::int64_t>();
+        s.batch = j.at("batch").get<std::int64_t>();
+        s.step = j.at("step").get<std::int64_t>();
+        s.window = Window::from_json(j.at("window"));
+        s.epoch_window = Window::from_json(j.at("epoch_window"));
+        s.best_test_accuracy = j.at("best_test_accuracy").get<double>();
+        s.best_epoch = j.at("best_epoch").get<std::int64_t>();
+        s.best_step = j.at("best_step").get<std::int64_t>();
+        if (!j.at("first_fit_step").is_null()) s.first_fit_step = j["first_fit_step"].get<std::int64_t>();
+        if (!j.at("first_fit_epoch").is_null()) s.first_fit_epoch = j["first_fit_epoch"].get<std::int64_t>();
+        s.train_seconds = j.at("train_seconds").get<double>();
+        s.wall_seconds = j.at("wall_seconds").get<double>();
+        s.examples = j.at("examples").get<std::int64_t>();
+        s.last_eval = j.at("last_eval");
+        return s;
+    }
+};
+
+void check_device(const RuntimeOptions& rt) {
+    const Device d = Device::parse(rt.device);
+    if (d.is_cpu()) return;
+    GS_CHECK(cuda_built(), "--device ", rt.device, ": this build has no CUDA backend (configure with the CUDA toolkit)");
+    GS_CHECK(cuda_available(), "--device ", rt.device, ": no CUDA device found");
+    GS_FAIL("--device ", rt.device, ": training on CUDA is not available yet (device kernels land with issue #6); use --device cpu");
+}
+
+}  // namespace
+
+void ClassifierSpec::validate() const {
+    std::set<std::string> datasets(data::known_datasets().begin(), data::known_datasets().end());
+    GS_CHECK(datasets.count(dataset), "--dataset: unknown dataset '", dataset, "' (known datasets: ", join(datasets), ")");
+    GS_CHECK(kModels.count(model), "--model: unknown model '", model, "' (known models: ", join(kModels), ")");
+    data::parse_randomization(randomize);  // throws naming the valid kinds
+    GS_CHECK(corrupt_prob >= 0 && corrupt_prob <= 1, "--corrupt-prob: must lie in [0, 1], got ", corrupt_prob);
+    GS_CHECK(randomize != "partial_labels" || corrupt_prob > 0, "--randomize partial_labels needs --corrupt-prob P > 0");
+    GS_CHECK(train_examples >= 0, "--train-examples: must not be negative, got ", train_examples);
+    GS_CHECK(test_examples >= 0, "--test-examples: must not be negative, got ", test_examples);
+    GS_CHECK(crop >= 1, "--crop: must be at least 1, got ", crop);
+    GS_CHECK(model != "mlp" || !widths.empty(), "--widths: the mlp needs at least one hidden width");
+    for (std::int64_t w : widths) GS_CHECK(w >= 1, "--widths: every width must be at least 1, got ", w);
+    GS_CHECK(optimizer == "sgd" || optimizer == "adam", "--optimizer: unknown optimizer '", optimizer, "' (sgd, adam)");
+    GS_CHECK(std::isfinite(lr) && lr > 0, "--lr: must be positive, got ", lr);
+    GS_CHECK(momentum >= 0 && momentum < 1, "--momentum: must lie in [0, 1), got ", momentum);
+    GS_CHECK(!nesterov || momentum > 0, "--nesterov needs --momentum > 0");
+    GS_CHECK(weight_decay >= 0, "--weight-decay: must not be negative, got ", weight_decay);
+    const std::set<std::string> schedules{"constant", "step", "exponential", "cosine"};
+    GS_CHECK(schedules.count(schedule), "--schedule: unknown schedule '", schedule, "' (", join(schedules), ")");
+    GS_CHECK(gamma > 0 && gamma <= 1, "--gamma: must lie in (0, 1], got ", gamma);
+    GS_CHECK(step_epochs >= 1, "--step-epochs: must be at least 1, got ", step_epochs);
+    GS_CHECK(loss == "cross_entropy" || loss == "hinge", "--loss: unknown loss '", loss, "' (cross_entropy, hinge)");
+    GS_CHECK(epochs >= 1, "--epochs: must be at least 1, got ", epochs);
+    GS_CHECK(batch_size >= 1, "--batch-size: must be at least 1, got ", batch_size);
+    GS_CHECK(log_every >= 1, "--log-every: must be at least 1, got ", log_every);
+    GS_CHECK(checkpoint_every >= 0, "--checkpoint-every: must not be negative, got ", checkpoint_every);
+}
+
+nlohmann::json ClassifierSpec::to_json() const {
+    return {{"dataset", dataset},       {"data_dir", data_dir},         {"train_examples", train_examples},
+            {"test_examples", test_examples}, {"randomize", randomize}, {"corrupt_prob", corrupt_prob},
+            {"crop", crop},             {"random_crop", random_crop},   {"whiten", whiten},
+            {"model", model},           {"widths", widths},             {"optimizer", optimizer},
+            {"lr", lr},                 {"momentum", momentum},         {"nesterov", nesterov},
+            {"weight_decay", weight_decay}, {"schedule", schedule},     {"gamma", gamma},
+            {"step_epochs", step_epochs}, {"loss", loss},               {"epochs", epochs},
+            {"batch_size", batch_size}, {"stop_at_fit", stop_at_fit},   {"log_every", log_every},
+            {"checkpoint_every", checkpoint_every}, {"seed", seed}};
+}
+
+data::Splits load_classifier_data(const ClassifierSpec& spec) {
+    data::Splits s = data::load_dataset(spec.dataset, spec.data_dir);
+    s.train = first_n(s.train, spec.train_examples);
+    s.test = first_n(s.test, spec.test_examples);
+    return s;
+}
+
+ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptions& rt, const fs::path& dir, bool resume,
+                                  Progress& progress, const data::Splits* preloaded) {
+    spec.validate();
+    check_device(rt);
+    const auto wall_start = Clock::now();
+    const fs::path checkpoint_path = dir / "checkpoint.safetensors", summary_path = dir / "summary.json";
+    if (resume) {
+        if (fs::exists(summary_path)) {
+            nlohmann::json done = read_json(summary_path);
+            if (done.value("status", "") == "complete") return {"complete", 0, done};
+        }
+        GS_CHECK(fs::exists(checkpoint_path), "--resume: ", checkpoint_path.string(), " does not exist (nothing to resume)");
+    } else {
+        GS_CHECK(!fs::exists(checkpoint_path), dir.string(),
+                 ": already holds a run (checkpoint.safetensors); continue it with --resume or choose another --run-dir");
+    }
+    fs::create_directories(dir);
+    if (rt.threads > 0) omp_set_num_threads(rt.threads);
+
+    // ---- data: subset, randomization (drawn once, recorded), pipelines
+    data::Splits loaded;
+    if (!preloaded) loaded = load_classifier_data(spec);
+    const data::Splits& raw = preloaded ? *preloaded : loaded;
+    data::Randomization r;
+    r.kind = data::parse_randomization(spec.randomize);
+    r.p = r.kind == data::RandomizationKind::random_labels ? 1.0 : spec.corrupt_prob;
+    r.seed = spec.seed;
+    const fs::path record_path = dir / "randomization.bin";
+    data::Splits splits;
+    if (resume && fs::exists(record_path)) {
+        splits = data::reapply(raw, data::load_record(record_path));  // throws if the data changed
+    } else {
+        data::RandomizedSplits rs = data::randomize(raw, r);
+        data::save_record(rs.record, record_path);
+        splits = std::move(rs.data);
+    }
+    const std::int64_t C = splits.train.images.size(1);
+    GS_CHECK(splits.train.images.size(2) >= spec.crop && splits.train.images.size(3) >= spec.crop, "--crop ", spec.crop,
+             ": larger than the ", splits.train.images.size(2), "x", splits.train.images.size(3), " images");
+    GS_CHECK(splits.train.size() > 0, spec.dataset, ": the training split is empty");
+    const std::int64_t classes = splits.train.num_classes;
+
+    // ---- model, optimizer, schedule
+    std::shared_ptr<nn::Module> model = build_model(spec, C, spec.crop, spec.crop, classes);
+    std::unique_ptr<nn::Optimizer> opt = build_optimizer(spec, *model);
+    data::LoaderOptions lo;
+    lo.batch_size = spec.batch_size;
+    lo.seed = spec.seed;
+    lo.transform = pipeline(spec, true);
+    lo.prefetch = 2;
+    lo.threads = rt.threads;
+    data::Loader loader(splits.train, lo);
+    const std::int64_t per_epoch = loader.batches_per_epoch();
+    const nn::LrSchedule schedule = build_schedule(spec, per_epoch);
+    write_file_atomic(dir / "model.txt", nn::model_summary(*model, {1, C, spec.crop, spec.crop}));
+
+    LoopState st;
+    MetricsLog metrics;
+    if (resume) {
+        st = LoopState::from_json(nn::load_checkpoint(checkpoint_path, *model, *opt));
+        metrics = MetricsLog::resume(dir / "metrics.jsonl", st.step);
+        progress.line("resuming " + dir.string() + " at epoch " + std::to_string(st.epoch + 1) + ", step " +
+                      std::to_string(st.step));
+    } else {
+        metrics = MetricsLog::create(dir / "metrics.jsonl");
+    }
+
+    nlohmann::json header = {{"model", spec.model},
+                             {"parameters", model->num_parameters()},
+                             {"dataset", splits.train.name},
+                             {"train_examples", splits.train.size()},
+                             {"test_examples", splits.test.size()},
+                             {"classes", classes},
+                             {"threads", omp_get_max_threads()},
+                             {"device", rt.device},
+                             {"deterministic", rt.deterministic}};
+    auto summary = [&](const std::string& status) {
+        nlohmann::json s = header;
+        s["status"] = status;
+        s["config"] = spec.to_json();
+        s["steps"] = st.step;
+        s["epochs"] = st.epoch;
+        s["examples_per_second"] = st.train_seconds > 0 ? double(st.examples) / st.train_seconds : 0.0;
+        s["train_seconds"] = st.train_seconds;
+        s["wall_seconds"] = st.wall_seconds;
+        s["final"] = st.last_eval;
+        s["best"] = {{"test_accuracy", st.best_test_accuracy < 0 ? nlohmann::json(nullptr) : nlohmann::json(st.best_test_accuracy)},
+                     {"epoch", st.best_epoch},
+                     {"step", st.best_step}};
+        s["first_step_train_accuracy_100"] = st.first_fit_step ? nlohmann::json(*st.first_fit_step) : nlohmann::json(nullptr);
+        s["first_epoch_train_accuracy_100"] = st.first_fit_epoch ? nlohmann::json(*st.first_fit_epoch) : nlohmann::json(nullptr);
+        return s;
+    };
+    const double wall_before = st.wall_seconds;
+    auto now_wall = [&] { return wall_before + seconds_since(wall_start); };
+    auto save = [&] {
+        st.wall_seconds = now_wall();
+        nn::save_checkpoint(checkpoint_path, *model, *opt, st.to_json());
+    };
+
+    InterruptGuard guard;
+    bool raised = false;
+    const std::int64_t total_steps = spec.epochs * per_epoch;
+    bool fitted_stop = false;
+    model->train();
+    while (st.epoch < spec.epochs && !fitted_stop) {
+        if (st.batch < per_epoch) loader.seek(st.epoch, st.batch);  // == per_epoch: only the evaluation is left
+        const double lr_epoch = schedule.lr(st.epoch, 0);
+        while (st.batch < per_epoch) {
+            const auto t0 = Clock::now();
+            const data::Batch batch = loader.next();
+            const double lr = schedule.lr(st.epoch, st.batch);
+            opt->set_lr(lr);
+            const Variable logits = (*model)(Variable(batch.images));
+            Variable loss = autograd::mean(per_example_loss(spec, logits, batch.labels));
+            opt->zero_grad();
+            loss.backward();
+            opt->step();
+            const double loss_value = loss.item();
+            GS_CHECK(std::isfinite(loss_value), "training diverged: the loss is ", loss_value, " at step ", st.step + 1,
+                     " (epoch ", st.epoch + 1, "); try a smaller --lr");
+            const std::int64_t n = batch.labels.size(0), correct = count_correct(logits.value(), batch.labels);
+            st.window.add(loss_value, correct, n);
+            st.epoch_window.add(loss_value, correct, n);
+            st.examples += n;
+            ++st.step;
+            ++st.batch;
+            st.train_seconds += seconds_since(t0);
+
+            if (st.step % spec.log_every == 0) {
+                metrics.append({{"kind", "step"},
+                                {"step", st.step},
+                                {"epoch", double(st.epoch) + double(st.batch) / double(per_epoch)},
+                                {"time", now_wall()},
+                                {"lr", lr},
+                                {"loss", st.window.loss()},
+                                {"accuracy", st.window.accuracy()}});
+                st.window = Window{};
+            }
+            ProgressState ps;
+            ps.step = st.step;
+            ps.total_steps = total_steps;
+            ps.epoch = st.epoch;
+            ps.epochs = spec.epochs;
+            ps.loss = st.epoch_window.loss();
+            ps.accuracy = st.epoch_window.accuracy();
+            ps.examples_per_second = st.train_seconds > 0 ? double(st.examples) / st.train_seconds : 0;
+            ps.eta_seconds = st.examples > 0 ? double(total_steps - st.step) * st.train_seconds / double(st.step) : -1;
+            progress.update(ps);
+
+            if (rt.interrupt_after_steps > 0 && st.step == rt.interrupt_after_steps && !raised) {
+                raised = true;
+                std::raise(SIGINT);  // the real signal path, for tests of interruption and resume
+            }
+            if (const int sig = interrupted()) {
+                save();
+                nlohmann::json s = summary("interrupted");
+                write_json_atomic(summary_path, s);
+                progress.line("interrupted by signal " + std::to_string(sig) + " at step " + std::to_string(st.step) +
+                              "; checkpoint saved, continue with --resume " + dir.string());
+                return {"interrupted", sig, s};
+            }
+            if (spec.checkpoint_every > 0 && st.step % spec.checkpoint_every == 0) save();
+        }
+
+        // ---- epoch end: evaluate, record, checkpoint
+        const Eval train_eval = evaluate(spec, *model, splits.train);
+        const Eval test_eval = evaluate(spec, *model, splits.test);
+        const std::int64_t done = st.epoch + 1;
+        if (splits.test.size() > 0 && test_eval.accuracy > st.best_test_accuracy) {
+            st.best_test_accuracy = test_eval.accuracy;
+            st.best_epoch = done;
+            st.best_step = st.step;
+        }
+        if (!st.first_fit_step && train_eval.accuracy == 1.0) {
+            st.first_fit_step = st.step;
+            st.first_fit_epoch = done;
+        }
+        st.last_eval = {{"train_loss", train_eval.loss},
+                        {"train_accuracy", train_eval.accuracy},
+                        {"test_loss", test_eval.loss},
+                        {"test_accuracy", test_eval.accuracy},
+                        {"epoch", done},
+                        {"step", st.step}};
+        metrics.append({{"kind", "epoch"},
+                        {"step", st.step},
+                        {"epoch", done},
+                        {"time", now_wall()},
+                        {"lr", lr_epoch},
+                        {"train_loss", train_eval.loss},
+                        {"train_accuracy", train_eval.accuracy},
+                        {"test_loss", test_eval.loss},
+                        {"test_accuracy", test_eval.accuracy},
+                        {"batch_loss", st.epoch_window.loss()},
+                        {"batch_accuracy", st.epoch_window.accuracy()},
+                        {"examples_per_second", st.train_seconds > 0 ? double(st.examples) / st.train_seconds : 0.0}});
+        char line[256];
+        std::snprintf(line, sizeof line, "epoch %lld/%lld  step %lld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%",
+                      (long long)done, (long long)spec.epochs, (long long)st.step, train_eval.loss,
+                      100 * train_eval.accuracy, test_eval.loss, 100 * test_eval.accuracy);
+        progress.line(line);
+        st.epoch = done;
+        st.batch = 0;
+        st.epoch_window = Window{};
+        fitted_stop = spec.stop_at_fit && st.first_fit_step.has_value();
+        save();
+        write_json_atomic(summary_path, summary(done == spec.epochs || fitted_stop ? "complete" : "running"));
+    }
+    progress.finish();
+    st.wall_seconds = now_wall();
+    nlohmann::json s = summary("complete");
+    write_json_atomic(summary_path, s);
+    return {"complete", 0, s};
+}
+
+}  // namespace gs::exp

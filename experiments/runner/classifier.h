@@ -1,0 +1,96 @@
+#pragma once
+// The training loop every classification experiment shares: a dataset (any reader, any
+// randomization of data/randomize.h, a subset), a model by name, SGD or Adam with a schedule,
+// minibatch training with periodic metrics, evaluation at every epoch end, checkpoints, exact
+// resume and graceful interruption. gs-train is a thin command line over it; the paper binaries
+// call it once per model and setting, each in its own sub-folder of the run folder.
+//
+// Files written into `dir` (see run_dir.h): metrics.jsonl, summary.json, checkpoint.safetensors,
+// randomization.bin (the drawn labels/permutation record), model.txt (the model summary).
+//
+// Metrics records (one JSON object per line):
+//   {"kind": "step", "step", "epoch", "time", "lr", "loss", "accuracy"}     every log_every steps:
+//       loss and accuracy averaged over the minibatches since the previous step record
+//   {"kind": "epoch", "step", "epoch", "time", "lr", "train_loss", "train_accuracy" (eval mode,
+//       the whole training split), "test_loss", "test_accuracy", "batch_loss", "batch_accuracy"
+//       (averaged over the epoch's minibatches, train mode), "examples_per_second"}
+// "epoch" counts completed epochs in epoch records and is fractional (epochs done) in step records;
+// "step" counts optimizer steps taken; "time" is wall seconds of training and evaluation so far.
+//
+// Resume contract: with the same thread count, a run interrupted at any step and resumed ends with
+// the same weights, metrics (except "time" and speed) and summary values as an uninterrupted run.
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "experiments/runner/progress.h"
+
+namespace gs::exp {
+
+struct ClassifierSpec {
+    // ---- data
+    std::string dataset = "fashion-mnist";
+    std::string data_dir;                 // empty: the dataset's default (fashion-mnist only)
+    std::int64_t train_examples = 0;      // the first N of the split; 0 = all
+    std::int64_t test_examples = 0;
+    std::string randomize = "true_labels";  // data/randomize.h names
+    double corrupt_prob = 0.0;            // partial_labels: p
+    std::int64_t crop = 28;               // center crop (or random crop) to crop x crop
+    bool random_crop = false;
+    bool whiten = true;                   // per-image whitening after /255 (Zhang et al.)
+    // ---- model
+    std::string model = "mlp";            // mlp, alexnet_small, inception_small, inception_small_nobn
+    std::vector<std::int64_t> widths{512, 512, 512};  // mlp hidden widths
+    // ---- optimization
+    std::string optimizer = "sgd";        // sgd, adam
+    double lr = 0.01;
+    double momentum = 0.9;
+    bool nesterov = false;
+    double weight_decay = 0.0;
+    std::string schedule = "exponential";  // constant, step, exponential, cosine
+    double gamma = 0.95;                  // step/exponential factor
+    std::int64_t step_epochs = 1;         // step schedule: epochs between decays
+    std::string loss = "cross_entropy";   // cross_entropy, hinge
+    std::int64_t epochs = 10;
+    std::int64_t batch_size = 128;
+    bool stop_at_fit = false;             // stop at the first epoch end with 100% training accuracy
+    // ---- bookkeeping
+    std::int64_t log_every = 50;          // steps between step records
+    std::int64_t checkpoint_every = 0;    // steps between extra checkpoints (0: epoch ends only)
+    std::uint64_t seed = 0;               // initialization, data order, augmentation, randomization
+
+    // Throws gs::Error naming the flag ("--lr", ...) of the first invalid value.
+    void validate() const;
+    nlohmann::json to_json() const;
+};
+
+struct RuntimeOptions {
+    int threads = 0;             // OpenMP threads; 0: all cores
+    std::string device = "cpu";  // cpu, cuda, cuda:N
+    bool deterministic = false;  // recorded; CPU kernels are always deterministic
+    std::int64_t interrupt_after_steps = 0;  // testing: raise SIGINT after this step (0: never)
+    double plain_interval_seconds = 30;
+};
+
+struct ClassifierResult {
+    std::string status;  // "complete" or "interrupted"
+    int signal = 0;      // the signal that interrupted the run
+    nlohmann::json summary;
+};
+
+// Loads spec.dataset (with spec.data_dir) and takes the subsets; no randomization yet.
+data::Splits load_classifier_data(const ClassifierSpec& spec);
+
+// Trains per `spec` in `dir` (created if needed). resume = false starts afresh (an existing
+// checkpoint in `dir` is an error, so a finished run is never overwritten by accident); resume =
+// true continues from dir/checkpoint.safetensors, or returns the stored summary at once when the
+// run had completed. `data`: splits from load_classifier_data (loaded here when null).
+ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptions& runtime,
+                                  const std::filesystem::path& dir, bool resume, Progress& progress,
+                                  const data::Splits* data = nullptr);
+
+}  // namespace gs::exp

@@ -1,0 +1,44 @@
+#pragma once
+// The flags every experiment binary shares (run folder, resume, threads, device, progress, preset,
+// seed) and the start-up they imply: where the run lives, whether it resumes, and the resolved
+// config.toml. Each binary adds its own flags to the same Flags object.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "experiments/runner/classifier.h"
+#include "experiments/runner/flags.h"
+#include "experiments/runner/progress.h"
+
+namespace gs::exp {
+
+struct CommonOptions {
+    std::string run_dir;        // empty: runs/<program>-<UTC time>
+    std::string resume;         // a run folder to continue
+    std::string preset;         // "", quick, paper, ... (the binary says which it knows)
+    std::string progress = "auto";  // auto, bar, plain, off
+    RuntimeOptions runtime;
+    std::uint64_t seed = 0;
+};
+
+// Adds --run-dir, --resume, --preset, --seed, --threads, --device, --deterministic, --progress and
+// the testing flag --interrupt-after-steps.
+void add_common_flags(Flags& flags, CommonOptions& options, const std::string& presets_help);
+
+// With --resume DIR, the run continues with DIR/config.toml: returns argv with "--config
+// DIR/config.toml" added, after checking that only runtime flags (--threads, --device,
+// --progress, --resume) are given besides. Without --resume, returns argv unchanged.
+// Throws gs::Error naming a flag that cannot be combined with --resume.
+std::vector<std::string> resume_arguments(int argc, const char* const* argv);
+
+// After parsing: the run folder (given, resumed or a fresh default name), created, with the
+// resolved config.toml written into it unless resuming.
+std::filesystem::path prepare_run_dir(const Flags& flags, const CommonOptions& options, const std::string& program);
+
+Progress::Mode progress_mode(const std::string& name);
+
+// Runs `body` and maps its outcome to an exit code: 0, kUsageError after printing
+// "<program>: error: <message>" for a gs::Error, 1 for anything else.
+int run_main(const std::string& program, const std::function<int()>& body);
+
+}  // namespace gs::exp
