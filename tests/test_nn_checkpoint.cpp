@@ -152,7 +152,7 @@ TEST_CASE("checkpoint: mismatches are named and leave model and optimizer untouc
                          doctest::Contains("generators for Dropout modules the model lacks"), Error);
 }
 
-TEST_CASE("checkpoint: corrupt, truncated and foreign files are rejected by name") {
+TEST_CASE("checkpoint: corrupt or truncated or foreign files are rejected by name") {
     TempDir dir;
     auto net = make_net(1);
     nn::SGD opt(net->named_parameters(), {});

@@ -168,7 +168,7 @@ TEST_CASE("metrics log: resume keeps the records up to the checkpoint and skips 
     CHECK_THROWS_WITH_AS(read_metrics(p), doctest::Contains("line 5 is not valid JSON"), Error);
 }
 
-TEST_CASE("flags: the resolved config reads back through --config, and presets yield to given flags") {
+TEST_CASE("flags: the resolved config reads back through --config and presets yield to given flags") {
     TempDir tmp;
     auto make = [](CLI::App& app, Flags& f, double& lr, std::int64_t& epochs, bool& crop, std::vector<std::int64_t>& widths) {
         (void)app;
