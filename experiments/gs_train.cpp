@@ -7,6 +7,7 @@
 
 #include "experiments/runner/classifier.h"
 #include "experiments/runner/common_flags.h"
+#include "experiments/runner/figures.h"
 #include "experiments/runner/flags.h"
 
 using namespace gs::exp;
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
         progress.line("gs-train: " + s.model + " on " + s.dataset + " (" + s.randomize + "), run folder " + dir.string());
         const ClassifierResult r = train_classifier(s, common.runtime, dir, !common.resume.empty(), progress);
         if (r.status == "interrupted") return exit_code_for_signal(r.signal);
+        if (common.plot) draw_figures("train", dir, progress);
         const auto& fin = r.summary["final"];
         std::printf("final: train loss %.4f accuracy %.2f%%, test loss %.4f accuracy %.2f%% (best test %.2f%%), %lld steps, "
                     "%.0f examples/s\n",

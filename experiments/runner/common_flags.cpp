@@ -24,6 +24,7 @@ void add_common_flags(Flags& flags, CommonOptions& o, const std::string& presets
                        "deterministic algorithms only (CPU kernels always are; recorded in the summary)");
     flags.runtime_option("--progress", o.progress, "auto (a bar on terminals, lines otherwise), bar, plain, off")
         ->check(CLI::IsMember({"auto", "bar", "plain", "off"}));
+    flags.runtime_flag("--plot", o.plot, "draw the figures into <run dir>/figures at the end (scripts/plot.py, matplotlib)");
     flags.runtime_option("--interrupt-after-steps", o.runtime.interrupt_after_steps,
                          "testing: send this process SIGINT after that many steps")
         ->check(CLI::NonNegativeNumber);
@@ -38,14 +39,14 @@ std::vector<std::string> resume_arguments(int argc, const char* const* argv) {
         else if (a.rfind("--resume=", 0) == 0) dir = a.substr(9);
     }
     if (dir.empty()) return args;
-    const std::set<std::string> allowed{"--resume", "--threads", "--device", "--progress"};
+    const std::set<std::string> allowed{"--resume", "--threads", "--device", "--progress", "--plot", "--no-plot"};
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a.rfind("--", 0) != 0) continue;
         const std::string name = a.substr(0, a.find('='));
         GS_CHECK(allowed.count(name), "--resume: ", name,
                  " cannot be combined with --resume (a resumed run keeps its own config.toml; only --threads, "
-                 "--device and --progress may be given)");
+                 "--device, --progress and --[no-]plot may be given)");
     }
     const fs::path config = fs::path(dir) / "config.toml";
     GS_CHECK(fs::is_regular_file(config), "--resume: ", config.string(), " does not exist (not a run folder?)");

@@ -17,12 +17,13 @@ struct CommonOptions {
     std::string resume;         // a run folder to continue
     std::string preset;         // "", quick, paper, ... (the binary says which it knows)
     std::string progress = "auto";  // auto, bar, plain, off
+    bool plot = true;               // draw the figures with scripts/plot.py at the end
     RuntimeOptions runtime;
     std::uint64_t seed = 0;
 };
 
 // Adds --run-dir, --resume, --preset, --seed, --threads, --device, --deterministic, --progress and
-// the testing flag --interrupt-after-steps.
+// the testing flag --interrupt-after-steps, and --plot/--no-plot.
 void add_common_flags(Flags& flags, CommonOptions& options, const std::string& presets_help);
 
 // With --resume DIR, the run continues with DIR/config.toml: returns argv with "--config

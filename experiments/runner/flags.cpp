@@ -76,6 +76,12 @@ std::string Flags::to_toml(const std::vector<std::int64_t>& v) {
     return out + "]";
 }
 
+std::string Flags::to_toml(const std::vector<double>& v) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + to_toml(v[i]);
+    return out + "]";
+}
+
 const CLI::Validator& non_negative() {
     static const CLI::Validator v(
         [](std::string& s) { return s.find('-') == std::string::npos ? std::string() : "must not be negative, got " + s; },

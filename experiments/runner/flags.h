@@ -60,6 +60,7 @@ public:
     static std::string to_toml(int v) { return to_toml(std::int64_t(v)); }
     static std::string to_toml(std::uint64_t v);
     static std::string to_toml(const std::vector<std::int64_t>& v);
+    static std::string to_toml(const std::vector<double>& v);
 
 private:
     void record(CLI::Option* o, std::function<std::string()> dump);

@@ -1,0 +1,102 @@
+"""Figures of gradscope runs, drawn from the files in a run folder (metrics.jsonl, summary.json).
+
+    /usr/bin/python3 scripts/plot.py train RUN_DIR           # learning curves of one classifier run
+    /usr/bin/python3 scripts/plot.py randomization RUN_DIR   # Zhang et al. Figure 1a, 1b, 1c
+
+Figures go to RUN_DIR/figures/ as PNG. Needs matplotlib (Debian: python3-matplotlib); exits with
+status 3 and a one-line reason when it is missing.
+"""
+import json
+import os
+import sys
+
+try:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    print("matplotlib is not installed (Debian: apt-get install python3-matplotlib)")
+    sys.exit(3)
+
+
+def read_metrics(run):
+    path = os.path.join(run, "metrics.jsonl")
+    records = []
+    with open(path) as f:
+        for line in f:
+            if line.endswith("\n"):
+                records.append(json.loads(line))
+    return records
+
+
+def save(fig, run, name):
+    out = os.path.join(run, "figures")
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, name)
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=120)
+    os.replace(path + ".tmp.png", path)  # a reader never sees half a PNG
+    plt.close(fig)
+    return path
+
+
+def plot_train(run):
+    records = read_metrics(run)
+    steps = [r for r in records if r["kind"] == "step"]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    if steps:
+        a.plot([r["step"] for r in steps], [r["loss"] for r in steps], label="minibatch loss")
+    if epochs:
+        a.plot([r["step"] for r in epochs], [r["train_loss"] for r in epochs], "o-", label="train loss (eval)")
+        a.plot([r["step"] for r in epochs], [r["test_loss"] for r in epochs], "s-", label="test loss")
+        b.plot([r["epoch"] for r in epochs], [100 * r["train_accuracy"] for r in epochs], "o-", label="train")
+        b.plot([r["epoch"] for r in epochs], [100 * r["test_accuracy"] for r in epochs], "s-", label="test")
+    a.set_xlabel("step")
+    a.set_ylabel("loss")
+    a.legend()
+    b.set_xlabel("epoch")
+    b.set_ylabel("accuracy (%)")
+    b.legend()
+    print("figure:", save(fig, run, "curves.png"))
+
+
+def plot_randomization(run):
+    summary = json.load(open(os.path.join(run, "summary.json")))
+    models = list(summary["models"])
+    # 1a: training loss vs steps for every setting, one panel per model.
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for name in summary["models"][model]["runs"]:
+            path = os.path.join(run, model, name)
+            if not os.path.exists(os.path.join(path, "metrics.jsonl")):
+                continue
+            steps = [r for r in read_metrics(path) if r["kind"] == "step"]
+            if steps:
+                ax.plot([r["step"] / 1000 for r in steps], [r["loss"] for r in steps], label=name)
+        ax.set_title(model)
+        ax.set_xlabel("thousands of steps")
+        ax.set_ylabel("average training loss")
+        ax.legend(fontsize=7)
+    print("figure:", save(fig, run, "figure1a.png"))
+    # 1b: convergence time relative to p = 0; 1c: test error vs p.
+    for key, ylabel, name in (("relative_steps", "time to overfit (relative to p = 0)", "figure1b.png"),
+                              ("test_error", "test error", "figure1c.png")):
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for model in models:
+            curve = [c for c in summary["models"][model].get("corruption_curve", []) if c[key] is not None]
+            ax.plot([c["p"] for c in curve], [c[key] for c in curve], "o-", label=model)
+        ax.set_xlabel("label corruption p")
+        ax.set_ylabel(ylabel)
+        ax.legend()
+        print("figure:", save(fig, run, name))
+
+
+KINDS = {"train": plot_train, "randomization": plot_randomization}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in KINDS:
+        print(f"usage: plot.py {{{','.join(KINDS)}}} RUN_DIR")
+        sys.exit(2)
+    KINDS[sys.argv[1]](sys.argv[2])
