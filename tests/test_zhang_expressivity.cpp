@@ -183,7 +183,10 @@ TEST_CASE("theorem 1 at N = 5000 is fast and exact") {
     CHECK(eval_s < 5.0);
     CHECK(res <= double(N) * kEps * cond);  // see the first test case
     CHECK(res_ext <= 8 * kEps * cond);
-    CHECK(res_ext < 1e-6 * max_abs(y));  // measured ~2e-8 relative
+    // Measured: ~7e-7 relative in f64, ~1e-9 extended (summing the units in interleaved order
+    // instead of ascending b gave 5e-5 in f64: the bound below catches that regression).
+    CHECK(res < 1e-5 * max_abs(y));
+    CHECK(res_ext < 1e-7 * max_abs(y));
     // Same seed, same network.
     const zh::ExpressivityFit again = zh::fit_two_layer_relu(x, y, seeded(4));
     CHECK(gs::test::max_abs_diff(again.net.w, fit.net.w) == 0.0);

@@ -185,27 +185,31 @@ Prepared prepare(const char* op, const TwoLayerReluNet& net, const Tensor& x_in)
             net.w.to(DType::f64).contiguous()};
 }
 
-// out_m = sum_j w_j relu(z_m - b_j) with every operation in Acc. Eight interleaved partial sums
-// (unit j goes to sum j % 8, combined in a fixed order): the f64 loop vectorizes without
-// reassociating anything, and the result does not depend on the thread count.
+// out_m = sum_j w_j relu(z_m - b_j) with every operation in Acc (|w_j| when abs_w), each point
+// summed over j in increasing order - the stored order, ascending b for a fitted net. NOTE: that
+// order matters. Its running sums are the partial networks f_k(z_m), which stay moderate, while the
+// terms (and sums over other subsets of units, e.g. every 8th unit) reach slope x range, ~1e9 at
+// N = 50,000: interleaved partial sums made the f64 residual ~3000x larger there. So the loop
+// vectorizes across 8 points instead of across units; each point's sum order is fixed, whatever
+// the thread count.
 template <class Acc>
 void relu_sums(const std::vector<double>& z, const double* bp, const double* wp, i64 N, bool abs_w, double* o) {
     constexpr i64 L = 8;
     const i64 M = i64(z.size());
+    const i64 blocks = (M + L - 1) / L;
 #pragma omp parallel for if (M * N >= 32768) schedule(static)
-    for (i64 m = 0; m < M; ++m) {
-        const Acc zm = z[std::size_t(m)];
-        Acc s[L] = {};
-        auto term = [&](i64 j) {
-            const Acc t = zm - Acc(bp[j]);
-            const Acc wj = abs_w ? Acc(std::abs(wp[j])) : Acc(wp[j]);
-            return wj * (t < Acc(0) ? Acc(0) : t);  // relu, NaN-preserving
-        };
-        i64 j = 0;
-        for (; j + L <= N; j += L)
-            for (i64 l = 0; l < L; ++l) s[l] += term(j + l);
-        for (; j < N; ++j) s[j % L] += term(j);
-        o[m] = double(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+    for (i64 blk = 0; blk < blocks; ++blk) {
+        const i64 m0 = blk * L, mb = std::min(L, M - m0);
+        Acc zl[L] = {}, s[L] = {};  // points past M (a short last block) compute unused sums of z = 0
+        for (i64 l = 0; l < mb; ++l) zl[l] = z[std::size_t(m0 + l)];
+        for (i64 j = 0; j < N; ++j) {
+            const Acc bj = bp[j], wj = abs_w ? Acc(std::abs(wp[j])) : Acc(wp[j]);
+            for (i64 l = 0; l < L; ++l) {
+                const Acc t = zl[l] - bj;
+                s[l] += wj * (t < Acc(0) ? Acc(0) : t);  // relu, NaN-preserving
+            }
+        }
+        for (i64 l = 0; l < mb; ++l) o[m0 + l] = double(s[l]);
     }
 }
 

@@ -46,22 +46,24 @@ ExpressivityFit fit_two_layer_relu(const Tensor& x, const Tensor& y, const Expre
 
 // How evaluate_two_layer_relu sums the N hidden units. The network's outputs are sums of terms
 // w_j (z - b_j) far larger than the result (the slopes grow like 1/gap between neighbouring
-// projections, ~N^2 for random points), so the f64 rounding of that sum, not the construction,
-// dominates the residual of a plain f64 forward pass.
+// projections, and the smallest gap of N random projections shrinks like 1/N^2), so the rounding of
+// that sum, not the construction, dominates the residual of an f64 forward pass at large N.
 enum class Summation {
-    f64,       // what an f64 forward pass computes: each term and the running sums rounded to double
+    f64,       // what an f64 forward pass computes: each term and running sum rounded to double
     extended,  // terms and sums in long double (64-bit mantissa on x86-64; == f64 where long double
                // is double): shows how well the f64 parameters themselves represent the targets
 };
 
 // net from fit_two_layer_relu; x: (M, D) float. Returns c(x): (M) f64, computed as the network
-// does it - a sum over all N hidden units of w_j * relu(<a, x> - b_j), in fixed order per point
-// (O(M N); no use of the sorted structure, so it checks the construction independently).
+// does it - a sum over all N hidden units of w_j * relu(<a, x> - b_j), in the stored unit order
+// (ascending b; the most accurate order, see relu_sums in the .cpp) for every point. O(M N): it
+// does not use the sorted structure to skip units, so it checks the construction independently.
 Tensor evaluate_two_layer_relu(const TwoLayerReluNet& net, const Tensor& x, Summation summation = Summation::f64);
 
-// The scale of the rounding error of c(x_i): max_i sum_j |w_j| relu(<a, x_i> - b_j) over the rows
-// of x (M, D). An f64 evaluation's error is at most ~N eps times this; the parameters' own
-// rounding to f64 perturbs c(x_i) by ~eps times this.
+// The worst-case scale of the rounding error of c(x_i): max_i sum_j |w_j| relu(<a, x_i> - b_j)
+// over the rows of x (M, D). An f64 evaluation's error is at most ~N eps times this (in practice
+// far less: the errors of the terms are independent and the running sums stay small); the
+// parameters' own rounding to f64 perturbs c(x_i) by up to ~eps times this.
 double output_condition(const TwoLayerReluNet& net, const Tensor& x);
 
 // max_i |pred_i - y_i| over two (N) tensors of any dtype (computed in f64); NaN gives +infinity.
