@@ -88,7 +88,7 @@ TEST_CASE_TEMPLATE("rbf_kernel of x with itself is exactly symmetric with a unit
     CHECK(gs::test::max_abs_diff(d2, naive_sq_dist(x, x)) <= dist_tol<T>(x, x));
 }
 
-TEST_CASE("rbf_kernel takes strided views, propagates NaN and checks its inputs") {
+TEST_CASE("rbf_kernel takes strided views and propagates NaN and checks its inputs") {
     using doctest::Contains;
     gs::Generator g(3);
     const Tensor xt = gs::test::randu<double>({4, 7}, g).t();  // (7, 4), non-contiguous
