@@ -219,6 +219,26 @@ TEST_CASE("regularized RBF kernel solve matches a naive solve") {
         }
 }
 
+TEST_CASE("kernel_classify separates two blobs and interpolates its training set") {
+    // Two well separated Gaussian blobs (centres 0 and 3 in every coordinate, std 0.5): the
+    // interpolating kernel classifier must get (almost) every test point right.
+    const i64 N = 80, M = 40, D = 4;
+    auto blobs = [&](i64 n, std::uint64_t seed, Tensor& labels) {
+        Tensor x = gs::test::randn<double>({n, D}, seed, 0.0, 0.5);
+        labels = gs::test::labels_for(n, 2, seed + 1);
+        for (i64 i = 0; i < n; ++i)
+            for (i64 d = 0; d < D; ++d) x.data<double>()[i * D + d] += 3.0 * double(labels.at<i64>({i}));
+        return x;
+    };
+    Tensor ltr, lte;
+    const Tensor xtr = blobs(N, 30, ltr), xte = blobs(M, 40, lte);
+    const zh::KernelClassification r = zh::kernel_classify(xtr, ltr, xte, lte, 2, 0.5);
+    CHECK(r.train_error == 0.0);
+    CHECK(r.test_error <= 0.05);
+    REQUIRE(r.test_scores.shape() == gs::Shape{M, 2});
+    CHECK(r.solution.norm > 0);
+}
+
 TEST_CASE("one_hot and classification_error") {
     using doctest::Contains;
     const Tensor l = Tensor::from_vector<std::int64_t>({2, 0, 1});

@@ -170,4 +170,14 @@ double classification_error(const Tensor& scores, const Tensor& labels) {
     return double(wrong) / double(M);
 }
 
+KernelClassification kernel_classify(const Tensor& x_train, const Tensor& train_labels, const Tensor& x_test,
+                                     const Tensor& test_labels, i64 classes, double gamma, double lambda) {
+    KernelClassification r;
+    r.solution = kernel_fit(x_train, one_hot(train_labels, classes), gamma, lambda);
+    r.test_scores = kernel_predict(r.solution, x_test);
+    r.test_error = classification_error(r.test_scores, test_labels);
+    r.train_error = classification_error(kernel_predict(r.solution, x_train), train_labels);
+    return r;
+}
+
 }  // namespace gs::exp::zhang

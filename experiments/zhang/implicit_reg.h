@@ -67,4 +67,18 @@ Tensor kernel_predict(const KernelSolution& solution, const Tensor& x);
 // is not the label; a NaN score counts as wrong.
 double classification_error(const Tensor& scores, const Tensor& labels);
 
+struct KernelClassification {
+    KernelSolution solution;
+    Tensor test_scores;        // (M, classes) f64: K(x_test, x_train) coef
+    double test_error = 0;     // classification_error(test_scores, test_labels)
+    double train_error = 0;    // the same on the training set (0 when lambda = 0, up to ties)
+};
+
+// The whole §5 kernel experiment on one split: one-hot targets from train_labels (N) in
+// [0, classes), kernel_fit with (gamma, lambda), predictions and errors on both sets. Costs the
+// fit plus two more kernel evaluations (train and test rows against the training set).
+KernelClassification kernel_classify(const Tensor& x_train, const Tensor& train_labels, const Tensor& x_test,
+                                     const Tensor& test_labels, std::int64_t classes, double gamma,
+                                     double lambda = 0.0);
+
 }  // namespace gs::exp::zhang
