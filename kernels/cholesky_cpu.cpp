@@ -5,8 +5,8 @@
 // blocked algorithm with block sizes that halve. Almost all flops land in large GEMMs (near GEMM
 // speed); the leaves (<= kLeaf rows) are short unblocked loops. Because the splits depend only on
 // the sizes and gemm sums in a fixed order, the result does not depend on the thread count.
-// The leaves are parallel over independent rows or columns, so each element is still computed
-// by one thread in one fixed order.
+// Parallelism: inside the big GEMMs, and across independent row (column) blocks of the
+// triangular solves, where each element is still computed by one thread in one fixed order.
 #include <omp.h>
 
 #include <algorithm>
@@ -27,8 +27,8 @@ using i64 = std::int64_t;
 // Leaf size of the factorization and the solves: the unblocked work is O(N^2 * kLeaf) in total,
 // small next to the O(N^3) in GEMM, while GEMMs with K < kLeaf would run far below peak.
 constexpr i64 kLeaf = 32;
-// Leaf size of the symmetric rank-k update: a full GEMM on a diagonal block computes its strict
-// upper triangle for nothing; at 128 that waste is < 1/(N/128) of the update.
+// Row strip height of the symmetric rank-k update: each strip's GEMM also computes the strict
+// upper triangle of its diagonal block for nothing; at 128 that waste is < 128/N of the update.
 constexpr i64 kSyrkLeaf = 128;
 // Rows (or columns) per leaf work item: the item's panel (kLeaf x kChunk) stays in L1/L2.
 constexpr i64 kChunk = 64;
@@ -71,11 +71,10 @@ void potrf_leaf(i64 n, T* a, i64 lda, i64 offset) {
 // X L^T = B for X (m x n, n <= kLeaf), in place in x; L lower n x n. Row r of X solves
 // L x_r^T = b_r^T by forward substitution. Each chunk of kChunk rows is copied transposed into a
 // small buffer so the inner loop runs over contiguous rows (vectorizes) instead of a dot product.
+// Serial: the callers parallelize over independent rows (see trsm_right_lt_parallel).
 template <class T>
 void trsm_right_lt_leaf(i64 m, i64 n, const T* l, i64 ldl, T* x, i64 ldx) {
     const i64 chunks = (m + kChunk - 1) / kChunk;
-    const bool parallel = double(m) * double(n) * double(n) >= kParallelFlops;
-#pragma omp parallel for if (parallel) schedule(static)
     for (i64 c = 0; c < chunks; ++c) {
         const i64 r0 = c * kChunk, rb = std::min(kChunk, m - r0);
         T buf[kLeaf * kChunk];  // buf[j * kChunk + r] = x(r0 + r, j)
@@ -100,14 +99,12 @@ void trsm_right_lt_leaf(i64 m, i64 n, const T* l, i64 ldl, T* x, i64 ldx) {
 }
 
 // L X = B (forward) or L^T X = B (backward) for X (n x m, n <= kLeaf), in place in b. Row i of X
-// is a combination of rows already solved, so the inner loop runs along a row (vectorizes);
-// chunks of columns are independent and run in parallel.
+// is a combination of rows already solved, so the inner loop runs along a row (vectorizes).
+// Serial: the callers parallelize over independent columns (see trsm_left_parallel).
 template <class T>
 void trsm_left_leaf(bool transpose, i64 n, i64 m, const T* l, i64 ldl, T* b, i64 ldb) {
     constexpr i64 CB = 4 * kChunk;
     const i64 chunks = (m + CB - 1) / CB;
-    const bool parallel = double(m) * double(n) * double(n) >= kParallelFlops;
-#pragma omp parallel for if (parallel) schedule(static)
     for (i64 c = 0; c < chunks; ++c) {
         const i64 c0 = c * CB, cb = std::min(CB, m - c0);
         T s[CB];
@@ -144,16 +141,40 @@ void trsm_right_lt(i64 m, i64 n, const T* l, i64 ldl, T* x, i64 ldx) {
     trsm_right_lt(m, n2, l + n1 * ldl + n1, ldl, x + n1, ldx);
 }
 
-// C -= A A^T on the lower triangle of C (n x n); A: n x k. The strict upper triangle of C's
-// diagonal leaf blocks is overwritten with scratch values.
+// Rows of X in X L^T = B are independent, and so are columns of X in L X = B: the wrappers below
+// cut them into blocks, one OpenMP task per block, each solved by the serial recursion (gemm runs
+// serially inside a parallel region). One parallel region per solve instead of one per leaf and
+// per GEMM keeps the fork/barrier count low, which matters on a loaded machine. Each element gets
+// the same operations in the same order whatever the blocking (gemm's per-element sum order does
+// not depend on M or N), so the result is independent of the thread count.
+constexpr i64 kPanelBlock = 128;
+
+template <class T>
+void trsm_right_lt_parallel(i64 m, i64 n, const T* l, i64 ldl, T* x, i64 ldx) {
+    const i64 blocks = (m + kPanelBlock - 1) / kPanelBlock;
+    const bool parallel = blocks > 1 && double(m) * double(n) * double(n) >= kParallelFlops && !omp_in_parallel();
+#pragma omp parallel for if (parallel) schedule(dynamic, 1)
+    for (i64 blk = 0; blk < blocks; ++blk) {
+        const i64 r0 = blk * kPanelBlock;
+        trsm_right_lt(std::min(kPanelBlock, m - r0), n, l, ldl, x + r0 * ldx, ldx);
+    }
+}
+
+// C -= A A^T on the lower triangle of C (n x n); A: n x k. One GEMM per strip of kSyrkLeaf rows,
+// reaching from column 0 to the strip's diagonal block, so only the strict upper triangle of the
+// diagonal blocks is computed for nothing (and overwritten with scratch values). The strips are
+// independent: one parallel region, each strip a serial gemm, largest strips first.
 template <class T>
 void syrk_lower_minus(i64 n, i64 k, const T* a, i64 lda, T* c, i64 ldc) {
     if (n == 0 || k == 0) return;
-    if (n <= kSyrkLeaf) return gemm<T>(false, true, n, n, k, T(-1), a, lda, a, lda, T(1), c, ldc);
-    const i64 n1 = split(n), n2 = n - n1;
-    syrk_lower_minus(n1, k, a, lda, c, ldc);
-    gemm<T>(false, true, n2, n1, k, T(-1), a + n1 * lda, lda, a, lda, T(1), c + n1 * ldc, ldc);
-    syrk_lower_minus(n2, k, a + n1 * lda, lda, c + n1 * ldc + n1, ldc);
+    const i64 strips = (n + kSyrkLeaf - 1) / kSyrkLeaf;
+    const bool parallel = strips > 1 && double(n) * double(n) * double(k) >= 2 * kParallelFlops && !omp_in_parallel();
+#pragma omp parallel for if (parallel) schedule(dynamic, 1)
+    for (i64 t = 0; t < strips; ++t) {
+        const i64 s = strips - 1 - t;
+        const i64 r0 = s * kSyrkLeaf, r1 = std::min(n, r0 + kSyrkLeaf);
+        gemm<T>(false, true, r1 - r0, r1, k, T(-1), a + r0 * lda, lda, a, lda, T(1), c + r0 * ldc, ldc);
+    }
 }
 
 template <class T>
@@ -164,7 +185,7 @@ void potrf_rec(i64 n, T* a, i64 lda, i64 offset) {
     // [A11 .; A21 A22] = [L11 0; L21 L22] [L11^T L21^T; 0 L22^T]:
     //   A11 = L11 L11^T,  L21 = A21 L11^{-T},  L22 L22^T = A22 - L21 L21^T.
     potrf_rec(n1, a, lda, offset);
-    trsm_right_lt(n2, n1, a, lda, a + n1 * lda, lda);
+    trsm_right_lt_parallel(n2, n1, a, lda, a + n1 * lda, lda);
     syrk_lower_minus(n2, n1, a + n1 * lda, lda, a + n1 * lda + n1, lda);
     potrf_rec(n2, a + n1 * lda + n1, lda, offset + n1);
 }
@@ -201,7 +222,14 @@ template <class T>
 void trsm_lower_left(bool transpose, i64 N, i64 M, const T* l, i64 ldl, T* b, i64 ldb) {
     GS_CHECK(N >= 0 && M >= 0 && ldl >= std::max<i64>(N, 1) && ldb >= std::max<i64>(M, 1),
              "trsm_lower_left: bad sizes N=", N, " M=", M, " ldl=", ldl, " ldb=", ldb);
-    trsm_left(transpose, N, M, l, ldl, b, ldb);
+    // Columns of B are independent: blocks of columns in parallel (see trsm_right_lt_parallel).
+    const i64 blocks = (M + kPanelBlock - 1) / kPanelBlock;
+    const bool parallel = blocks > 1 && double(M) * double(N) * double(N) >= kParallelFlops && !omp_in_parallel();
+#pragma omp parallel for if (parallel) schedule(dynamic, 1)
+    for (i64 blk = 0; blk < blocks; ++blk) {
+        const i64 c0 = blk * kPanelBlock;
+        trsm_left(transpose, N, std::min(kPanelBlock, M - c0), l, ldl, b + c0, ldb);
+    }
 }
 
 template void potrf_lower<float>(i64, float*, i64);

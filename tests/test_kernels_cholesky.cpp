@@ -230,9 +230,11 @@ TEST_CASE("cholesky and the solves reject bad shapes and dtypes") {
 }
 
 TEST_CASE("cholesky and the solves do not depend on the thread count") {
-    const i64 n = 300;
+    // n = 600 and 300 right-hand sides: large enough that the leaf loops (not only the GEMMs)
+    // take their parallel branch (>= 2^18 multiply-adds per leaf call).
+    const i64 n = 600;
     const Tensor a = random_spd<double>(n, 8);
-    const Tensor b = gs::test::randn<double>({n, 70}, 9);
+    const Tensor b = gs::test::randn<double>({n, 300}, 9);
     const int saved = omp_get_max_threads();
     omp_set_num_threads(1);
     const Tensor l1 = gs::kernels::cholesky(a), x1 = gs::kernels::cholesky_solve(a, b);
