@@ -32,7 +32,7 @@ constexpr i64 kLeaf = 32;
 constexpr i64 kSyrkLeaf = 128;
 // Rows (or columns) per leaf work item: the item's panel (kLeaf x kChunk) stays in L1/L2.
 constexpr i64 kChunk = 64;
-// Below this many multiply-adds a leaf runs on one thread (the OpenMP fork costs more).
+// Below this many multiply-adds a solve or rank-k update runs on one thread (the fork costs more).
 constexpr double kParallelFlops = 1 << 18;
 
 // Split point of a size-n problem: about n/2, rounded to a multiple of 16 so that the GEMM
