@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <thread>
@@ -35,6 +36,14 @@ using i64 = std::int64_t;
 using gs::kernels::cpu::GemmIsa;
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// CPU seconds used by the whole process (all threads). Time spent preempted by other jobs is not
+// in it, so flops / (cpu / threads) is what the threads would do on cores of their own.
+double cpu_now() {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -119,23 +128,28 @@ __attribute__((target("avx512f"))) float fma_loop_avx512(i64 iters) {
     return lanes[0] + lanes[15];
 }
 
-// GFLOP/s of `threads` threads running the FMA loop at once (median of 5).
-double fma_peak(bool avx512, int threads) {
+struct Rate {
+    double wall, cpu;  // GFLOP/s by wall-clock time, and by CPU time per thread
+};
+
+// GFLOP/s of `threads` threads running the FMA loop at once (medians of 5).
+Rate fma_peak(bool avx512, int threads) {
     const i64 iters = 20'000'000;
-    const double flops_per_iter = 12.0 * (avx512 ? 16 : 8) * 2;
-    std::vector<double> rates;
+    const double flops = 12.0 * (avx512 ? 16 : 8) * 2 * double(iters) * threads;
+    std::vector<double> wall, cpu;
     volatile float sink = 0;
     for (int r = 0; r < 5; ++r) {
-        const double t0 = now();
+        const double t0 = now(), c0 = cpu_now();
 #pragma omp parallel num_threads(threads)
         {
             const float v = avx512 ? fma_loop_avx512(iters) : fma_loop_avx2(iters);
 #pragma omp critical
             sink = sink + v;
         }
-        rates.push_back(flops_per_iter * double(iters) * threads / (now() - t0) * 1e-9);
+        wall.push_back(flops / (now() - t0) * 1e-9);
+        cpu.push_back(flops / ((cpu_now() - c0) / threads) * 1e-9);
     }
-    return median(rates);
+    return {median(wall), median(cpu)};
 }
 
 // ---- GEMM timing -----------------------------------------------------------------------------------
@@ -154,22 +168,22 @@ std::vector<float> random_vector_f(std::size_t n, unsigned seed) {
     return v;
 }
 
-// Mean seconds per call over one sample of >= sample_s (at least 2 calls).
+// GFLOP/s over one sample of >= sample_s (at least 2 calls).
 template <class F>
-double sample(F call, double sample_s) {
+Rate sample(F call, double flops, int threads, double sample_s) {
     int n = 0;
-    const double t0 = now();
+    const double t0 = now(), c0 = cpu_now();
     double t = t0;
     do {
         call();
         ++n;
         t = now();
     } while (n < 2 || t - t0 < sample_s);
-    return (t - t0) / n;
+    return {flops * n / (t - t0) * 1e-9, flops * n / ((cpu_now() - c0) / threads) * 1e-9};
 }
 
 template <class T>
-void run_shape(const Shape& s, const OpenBlas* ob, int repeats, double sample_s) {
+void run_shape(const Shape& s, const OpenBlas* ob, int threads, int repeats, double sample_s) {
     const i64 lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
     std::vector<T> A(std::size_t(s.M * s.K)), B(std::size_t(s.K * s.N)), C(std::size_t(s.M * s.N));
     {
@@ -192,31 +206,32 @@ void run_shape(const Shape& s, const OpenBlas* ob, int repeats, double sample_s)
     const double flops = 2.0 * double(s.M) * double(s.N) * double(s.K);
     ours();  // warm-up: scratch buffers grow, pages fault in, threads start
     if (ob) theirs();
-    std::vector<double> r_ours, r_theirs;
+    std::vector<double> ours_wall, ours_cpu, ob_wall, ob_cpu;
     for (int r = 0; r < repeats; ++r) {
-        r_ours.push_back(flops / sample(ours, sample_s) * 1e-9);
-        // Let spinning OpenMP / OpenBLAS workers of the other library go to sleep first.
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        const Rate a = sample(ours, flops, threads, sample_s);
+        ours_wall.push_back(a.wall);
+        ours_cpu.push_back(a.cpu);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
         if (ob) {
-            r_theirs.push_back(flops / sample(theirs, sample_s) * 1e-9);
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            const Rate b = sample(theirs, flops, threads, sample_s);
+            ob_wall.push_back(b.wall);
+            ob_cpu.push_back(b.cpu);
+            // NOTE: idle OpenBLAS workers keep polling (sched_yield) for ~2^28 cycles after a call;
+            // wait that out so they neither slow down nor bill CPU time to our next sample.
+            std::this_thread::sleep_for(std::chrono::milliseconds(150));
         }
     }
-    const double mo = median(r_ours);
     char dims[64];
     std::snprintf(dims, sizeof(dims), "%s%s %lldx%lldx%lld", s.ta ? "T" : "N", s.tb ? "T" : "N", (long long)s.M,
                   (long long)s.N, (long long)s.K);
+    const double ow = median(ours_wall), oc = median(ours_cpu);
     if (ob) {
-        const double mt = median(r_theirs);
-        std::printf("%-6s %-26s %-18s %9.1f %9.1f %7.2fx   [ours %.0f-%.0f, openblas %.0f-%.0f]\n",
-                    sizeof(T) == 4 ? "f32" : "f64", s.name, dims, mo, mt, mo / mt,
-                    *std::min_element(r_ours.begin(), r_ours.end()), *std::max_element(r_ours.begin(), r_ours.end()),
-                    *std::min_element(r_theirs.begin(), r_theirs.end()),
-                    *std::max_element(r_theirs.begin(), r_theirs.end()));
+        const double bw = median(ob_wall), bc = median(ob_cpu);
+        std::printf("%-4s %-20s %-17s | %7.1f %7.1f %6.2fx | %7.1f %7.1f %6.2fx\n", sizeof(T) == 4 ? "f32" : "f64",
+                    s.name, dims, ow, bw, ow / bw, oc, bc, oc / bc);
     } else {
-        std::printf("%-6s %-26s %-18s %9.1f %9s %8s   [ours %.0f-%.0f]\n", sizeof(T) == 4 ? "f32" : "f64", s.name,
-                    dims, mo, "-", "-", *std::min_element(r_ours.begin(), r_ours.end()),
-                    *std::max_element(r_ours.begin(), r_ours.end()));
+        std::printf("%-4s %-20s %-17s | %7.1f %7s %7s | %7.1f %7s %7s\n", sizeof(T) == 4 ? "f32" : "f64", s.name,
+                    dims, ow, "-", "-", oc, "-", "-");
     }
     std::fflush(stdout);
 }
@@ -282,32 +297,39 @@ int main(int argc, char** argv) {
                     "our numbers only\n");
     }
 
-    std::printf("fma peak, %d threads: avx2 %.1f GFLOP/s", threads, fma_peak(false, threads));
-    if (__builtin_cpu_supports("avx512f"))
-        std::printf(", avx512 %.1f GFLOP/s\n", fma_peak(true, threads));
-    else
-        std::printf(", avx512: not available on this CPU\n");
+    const Rate p2 = fma_peak(false, threads);
+    std::printf("fma peak, %d threads: avx2 %.1f GFLOP/s wall, %.1f by CPU time", threads, p2.wall, p2.cpu);
+    if (__builtin_cpu_supports("avx512f")) {
+        const Rate p5 = fma_peak(true, threads);
+        std::printf("; avx512 %.1f wall, %.1f by CPU time\n", p5.wall, p5.cpu);
+    } else {
+        std::printf("; avx512: not available on this CPU\n");
+    }
 
-    std::printf("\n%-6s %-26s %-18s %9s %9s %8s   (GFLOP/s, median of %d samples of >= %.0f ms)\n", "dtype", "shape",
-                "op M x N x K", "ours", "openblas", "ratio", repeats, sample_ms);
-    const Shape large[] = {{"square 1024", false, false, 1024, 1024, 1024},
-                           {"square 2048", false, false, 2048, 2048, 2048}};
-    const Shape mlp[] = {{"mlp fwd 784->512", false, true, 128, 512, 784},
-                         {"mlp fwd 512->512", false, true, 128, 512, 512},
-                         {"mlp fwd 512->10", false, true, 128, 10, 512},
-                         {"mlp bwd dx 512->784", false, false, 128, 784, 512},
-                         {"mlp bwd dx 512->512", false, false, 128, 512, 512},
-                         {"mlp bwd dx 10->512", false, false, 128, 512, 10},
-                         {"mlp bwd dW 784x512", true, false, 784, 512, 128},
-                         {"mlp bwd dW 512x512", true, false, 512, 512, 128},
-                         {"mlp bwd dW 512x10", true, false, 512, 10, 128}};
+    std::printf("\nGFLOP/s, medians of %d samples of >= %.0f ms, ours and OpenBLAS alternating. 'wall' is elapsed\n"
+                "time; 'cpu' divides by the process's CPU time per thread, i.e. excludes time preempted by other jobs.\n",
+                repeats, sample_ms);
+    std::printf("%-4s %-20s %-17s | %7s %7s %7s | %7s %7s %7s\n", "", "shape", "op MxNxK", "ours", "openblas", "ratio",
+                "ours", "openblas", "ratio");
+    std::printf("%-4s %-20s %-17s | %23s | %23s\n", "", "", "", "wall", "cpu");
+    const Shape large[] = {{"1024^3", false, false, 1024, 1024, 1024},
+                           {"2048^3", false, false, 2048, 2048, 2048}};
+    const Shape mlp[] = {{"fwd 784->512", false, true, 128, 512, 784},
+                         {"fwd 512->512", false, true, 128, 512, 512},
+                         {"fwd 512->10", false, true, 128, 10, 512},
+                         {"bwd dx 512->784", false, false, 128, 784, 512},
+                         {"bwd dx 512->512", false, false, 128, 512, 512},
+                         {"bwd dx 10->512", false, false, 128, 512, 10},
+                         {"bwd dW 784x512", true, false, 784, 512, 128},
+                         {"bwd dW 512x512", true, false, 512, 512, 128},
+                         {"bwd dW 512x10", true, false, 512, 10, 128}};
     const double sample_s = sample_ms * 1e-3;
     const OpenBlas* obp = have_ob ? &ob : nullptr;
     if (shapes == "all" || shapes == "large") {
-        for (const Shape& s : large) run_shape<float>(s, obp, repeats, sample_s);
-        run_shape<double>(large[0], obp, repeats, sample_s);
+        for (const Shape& s : large) run_shape<float>(s, obp, threads, repeats, sample_s);
+        run_shape<double>(large[0], obp, threads, repeats, sample_s);
     }
     if (shapes == "all" || shapes == "mlp")
-        for (const Shape& s : mlp) run_shape<float>(s, obp, repeats, sample_s);
+        for (const Shape& s : mlp) run_shape<float>(s, obp, threads, repeats, sample_s);
     return 0;
 }

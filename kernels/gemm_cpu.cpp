@@ -2,19 +2,17 @@
 // run-time choice of micro-kernel. The AVX2 and AVX-512 micro-kernels live in gemm_avx2.cpp and
 // gemm_avx512.cpp (the only files built with -mavx*); the portable one is here.
 //
-// Loop nest, outermost first, inside one OpenMP parallel region:
-//   jc: columns of C in blocks of NC
+// Threads: C is split into one chunk of whole MR-row or NR-column panels per thread (columns when
+// M <= N, so the batch-128 training shapes keep every core busy), and each thread runs the loop
+// nest below on its chunk with its own packing buffers. Threads split only C, never K, so an
+// element's value does not depend on the thread count.
+// Loop nest per chunk, outermost first:
+//   jc: columns in blocks of NC
 //   pc: K in blocks of KC, in increasing order (this fixes each element's sum order); the KC x NC
-//       panel of op(B) is packed by all threads together into one shared buffer (L3)
-//   ic: rows of C in blocks of MC; the MC x KC block of op(A) is packed by all threads together into
-//       a shared buffer (L2), double-buffered so the next block can be packed while a slow thread
-//       still multiplies the last one
-//   the (NR-panel, MR-panel) pairs of the ic block, split into one contiguous run per thread, NR
-//       panels outermost so a KC x NR micro-panel of B stays in L1 while the MR panels of A stream
-//       past it.
-// Threads split only C (rows and columns of the ic block), never K, so an element's value does not
-// depend on the thread count. Splitting the column panels too keeps both cores busy on skinny
-// training shapes such as M = 128, where a split over rows alone would leave one core idle.
+//       panel of op(B) is packed (L3 / L2)
+//   ic: rows in blocks of MC; the MC x KC block of op(A) is packed (L2)
+//   jr, ir: NR- and MR-wide micro-panels, NR outermost so a KC x NR micro-panel of B stays in L1
+//       while the MR panels of A stream past it.
 // Packed panels are zero-padded to full MR/NR width, so the micro-kernels have no k-loop edge cases;
 // the padding only feeds accumulator entries that are never stored.
 #include <omp.h>
@@ -198,51 +196,56 @@ struct Problem {
     i64 ldc;
 };
 
+// C[m0:m1, n0:n1] by one thread, with its own packing buffers. m0 is a multiple of MR and n0 of NR,
+// so the register tiles sit at the same places whatever the partition.
 template <class T, int MR, int NR>
-void gemm_blocked(const Problem<T>& p, Kernel<T> kernel, int threads) {
+void gemm_chunk(const Problem<T>& p, const Kernel<T>& kernel, i64 m0, i64 m1, i64 n0, i64 n1) {
     const i64 MC = kernel.blocks.mc, KC = kernel.blocks.kc, NC = kernel.blocks.nc;
-    const i64 mc_max = std::min(MC, ceil_div(p.M, MR) * MR);
-    const i64 nc_max = std::min(NC, ceil_div(p.N, NR) * NR);
-    const i64 kc_max = std::min(KC, p.K);
-    // Both panels are shared by the whole team, so they belong to the calling thread. The buffers
-    // grow once and are reused: a steady-state call faults in no fresh pages.
-    T* bpack = thread_scratch(ScratchSlot::gemm_b).get<T>(std::size_t(kc_max * nc_max));
-    T* apack_base = thread_scratch(ScratchSlot::gemm_a).get<T>(std::size_t(2 * mc_max * kc_max));
-
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-        const i64 nt = omp_get_num_threads(), tid = omp_get_thread_num();
-        int abuf = 0;
-        for (i64 jc = 0; jc < p.N; jc += NC) {
-            const i64 nc = std::min(NC, p.N - jc);
-            const i64 panels_b = ceil_div(nc, NR);
-            for (i64 pc = 0; pc < p.K; pc += KC) {
-                const i64 kc = std::min(KC, p.K - pc);
-                const bool first = pc == 0;
-                // Everyone's multiplications with the previous B panel end before it is overwritten.
-#pragma omp barrier
-#pragma omp for schedule(static)
-                for (i64 q = 0; q < panels_b; ++q) pack_b_panel<T, NR>(p.trans_b, p.B, p.ldb, pc, kc, jc, nc, q, bpack);
-                for (i64 ic = 0; ic < p.M; ic += MC) {
-                    const i64 mc = std::min(MC, p.M - ic);
-                    const i64 panels_a = ceil_div(mc, MR);
-                    T* apack = apack_base + abuf * mc_max * kc_max;
-                    abuf ^= 1;
-                    // The implicit barrier at the end of this loop also guarantees that nobody still
-                    // multiplies with this buffer's previous contents (block ic - 2*MC).
-#pragma omp for schedule(static)
-                    for (i64 q = 0; q < panels_a; ++q)
-                        pack_a_panel<T, MR>(p.trans_a, p.A, p.lda, ic, mc, pc, kc, q, apack);
-                    const i64 units = panels_a * panels_b;
-                    const i64 u0 = units * tid / nt, u1 = units * (tid + 1) / nt;
-                    for (i64 u = u0; u < u1; ++u) {
-                        const i64 jr = (u / panels_a) * NR, ir = (u % panels_a) * MR;
+    // The buffers grow once and are reused: a steady-state call faults in no fresh pages.
+    T* bpack = thread_scratch(ScratchSlot::gemm_b)
+                   .get<T>(std::size_t(std::min(KC, p.K) * std::min(NC, ceil_div(n1 - n0, NR) * NR)));
+    T* apack = thread_scratch(ScratchSlot::gemm_a)
+                   .get<T>(std::size_t(std::min(KC, p.K) * std::min(MC, ceil_div(m1 - m0, MR) * MR)));
+    for (i64 jc = n0; jc < n1; jc += NC) {
+        const i64 nc = std::min(NC, n1 - jc);
+        const i64 panels_b = ceil_div(nc, NR);
+        for (i64 pc = 0; pc < p.K; pc += KC) {
+            const i64 kc = std::min(KC, p.K - pc);
+            const bool first = pc == 0;
+            for (i64 q = 0; q < panels_b; ++q) pack_b_panel<T, NR>(p.trans_b, p.B, p.ldb, pc, kc, jc, nc, q, bpack);
+            for (i64 ic = m0; ic < m1; ic += MC) {
+                const i64 mc = std::min(MC, m1 - ic);
+                const i64 panels_a = ceil_div(mc, MR);
+                for (i64 q = 0; q < panels_a; ++q) pack_a_panel<T, MR>(p.trans_a, p.A, p.lda, ic, mc, pc, kc, q, apack);
+                for (i64 jr = 0; jr < nc; jr += NR)
+                    for (i64 ir = 0; ir < mc; ir += MR)
                         kernel.fn(kc, apack + ir * kc, bpack + jr * kc, p.C + (ic + ir) * p.ldc + jc + jr, p.ldc,
                                   std::min<i64>(MR, mc - ir), std::min<i64>(NR, nc - jr), p.alpha, p.beta, first);
-                    }
-                }
             }
         }
+    }
+}
+
+// Splits C into one chunk per thread: contiguous runs of NR-column panels when M <= N, of MR-row
+// panels otherwise, so the operand every thread must pack for itself (A for a column split, B for a
+// row split) is the smaller one. Each thread then runs the whole blocked algorithm on its chunk with
+// no synchronization but the final join: on a machine shared with other jobs a barrier costs a
+// scheduler time slice whenever one thread is preempted, which dominated skinny shapes.
+template <class T, int MR, int NR>
+void gemm_blocked(const Problem<T>& p, Kernel<T> kernel, int threads) {
+    const bool split_n = p.M <= p.N;
+    const i64 unit = split_n ? NR : MR;
+    const i64 panels = ceil_div(split_n ? p.N : p.M, unit);
+    const i64 chunks = std::min<i64>(threads, panels);
+    if (chunks <= 1) return gemm_chunk<T, MR, NR>(p, kernel, 0, p.M, 0, p.N);
+#pragma omp parallel for num_threads(int(chunks)) schedule(static, 1)
+    for (i64 t = 0; t < chunks; ++t) {
+        const i64 lo = panels * t / chunks * unit;
+        const i64 hi = std::min(panels * (t + 1) / chunks * unit, split_n ? p.N : p.M);
+        if (split_n)
+            gemm_chunk<T, MR, NR>(p, kernel, 0, p.M, lo, hi);
+        else
+            gemm_chunk<T, MR, NR>(p, kernel, lo, hi, 0, p.N);
     }
 }
 
@@ -259,8 +262,9 @@ void scale_c(i64 M, i64 N, T beta, T* C, i64 ldc) {
     }
 }
 
-// Below this many multiply-adds the OpenMP fork costs more than it saves.
-constexpr double kParallelFlops = 64.0 * 64.0 * 64.0;
+// Fewer multiply-adds than this per thread run serial: a fork/join costs microseconds on an idle
+// machine and a scheduler time slice on a busy one, against ~15 us of work here.
+constexpr double kMinThreadMacs = 512.0 * 1024.0;
 
 template <class T>
 void run(GemmIsa isa, const Problem<T>& p, int threads) {
@@ -368,9 +372,9 @@ void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, T alpha, const T* A, 
         return;
     }
     const GemmIsa isa = gemm_isa();
-    const bool parallel = !omp_in_parallel() && omp_get_max_threads() > 1 &&
-                          double(M) * double(N) * double(K) >= kParallelFlops;
-    run<T>(isa, {trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, parallel ? omp_get_max_threads() : 1);
+    const double macs = double(M) * double(N) * double(K);
+    const int threads = omp_in_parallel() ? 1 : int(std::clamp<double>(macs / kMinThreadMacs, 1, omp_get_max_threads()));
+    run<T>(isa, {trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, threads);
 }
 
 template void gemm<float>(bool, bool, i64, i64, i64, float, const float*, i64, const float*, i64, float, float*, i64);

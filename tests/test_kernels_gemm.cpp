@@ -131,7 +131,7 @@ TEST_CASE_TEMPLATE("gemm matches a naive loop for every transpose combination an
     // K > KC (128..256, so C is updated in several k blocks), N > NC (1024 doubles / 2048 floats).
     const Case cases[] = {{1, 1, 1},      {7, 7, 7},     {33, 33, 33},  {129, 7, 33}, {7, 129, 33},
                           {33, 129, 7},   {1, 129, 129}, {129, 1, 129}, {129, 129, 1}, {5, 300, 520},
-                          {301, 35, 300}, {13, 2100, 3}, {128, 10, 200}};
+                          {301, 35, 300}, {13, 2100, 3}, {128, 10, 200}, {67, 600, 200}};
     const auto isas = runnable_isas();
     for (bool ta : {false, true})
         for (bool tb : {false, true})
