@@ -196,56 +196,134 @@ struct Problem {
     i64 ldc;
 };
 
-// C[m0:m1, n0:n1] by one thread, with its own packing buffers. m0 is a multiple of MR and n0 of NR,
-// so the register tiles sit at the same places whatever the partition.
+// All of op(A) (rows [0, M), every k block) packed as the ic/pc loops would pack it: the block of
+// k-range [pc, pc + kc) starts at dst + pc * Mp (Mp = M rounded up to MR), its MR-panel for rows
+// [i, i + MR) at + i * kc. pack_full_b is the same for op(B) with NR-panels.
+template <class T, int MR>
+void pack_full_a(const Problem<T>& p, i64 KC, T* dst) {
+    const i64 Mp = ceil_div(p.M, MR) * MR;
+    for (i64 pc = 0; pc < p.K; pc += KC) {
+        const i64 kc = std::min(KC, p.K - pc);
+        for (i64 q = 0; q < Mp / MR; ++q) pack_a_panel<T, MR>(p.trans_a, p.A, p.lda, 0, p.M, pc, kc, q, dst + pc * Mp);
+    }
+}
+template <class T, int NR>
+void pack_full_b(const Problem<T>& p, i64 KC, T* dst) {
+    const i64 Np = ceil_div(p.N, NR) * NR;
+    for (i64 pc = 0; pc < p.K; pc += KC) {
+        const i64 kc = std::min(KC, p.K - pc);
+        for (i64 q = 0; q < Np / NR; ++q) pack_b_panel<T, NR>(p.trans_b, p.B, p.ldb, pc, kc, 0, p.N, q, dst + pc * Np);
+    }
+}
+
+// Sizes of the packing buffers for one block of op(A) / op(B). They depend only on the problem, not
+// on the chunk, so every thread asks the same of its scratch buffers: the buffers grow on a thread's
+// first call and are reused after, and a steady-state call faults in no fresh pages.
+template <class T, int MR>
+std::size_t block_elems_a(const Problem<T>& p, const Kernel<T>& kernel) {
+    return std::size_t(std::min(kernel.blocks.kc, p.K) * std::min(kernel.blocks.mc, ceil_div(p.M, MR) * MR));
+}
+template <class T, int NR>
+std::size_t block_elems_b(const Problem<T>& p, const Kernel<T>& kernel) {
+    return std::size_t(std::min(kernel.blocks.kc, p.K) * std::min(kernel.blocks.nc, ceil_div(p.N, NR) * NR));
+}
+
+// C[m0:m1, n0:n1] by one thread. m0 is a multiple of MR and n0 of NR, so the register tiles sit at
+// the same places whatever the partition. a_full / b_full: all of op(A) / op(B) already packed by
+// pack_full_a / pack_full_b, or null to pack block by block into this thread's scratch buffers.
 template <class T, int MR, int NR>
-void gemm_chunk(const Problem<T>& p, const Kernel<T>& kernel, i64 m0, i64 m1, i64 n0, i64 n1) {
+void gemm_chunk(const Problem<T>& p, const Kernel<T>& kernel, i64 m0, i64 m1, i64 n0, i64 n1, const T* a_full,
+                const T* b_full) {
     const i64 MC = kernel.blocks.mc, KC = kernel.blocks.kc, NC = kernel.blocks.nc;
-    // The buffers grow once and are reused: a steady-state call faults in no fresh pages.
-    T* bpack = thread_scratch(ScratchSlot::gemm_b)
-                   .get<T>(std::size_t(std::min(KC, p.K) * std::min(NC, ceil_div(n1 - n0, NR) * NR)));
-    T* apack = thread_scratch(ScratchSlot::gemm_a)
-                   .get<T>(std::size_t(std::min(KC, p.K) * std::min(MC, ceil_div(m1 - m0, MR) * MR)));
+    const i64 Mp = ceil_div(p.M, MR) * MR, Np = ceil_div(p.N, NR) * NR;
+    T* bpack = b_full ? nullptr : thread_scratch(ScratchSlot::gemm_b).get<T>(block_elems_b<T, NR>(p, kernel));
+    T* apack = a_full ? nullptr : thread_scratch(ScratchSlot::gemm_a).get<T>(block_elems_a<T, MR>(p, kernel));
     for (i64 jc = n0; jc < n1; jc += NC) {
         const i64 nc = std::min(NC, n1 - jc);
-        const i64 panels_b = ceil_div(nc, NR);
         for (i64 pc = 0; pc < p.K; pc += KC) {
             const i64 kc = std::min(KC, p.K - pc);
             const bool first = pc == 0;
-            for (i64 q = 0; q < panels_b; ++q) pack_b_panel<T, NR>(p.trans_b, p.B, p.ldb, pc, kc, jc, nc, q, bpack);
+            // bp + jr*kc: the micro-panel of columns jc + jr.
+            const T* bp = bpack;
+            if (b_full) {
+                bp = b_full + pc * Np + jc * kc;
+            } else {
+                for (i64 q = 0; q < ceil_div(nc, NR); ++q)
+                    pack_b_panel<T, NR>(p.trans_b, p.B, p.ldb, pc, kc, jc, nc, q, bpack);
+            }
             for (i64 ic = m0; ic < m1; ic += MC) {
                 const i64 mc = std::min(MC, m1 - ic);
-                const i64 panels_a = ceil_div(mc, MR);
-                for (i64 q = 0; q < panels_a; ++q) pack_a_panel<T, MR>(p.trans_a, p.A, p.lda, ic, mc, pc, kc, q, apack);
+                // ap + ir*kc: the micro-panel of rows ic + ir.
+                const T* ap = apack;
+                if (a_full) {
+                    ap = a_full + pc * Mp + ic * kc;
+                } else {
+                    for (i64 q = 0; q < ceil_div(mc, MR); ++q)
+                        pack_a_panel<T, MR>(p.trans_a, p.A, p.lda, ic, mc, pc, kc, q, apack);
+                }
                 for (i64 jr = 0; jr < nc; jr += NR)
                     for (i64 ir = 0; ir < mc; ir += MR)
-                        kernel.fn(kc, apack + ir * kc, bpack + jr * kc, p.C + (ic + ir) * p.ldc + jc + jr, p.ldc,
+                        kernel.fn(kc, ap + ir * kc, bp + jr * kc, p.C + (ic + ir) * p.ldc + jc + jr, p.ldc,
                                   std::min<i64>(MR, mc - ir), std::min<i64>(NR, nc - jr), p.alpha, p.beta, first);
             }
         }
     }
 }
 
-// Splits C into one chunk per thread: contiguous runs of NR-column panels when M <= N, of MR-row
-// panels otherwise, so the operand every thread must pack for itself (A for a column split, B for a
-// row split) is the smaller one. Each thread then runs the whole blocked algorithm on its chunk with
-// no synchronization but the final join: on a machine shared with other jobs a barrier costs a
-// scheduler time slice whenever one thread is preempted, which dominated skinny shapes.
+// A thread packs the whole of the operand it shares with the other chunks (see gemm_blocked) when
+// that takes at most this many bytes: skinny training shapes, not large square ones.
+constexpr double kMaxFullPackBytes = 4.0 * 1024 * 1024;
+
+// Splits C into chunks of whole NR-column panels when M <= N, of MR-row panels otherwise, and
+// hands them to the threads; each runs the blocked loop nest on its chunk with its own packing
+// buffers, with no synchronization but the final join. (On a machine shared with other jobs every
+// barrier costs a scheduler time slice whenever one thread is preempted; that dominated skinny
+// shapes with shared packed panels.) Every chunk multiplies all of the operand that is not split
+// (A for column chunks): when it is small, each thread packs it once, in full, and the chunks are
+// made several per thread and handed out dynamically, so a thread that is preempted leaves its
+// remaining chunks to the others; otherwise there is one chunk per thread, which packs it block by
+// block as usual.
 template <class T, int MR, int NR>
 void gemm_blocked(const Problem<T>& p, Kernel<T> kernel, int threads) {
     const bool split_n = p.M <= p.N;
     const i64 unit = split_n ? NR : MR;
     const i64 panels = ceil_div(split_n ? p.N : p.M, unit);
-    const i64 chunks = std::min<i64>(threads, panels);
-    if (chunks <= 1) return gemm_chunk<T, MR, NR>(p, kernel, 0, p.M, 0, p.N);
-#pragma omp parallel for num_threads(int(chunks)) schedule(static, 1)
-    for (i64 t = 0; t < chunks; ++t) {
-        const i64 lo = panels * t / chunks * unit;
-        const i64 hi = std::min(panels * (t + 1) / chunks * unit, split_n ? p.N : p.M);
-        if (split_n)
-            gemm_chunk<T, MR, NR>(p, kernel, 0, p.M, lo, hi);
-        else
-            gemm_chunk<T, MR, NR>(p, kernel, lo, hi, 0, p.N);
+    if (threads <= 1 || panels <= 1) return gemm_chunk<T, MR, NR>(p, kernel, 0, p.M, 0, p.N, nullptr, nullptr);
+    const i64 shared_elems = split_n ? ceil_div(p.M, MR) * MR * p.K : ceil_div(p.N, NR) * NR * p.K;
+    const bool pack_full = double(shared_elems) * sizeof(T) <= kMaxFullPackBytes;
+    const i64 chunks = std::min<i64>(panels, pack_full ? 4 * threads : threads);
+#pragma omp parallel num_threads(threads)
+    {
+        // Every thread of the team sizes its buffers, chunks or not, so that which thread takes which
+        // chunk (dynamic) never makes a later call grow a buffer. With pack_full, the whole shared
+        // operand goes where its block-by-block packing would have gone.
+        T* full_buf = nullptr;
+        if (split_n) {
+            full_buf = thread_scratch(ScratchSlot::gemm_a)
+                           .get<T>(pack_full ? std::size_t(shared_elems) : block_elems_a<T, MR>(p, kernel));
+            thread_scratch(ScratchSlot::gemm_b).get<T>(block_elems_b<T, NR>(p, kernel));
+        } else {
+            thread_scratch(ScratchSlot::gemm_a).get<T>(block_elems_a<T, MR>(p, kernel));
+            full_buf = thread_scratch(ScratchSlot::gemm_b)
+                           .get<T>(pack_full ? std::size_t(shared_elems) : block_elems_b<T, NR>(p, kernel));
+        }
+        const T* full = nullptr;  // packed on this thread's first chunk
+#pragma omp for schedule(dynamic, 1)
+        for (i64 t = 0; t < chunks; ++t) {
+            if (pack_full && !full) {
+                if (split_n)
+                    pack_full_a<T, MR>(p, kernel.blocks.kc, full_buf);
+                else
+                    pack_full_b<T, NR>(p, kernel.blocks.kc, full_buf);
+                full = full_buf;
+            }
+            const i64 lo = panels * t / chunks * unit;
+            const i64 hi = std::min(panels * (t + 1) / chunks * unit, split_n ? p.N : p.M);
+            if (split_n)
+                gemm_chunk<T, MR, NR>(p, kernel, 0, p.M, lo, hi, full, nullptr);
+            else
+                gemm_chunk<T, MR, NR>(p, kernel, lo, hi, 0, p.N, nullptr, full);
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "tensor/allocator.h"
 #include "tensor/error.h"
 
 namespace {
@@ -128,7 +129,8 @@ void check_case(const std::vector<GemmIsa>& isas, bool ta, bool tb, Case c, T al
 
 TEST_CASE_TEMPLATE("gemm matches a naive loop for every transpose combination and odd shapes", T, float, double) {
     // Edge tiles in every dimension, plus shapes that cross the cache blocks: M > MC (144),
-    // K > KC (128..256, so C is updated in several k blocks), N > NC (1024 doubles / 2048 floats).
+    // K > KC (128..256, so C is updated in several k blocks), N > NC (1024 doubles / 2048 floats);
+    // 301x35x300 and 67x600x200 are split between threads by rows and by columns.
     const Case cases[] = {{1, 1, 1},      {7, 7, 7},     {33, 33, 33},  {129, 7, 33}, {7, 129, 33},
                           {33, 129, 7},   {1, 129, 129}, {129, 1, 129}, {129, 129, 1}, {5, 300, 520},
                           {301, 35, 300}, {13, 2100, 3}, {128, 10, 200}, {67, 600, 200}};
@@ -190,8 +192,8 @@ TEST_CASE_TEMPLATE("gemm with K == 0 or alpha == 0 scales C by beta", T, float, 
 }
 
 TEST_CASE_TEMPLATE("gemm results are identical with 1 and 2 threads", T, float, double) {
-    // Several K blocks and row blocks, and the batch-128 training shapes, where the two threads
-    // split the columns of one row block rather than separate row blocks.
+    // Several K blocks and row blocks; the batch-128 training shapes, where the threads split the
+    // columns (M <= N) or the rows; the chunked and the one-chunk-per-thread partitions.
     struct Shape {
         bool ta, tb;
         i64 M, N, K;
@@ -200,7 +202,9 @@ TEST_CASE_TEMPLATE("gemm results are identical with 1 and 2 threads", T, float, 
                             {false, true, 128, 512, 300},
                             {false, false, 128, 300, 260},
                             {true, false, 300, 200, 128},
-                            {false, true, 128, 10, 512}};
+                            {false, true, 128, 10, 512},
+                            // op(A) over 4 MB: one static chunk per thread, packed block by block
+                            {false, false, 264, 264, sizeof(T) == 4 ? 4200 : 2100}};
     for (GemmIsa isa : runnable_isas()) {
         IsaScope scope(isa);
         for (const Shape& s : shapes) {
@@ -217,6 +221,36 @@ TEST_CASE_TEMPLATE("gemm results are identical with 1 and 2 threads", T, float, 
             INFO("isa=", gs::kernels::cpu::gemm_isa_name(isa), " M=", s.M, " N=", s.N, " K=", s.K);
             CHECK(C1 == C2);  // bitwise: each element's k-sum order does not depend on the thread count
         }
+    }
+}
+
+TEST_CASE("gemm takes no fresh memory once its buffers have grown") {
+    // Packing buffers are per-thread scratch that only grows: repeating a call (any partition, any
+    // ISA) must be served from them, since first writes to fresh pages are very slow here.
+    struct Shape {
+        bool ta, tb;
+        i64 M, N, K;
+    };
+    const Shape shapes[] = {{false, true, 128, 512, 300}, {true, false, 300, 200, 128}, {false, false, 40, 50, 60}};
+    for (GemmIsa isa : runnable_isas()) {
+        IsaScope scope(isa);
+        with_threads(2, [&] {
+            for (const Shape& s : shapes) {
+                const i64 lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
+                auto A = random_vector<float>(std::size_t(s.M * s.K), 8);
+                auto B = random_vector<float>(std::size_t(s.K * s.N), 9);
+                std::vector<float> C(std::size_t(s.M * s.N));
+                auto call = [&] {
+                    gs::kernels::gemm<float>(s.ta, s.tb, s.M, s.N, s.K, 1.f, A.data(), lda, B.data(), ldb, 0.f, C.data(),
+                                             s.N);
+                };
+                call();
+                const auto before = gs::cpu_allocator::stats().fresh_allocations;
+                for (int r = 0; r < 3; ++r) call();
+                INFO("isa=", gs::kernels::cpu::gemm_isa_name(isa), " M=", s.M, " N=", s.N, " K=", s.K);
+                CHECK(gs::cpu_allocator::stats().fresh_allocations == before);
+            }
+        });
     }
 }
 
