@@ -10,6 +10,8 @@
 // NOTE: OPENBLAS_CORETYPE forces OpenBLAS's kernel choice (Haswell = AVX2 kernels even on an
 // AVX-512 CPU); run with `env -u OPENBLAS_CORETYPE` for its best. The value is printed.
 //
+// On a shared machine compare OMP_WAIT_POLICY=passive too (see the note in main).
+//
 // Usage: gemm_bench [--repeats R] [--sample-ms S] [--threads T] [--isa avx512|avx2|generic]
 //                   [--no-openblas] [--shapes large|mlp|all]
 #include <dlfcn.h>
@@ -283,6 +285,11 @@ int main(int argc, char** argv) {
                 gs::kernels::cpu::gemm_isa_name(gs::kernels::cpu::gemm_isa()),
                 gs::kernels::cpu::gemm_isa_supported(GemmIsa::avx512) ? "yes" : "no",
                 gs::kernels::cpu::gemm_isa_supported(GemmIsa::avx2) ? "yes" : "no");
+    const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+    // NOTE: libgomp's default wait policy spins between and at the end of parallel regions; on a
+    // machine with more runnable jobs than cores the spinning thread burns the time slice its partner
+    // needs, and 2-thread gemm on skinny shapes can run slower than 1 thread. passive sleeps instead.
+    std::printf("OMP_WAIT_POLICY=%s\n", wait_policy ? wait_policy : "(unset: libgomp spins, then sleeps)");
     const char* coretype = std::getenv("OPENBLAS_CORETYPE");
     OpenBlas ob;
     const bool have_ob = use_openblas && ob.load();
