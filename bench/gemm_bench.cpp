@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "tensor/error.h"
 
 namespace {
 
@@ -240,7 +241,7 @@ void run_shape(const Shape& s, const OpenBlas* ob, int threads, int repeats, dou
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run_bench(int argc, char** argv) {
     int repeats = 9;
     double sample_ms = 60;
     int threads = omp_get_max_threads();
@@ -339,4 +340,13 @@ int main(int argc, char** argv) {
     if (shapes == "all" || shapes == "mlp")
         for (const Shape& s : mlp) run_shape<float>(s, obp, threads, repeats, sample_s);
     return 0;
+}
+
+int main(int argc, char** argv) {
+    try {
+        return run_bench(argc, argv);
+    } catch (const gs::Error& e) {  // e.g. GRADSCOPE_GEMM_ISA naming an ISA this CPU lacks
+        std::fprintf(stderr, "gemm_bench: %s\n", e.what());
+        return 1;
+    }
 }
