@@ -2,10 +2,10 @@
 // run-time choice of micro-kernel. The AVX2 and AVX-512 micro-kernels live in gemm_avx2.cpp and
 // gemm_avx512.cpp (the only files built with -mavx*); the portable one is here.
 //
-// Threads: C is split into one chunk of whole MR-row or NR-column panels per thread (columns when
-// M <= N, so the batch-128 training shapes keep every core busy), and each thread runs the loop
-// nest below on its chunk with its own packing buffers. Threads split only C, never K, so an
-// element's value does not depend on the thread count.
+// Threads: C is split into chunks of whole MR-row or NR-column panels (columns when M <= N, so the
+// batch-128 training shapes keep every core busy), and each thread runs the loop nest below on its
+// chunks with its own packing buffers; see gemm_blocked. Threads split only C, never K, and chunk
+// edges fall on tile edges, so an element's value does not depend on the thread count.
 // Loop nest per chunk, outermost first:
 //   jc: columns in blocks of NC
 //   pc: K in blocks of KC, in increasing order (this fixes each element's sum order); the KC x NC
@@ -14,7 +14,8 @@
 //   jr, ir: NR- and MR-wide micro-panels, NR outermost so a KC x NR micro-panel of B stays in L1
 //       while the MR panels of A stream past it.
 // Packed panels are zero-padded to full MR/NR width, so the micro-kernels have no k-loop edge cases;
-// the padding only feeds accumulator entries that are never stored.
+// the padding only feeds accumulator entries that are never stored. MC is a multiple of MR and NC
+// of NR (see run()), so the tiles sit at the same places whatever the chunking.
 #include <omp.h>
 
 #include <algorithm>
@@ -283,6 +284,10 @@ constexpr double kMaxFullPackBytes = 4.0 * 1024 * 1024;
 // made several per thread and handed out dynamically, so a thread that is preempted leaves its
 // remaining chunks to the others; otherwise there is one chunk per thread, which packs it block by
 // block as usual.
+// NOTE: the final join still needs every thread to be scheduled. With libgomp's default wait policy
+// (spin, then sleep) on a machine with more runnable jobs than cores, the spinning thread burns the
+// time slice its partner needs, and 2 threads can be several times slower than 1 on skinny shapes;
+// OMP_WAIT_POLICY=passive avoids that (bench/gemm_bench.cpp measures both).
 template <class T, int MR, int NR>
 void gemm_blocked(const Problem<T>& p, Kernel<T> kernel, int threads) {
     const bool split_n = p.M <= p.N;
@@ -341,7 +346,7 @@ void scale_c(i64 M, i64 N, T beta, T* C, i64 ldc) {
 }
 
 // Fewer multiply-adds than this per thread run serial: a fork/join costs microseconds on an idle
-// machine and a scheduler time slice on a busy one, against ~15 us of work here.
+// machine and up to a scheduler time slice on a busy one, against ~10-30 us of work here.
 constexpr double kMinThreadMacs = 512.0 * 1024.0;
 
 template <class T>
