@@ -25,6 +25,21 @@ extern template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::in
 extern template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double, const double*,
                                   std::int64_t, const double*, std::int64_t, double, double*, std::int64_t);
 
+// The instruction set the CPU gemm's inner kernel uses. The default is the best one the CPU
+// reports (CPUID), unless the environment variable GRADSCOPE_GEMM_ISA=avx512|avx2|generic names
+// another; naming one the CPU cannot run is an error at the first gemm call, never a silent fallback.
+// Results differ between ISAs only by rounding (FMA and the k-block size change the sum order);
+// with one ISA they are bitwise reproducible whatever the thread count.
+enum class GemmIsa { generic, avx2, avx512 };
+const char* gemm_isa_name(GemmIsa isa);
+// True when this CPU (and OS) can run the kernels of `isa`; generic is always supported.
+bool gemm_isa_supported(GemmIsa isa);
+// The ISA gemm uses now.
+GemmIsa gemm_isa();
+// Makes gemm use `isa` from now on (tests and benchmarks compare the paths). Throws gs::Error when
+// the CPU cannot run it. Not synchronized with gemm calls running on other threads.
+void set_gemm_isa(GemmIsa isa);
+
 }  // namespace cpu
 
 // Raw host pointers can only mean the CPU, so the CPU GEMM is also the gs::kernels entry point.

@@ -1,122 +1,333 @@
-// The packed, cache-blocked CPU GEMM (Goto/BLIS structure, portable inner kernel).
+// The packed, cache-blocked CPU GEMM (Goto/BLIS structure): blocking, packing, threading and the
+// run-time choice of micro-kernel. The AVX2 and AVX-512 micro-kernels live in gemm_avx2.cpp and
+// gemm_avx512.cpp (the only files built with -mavx*); the portable one is here.
 //
-// Loop nest, outermost first:
-//   jc: columns of C in blocks of NC   - a KC x NC panel of op(B) is packed once and shared
-//   pc: the K dimension in blocks of KC, in increasing order (this fixes each element's sum order)
-//   tiles of (MC rows) x (a run of NR-wide column panels) - one OpenMP thread per tile; the tile's
-//       MC x KC block of op(A) is packed into the thread's own buffer
-//   jr, ir: NR- and MR-wide micro-panels, multiplied by micro_kernel() into an MR x NR register tile.
-// Packed panels are zero-padded to full MR/NR width, so the micro-kernel has no edge cases; the
-// padding only feeds accumulator entries that are never stored.
-// A hand-tuned AVX-512/AVX2 micro-kernel chosen at run time is a separate issue; this one is plain
-// C++ that the compiler vectorizes along NR.
+// Threads: C is split into chunks of whole MR-row or NR-column panels (columns when M <= N, so the
+// batch-128 training shapes keep every core busy), and each thread runs the loop nest below on its
+// chunks with its own packing buffers; see gemm_blocked. Threads split only C, never K, and chunk
+// edges fall on tile edges, so an element's value does not depend on the thread count.
+// Loop nest per chunk, outermost first:
+//   jc: columns in blocks of NC
+//   pc: K in blocks of KC, in increasing order (this fixes each element's sum order); the KC x NC
+//       panel of op(B) is packed (L3 / L2)
+//   ic: rows in blocks of MC; the MC x KC block of op(A) is packed (L2)
+//   jr, ir: NR- and MR-wide micro-panels, NR outermost so a KC x NR micro-panel of B stays in L1
+//       while the MR panels of A stream past it.
+// Packed panels are zero-padded to full MR/NR width, so the micro-kernels have no k-loop edge cases;
+// the padding only feeds accumulator entries that are never stored. MC is a multiple of MR and NC
+// of NR (see run()), so the tiles sit at the same places whatever the chunking.
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
 
 #include "kernels/gemm.h"
+#include "kernels/gemm_microkernel.h"
 #include "kernels/scratch.h"
 #include "tensor/error.h"
 
 namespace gs::kernels::cpu {
-namespace {
 
 using i64 = std::int64_t;
 
-// Register tile MR x NR (NR = one 64-byte line of T) and cache blocks. MC x KC of A is meant for
-// L2, KC x NR of B for L1, KC x NC of B for L3 / the shared part of L2.
-template <class T> struct Blocking;
-template <> struct Blocking<float> {
-    static constexpr i64 MR = 4, NR = 16, MC = 128, KC = 256, NC = 2048;
-};
-template <> struct Blocking<double> {
-    static constexpr i64 MR = 4, NR = 8, MC = 96, KC = 256, NC = 1024;
+namespace gemm_detail {
+
+template <class T>
+void store_edge_tile_impl(const T* tile, i64 tile_ld, T* C, i64 ldc, i64 mr, i64 nr, T alpha, T beta, bool first) {
+    for (i64 i = 0; i < mr; ++i) {
+        const T* t = tile + i * tile_ld;
+        T* c = C + i * ldc;
+        if (!first) {
+            for (i64 j = 0; j < nr; ++j) c[j] = alpha * t[j] + c[j];
+        } else if (beta == T(0)) {
+            for (i64 j = 0; j < nr; ++j) c[j] = alpha * t[j];
+        } else {
+            for (i64 j = 0; j < nr; ++j) c[j] = alpha * t[j] + beta * c[j];
+        }
+    }
+}
+
+void store_edge_tile(const float* tile, i64 tile_ld, float* C, i64 ldc, i64 mr, i64 nr, float alpha, float beta,
+                     bool first) {
+    store_edge_tile_impl(tile, tile_ld, C, ldc, mr, nr, alpha, beta, first);
+}
+void store_edge_tile(const double* tile, i64 tile_ld, double* C, i64 ldc, i64 mr, i64 nr, double alpha,
+                     double beta, bool first) {
+    store_edge_tile_impl(tile, tile_ld, C, ldc, mr, nr, alpha, beta, first);
+}
+
+}  // namespace gemm_detail
+
+namespace {
+
+using gemm_detail::MicroKernel;
+
+// ---- the portable micro-kernel --------------------------------------------------------------------
+
+// 4 x (one 64-byte line of T). One row of the register tile is a GCC/Clang vector that the compiler
+// lowers to whatever SIMD the baseline target has (SSE2 on x86-64, NEON elsewhere).
+constexpr int kGenericMR = 4;
+template <class T> constexpr int kGenericNR = int(64 / sizeof(T));
+
+template <class T>
+void generic_kernel(i64 kc, const T* __restrict a, const T* __restrict b, T* C, i64 ldc, i64 mr, i64 nr, T alpha,
+                    T beta, bool first) {
+    constexpr int MR = kGenericMR, NR = kGenericNR<T>;
+    typedef T Row __attribute__((vector_size(NR * sizeof(T))));
+    Row acc[MR];
+    for (int i = 0; i < MR; ++i) acc[i] = Row{};
+    for (i64 k = 0; k < kc; ++k) {
+        Row bk;
+        std::memcpy(&bk, b + k * NR, sizeof(Row));
+        for (int i = 0; i < MR; ++i) acc[i] += bk * a[k * MR + i];
+    }
+    T tile[MR * NR];
+    std::memcpy(tile, acc, sizeof(tile));
+    gemm_detail::store_edge_tile(tile, NR, C, ldc, mr, nr, alpha, beta, first);
+}
+
+// ---- blocking ---------------------------------------------------------------------------------------
+
+// Cache blocks, tuned for Zen 5 (48 KiB L1d, 1 MiB L2 per core, shared L3): a KC x NR micro-panel
+// of B plus an MR x KC one of A within about half of L1, the MC x KC block of A well inside L2, the
+// KC x NC panel of B in L3. MC is a multiple of MR, NC of NR.
+struct Blocks {
+    i64 mc, kc, nc;
 };
 
-// Below this many multiply-adds the OpenMP fork costs more than it saves.
-constexpr double kParallelFlops = 64.0 * 64.0 * 64.0;
+template <class T>
+struct Kernel {
+    MicroKernel<T> fn;
+    Blocks blocks;
+};
+
+// ---- packing -----------------------------------------------------------------------------------------
 
 i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
 
-// Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) as ceil(mc/MR) micro-panels, each stored
+// Packs micro-panel q (rows [i0 + q*MR, +MR)) of the mc x kc block of op(A) at (i0, p0), stored
 // k-major (dst[k*MR + ii]) and zero-padded to MR rows.
-template <class T>
-void pack_a(bool trans_a, const T* A, i64 lda, i64 i0, i64 mc, i64 p0, i64 kc, T* dst) {
-    constexpr i64 MR = Blocking<T>::MR;
-    for (i64 ir = 0; ir < mc; ir += MR) {
-        const i64 mr = std::min(MR, mc - ir);
-        T* d = dst + ir * kc;
-        if (trans_a) {
-            // op(A)(i, k) = A[k*lda + i]: rows of the panel are contiguous in memory.
-            for (i64 k = 0; k < kc; ++k) {
-                const T* src = A + (p0 + k) * lda + i0 + ir;
+template <class T, int MR>
+void pack_a_panel(bool trans_a, const T* A, i64 lda, i64 i0, i64 mc, i64 p0, i64 kc, i64 q, T* dst) {
+    const i64 ir = q * MR;
+    const i64 mr = std::min<i64>(MR, mc - ir);
+    T* d = dst + ir * kc;
+    if (trans_a) {
+        // op(A)(i, k) = A[k*lda + i]: the MR values of one k are contiguous in memory.
+        for (i64 k = 0; k < kc; ++k) {
+            const T* src = A + (p0 + k) * lda + i0 + ir;
+            if (mr == MR) {
+                for (int ii = 0; ii < MR; ++ii) d[k * MR + ii] = src[ii];
+            } else {
                 for (i64 ii = 0; ii < mr; ++ii) d[k * MR + ii] = src[ii];
                 for (i64 ii = mr; ii < MR; ++ii) d[k * MR + ii] = T(0);
             }
-        } else {
-            for (i64 ii = 0; ii < mr; ++ii) {
-                const T* src = A + (i0 + ir + ii) * lda + p0;
-                for (i64 k = 0; k < kc; ++k) d[k * MR + ii] = src[k];
-            }
-            for (i64 ii = mr; ii < MR; ++ii)
-                for (i64 k = 0; k < kc; ++k) d[k * MR + ii] = T(0);
         }
+    } else if (mr == MR) {
+        // MR row streams read together, one contiguous MR-wide write per k.
+        const T* src[MR];
+        for (int ii = 0; ii < MR; ++ii) src[ii] = A + (i0 + ir + ii) * lda + p0;
+        for (i64 k = 0; k < kc; ++k)
+            for (int ii = 0; ii < MR; ++ii) d[k * MR + ii] = src[ii][k];
+    } else {
+        for (i64 ii = 0; ii < mr; ++ii) {
+            const T* src = A + (i0 + ir + ii) * lda + p0;
+            for (i64 k = 0; k < kc; ++k) d[k * MR + ii] = src[k];
+        }
+        for (i64 ii = mr; ii < MR; ++ii)
+            for (i64 k = 0; k < kc; ++k) d[k * MR + ii] = T(0);
     }
 }
 
-// Packs micro-panel number `jp` (columns [j0 + jp*NR, +NR)) of the kc x nc block of op(B) starting
-// at (p0, j0), stored k-major (dst[k*NR + jj]) and zero-padded to NR columns.
-template <class T>
-void pack_b_panel(bool trans_b, const T* B, i64 ldb, i64 p0, i64 kc, i64 j0, i64 nc, i64 jp, T* dst) {
-    constexpr i64 NR = Blocking<T>::NR;
-    const i64 jr = jp * NR;
-    const i64 nr = std::min(NR, nc - jr);
+// Packs micro-panel q (columns [j0 + q*NR, +NR)) of the kc x nc block of op(B) at (p0, j0), stored
+// k-major (dst[k*NR + jj]) and zero-padded to NR columns.
+template <class T, int NR>
+void pack_b_panel(bool trans_b, const T* B, i64 ldb, i64 p0, i64 kc, i64 j0, i64 nc, i64 q, T* dst) {
+    const i64 jr = q * NR;
+    const i64 nr = std::min<i64>(NR, nc - jr);
     T* d = dst + jr * kc;
-    if (trans_b) {
-        // op(B)(k, j) = B[j*ldb + k]
-        for (i64 jj = 0; jj < nr; ++jj) {
-            const T* src = B + (j0 + jr + jj) * ldb + p0;
-            for (i64 k = 0; k < kc; ++k) d[k * NR + jj] = src[k];
-        }
-        for (i64 jj = nr; jj < NR; ++jj)
-            for (i64 k = 0; k < kc; ++k) d[k * NR + jj] = T(0);
-    } else {
+    if (!trans_b) {
         for (i64 k = 0; k < kc; ++k) {
             const T* src = B + (p0 + k) * ldb + j0 + jr;
-            for (i64 jj = 0; jj < nr; ++jj) d[k * NR + jj] = src[jj];
-            for (i64 jj = nr; jj < NR; ++jj) d[k * NR + jj] = T(0);
+            if (nr == NR) {
+                for (int jj = 0; jj < NR; ++jj) d[k * NR + jj] = src[jj];
+            } else {
+                for (i64 jj = 0; jj < nr; ++jj) d[k * NR + jj] = src[jj];
+                for (i64 jj = nr; jj < NR; ++jj) d[k * NR + jj] = T(0);
+            }
+        }
+        return;
+    }
+    // op(B)(k, j) = B[j*ldb + k]: a transpose. Blocks of 8 k keep every NR-wide write line and every
+    // read line busy for a while instead of touching NR lines per element.
+    constexpr i64 KB = 8;
+    i64 k0 = 0;
+    if (nr == NR) {
+        for (; k0 + KB <= kc; k0 += KB)
+            for (int jj = 0; jj < NR; ++jj) {
+                const T* src = B + (j0 + jr + jj) * ldb + p0 + k0;
+                for (i64 k = 0; k < KB; ++k) d[(k0 + k) * NR + jj] = src[k];
+            }
+    }
+    for (i64 jj = 0; jj < nr; ++jj) {
+        const T* src = B + (j0 + jr + jj) * ldb + p0;
+        for (i64 k = k0; k < kc; ++k) d[k * NR + jj] = src[k];
+    }
+    for (i64 jj = nr; jj < NR; ++jj)
+        for (i64 k = k0; k < kc; ++k) d[k * NR + jj] = T(0);
+}
+
+// ---- the driver --------------------------------------------------------------------------------------
+
+template <class T>
+struct Problem {
+    bool trans_a, trans_b;
+    i64 M, N, K;
+    T alpha;
+    const T* A;
+    i64 lda;
+    const T* B;
+    i64 ldb;
+    T beta;
+    T* C;
+    i64 ldc;
+};
+
+// All of op(A) (rows [0, M), every k block) packed as the ic/pc loops would pack it: the block of
+// k-range [pc, pc + kc) starts at dst + pc * Mp (Mp = M rounded up to MR), its MR-panel for rows
+// [i, i + MR) at + i * kc. pack_full_b is the same for op(B) with NR-panels.
+template <class T, int MR>
+void pack_full_a(const Problem<T>& p, i64 KC, T* dst) {
+    const i64 Mp = ceil_div(p.M, MR) * MR;
+    for (i64 pc = 0; pc < p.K; pc += KC) {
+        const i64 kc = std::min(KC, p.K - pc);
+        for (i64 q = 0; q < Mp / MR; ++q) pack_a_panel<T, MR>(p.trans_a, p.A, p.lda, 0, p.M, pc, kc, q, dst + pc * Mp);
+    }
+}
+template <class T, int NR>
+void pack_full_b(const Problem<T>& p, i64 KC, T* dst) {
+    const i64 Np = ceil_div(p.N, NR) * NR;
+    for (i64 pc = 0; pc < p.K; pc += KC) {
+        const i64 kc = std::min(KC, p.K - pc);
+        for (i64 q = 0; q < Np / NR; ++q) pack_b_panel<T, NR>(p.trans_b, p.B, p.ldb, pc, kc, 0, p.N, q, dst + pc * Np);
+    }
+}
+
+// Sizes of the packing buffers for one block of op(A) / op(B). They depend only on the problem, not
+// on the chunk, so every thread asks the same of its scratch buffers: the buffers grow on a thread's
+// first call and are reused after, and a steady-state call faults in no fresh pages.
+template <class T, int MR>
+std::size_t block_elems_a(const Problem<T>& p, const Kernel<T>& kernel) {
+    return std::size_t(std::min(kernel.blocks.kc, p.K) * std::min(kernel.blocks.mc, ceil_div(p.M, MR) * MR));
+}
+template <class T, int NR>
+std::size_t block_elems_b(const Problem<T>& p, const Kernel<T>& kernel) {
+    return std::size_t(std::min(kernel.blocks.kc, p.K) * std::min(kernel.blocks.nc, ceil_div(p.N, NR) * NR));
+}
+
+// C[m0:m1, n0:n1] by one thread. m0 is a multiple of MR and n0 of NR, so the register tiles sit at
+// the same places whatever the partition. a_full / b_full: all of op(A) / op(B) already packed by
+// pack_full_a / pack_full_b, or null to pack block by block into this thread's scratch buffers.
+template <class T, int MR, int NR>
+void gemm_chunk(const Problem<T>& p, const Kernel<T>& kernel, i64 m0, i64 m1, i64 n0, i64 n1, const T* a_full,
+                const T* b_full) {
+    const i64 MC = kernel.blocks.mc, KC = kernel.blocks.kc, NC = kernel.blocks.nc;
+    const i64 Mp = ceil_div(p.M, MR) * MR, Np = ceil_div(p.N, NR) * NR;
+    T* bpack = b_full ? nullptr : thread_scratch(ScratchSlot::gemm_b).get<T>(block_elems_b<T, NR>(p, kernel));
+    T* apack = a_full ? nullptr : thread_scratch(ScratchSlot::gemm_a).get<T>(block_elems_a<T, MR>(p, kernel));
+    for (i64 jc = n0; jc < n1; jc += NC) {
+        const i64 nc = std::min(NC, n1 - jc);
+        for (i64 pc = 0; pc < p.K; pc += KC) {
+            const i64 kc = std::min(KC, p.K - pc);
+            const bool first = pc == 0;
+            // bp + jr*kc: the micro-panel of columns jc + jr.
+            const T* bp = bpack;
+            if (b_full) {
+                bp = b_full + pc * Np + jc * kc;
+            } else {
+                for (i64 q = 0; q < ceil_div(nc, NR); ++q)
+                    pack_b_panel<T, NR>(p.trans_b, p.B, p.ldb, pc, kc, jc, nc, q, bpack);
+            }
+            for (i64 ic = m0; ic < m1; ic += MC) {
+                const i64 mc = std::min(MC, m1 - ic);
+                // ap + ir*kc: the micro-panel of rows ic + ir.
+                const T* ap = apack;
+                if (a_full) {
+                    ap = a_full + pc * Mp + ic * kc;
+                } else {
+                    for (i64 q = 0; q < ceil_div(mc, MR); ++q)
+                        pack_a_panel<T, MR>(p.trans_a, p.A, p.lda, ic, mc, pc, kc, q, apack);
+                }
+                for (i64 jr = 0; jr < nc; jr += NR)
+                    for (i64 ir = 0; ir < mc; ir += MR)
+                        kernel.fn(kc, ap + ir * kc, bp + jr * kc, p.C + (ic + ir) * p.ldc + jc + jr, p.ldc,
+                                  std::min<i64>(MR, mc - ir), std::min<i64>(NR, nc - jr), p.alpha, p.beta, first);
+            }
         }
     }
 }
 
-// acc = sum_k a[:, k] b[k, :] over one packed MR micro-panel of A and NR micro-panel of B, then
-// stores the valid mr x nr corner into C:
-//   first_k_block: C = alpha*acc + beta*C (C not read when beta == 0)
-//   otherwise:     C = alpha*acc + C      (adds the next block of k in order)
-template <class T>
-void micro_kernel(i64 kc, const T* __restrict a, const T* __restrict b, T* C, i64 ldc, i64 mr, i64 nr,
-                  T alpha, T beta, bool first_k_block) {
-    constexpr i64 MR = Blocking<T>::MR, NR = Blocking<T>::NR;
-    // One row of the register tile is one 64-byte GCC/Clang vector (NR * sizeof(T) == 64); the
-    // compiler lowers it to whatever SIMD width the target has. Each lane sums k in order.
-    typedef T Row __attribute__((vector_size(NR * sizeof(T))));
-    static_assert(sizeof(Row) == NR * sizeof(T));
-    Row acc[MR];
-    for (i64 i = 0; i < MR; ++i) acc[i] = Row{};
-    for (i64 k = 0; k < kc; ++k) {
-        Row bk;
-        __builtin_memcpy(&bk, b + k * NR, sizeof(Row));
-        for (i64 i = 0; i < MR; ++i) acc[i] += bk * a[k * MR + i];
-    }
-    for (i64 i = 0; i < mr; ++i) {
-        T* c = C + i * ldc;
-        if (!first_k_block) {
-            for (i64 j = 0; j < nr; ++j) c[j] = alpha * acc[i][j] + c[j];
-        } else if (beta == T(0)) {
-            for (i64 j = 0; j < nr; ++j) c[j] = alpha * acc[i][j];
+// A thread packs the whole of the operand it shares with the other chunks (see gemm_blocked) when
+// that takes at most this many bytes: skinny training shapes, not large square ones.
+constexpr double kMaxFullPackBytes = 4.0 * 1024 * 1024;
+
+// Splits C into chunks of whole NR-column panels when M <= N, of MR-row panels otherwise, and
+// hands them to the threads; each runs the blocked loop nest on its chunk with its own packing
+// buffers, with no synchronization but the final join. (On a machine shared with other jobs every
+// barrier costs a scheduler time slice whenever one thread is preempted; that dominated skinny
+// shapes with shared packed panels.) Every chunk multiplies all of the operand that is not split
+// (A for column chunks): when it is small, each thread packs it once, in full, and the chunks are
+// made several per thread and handed out dynamically, so a thread that is preempted leaves its
+// remaining chunks to the others; otherwise there is one chunk per thread, which packs it block by
+// block as usual.
+// NOTE: the final join still needs every thread to be scheduled. With libgomp's default wait policy
+// (spin, then sleep) on a machine with more runnable jobs than cores, the spinning thread burns the
+// time slice its partner needs, and 2 threads can be several times slower than 1 on skinny shapes;
+// OMP_WAIT_POLICY=passive avoids that (bench/gemm_bench.cpp measures both).
+template <class T, int MR, int NR>
+void gemm_blocked(const Problem<T>& p, Kernel<T> kernel, int threads) {
+    const bool split_n = p.M <= p.N;
+    const i64 unit = split_n ? NR : MR;
+    const i64 panels = ceil_div(split_n ? p.N : p.M, unit);
+    if (threads <= 1 || panels <= 1) return gemm_chunk<T, MR, NR>(p, kernel, 0, p.M, 0, p.N, nullptr, nullptr);
+    const i64 shared_elems = split_n ? ceil_div(p.M, MR) * MR * p.K : ceil_div(p.N, NR) * NR * p.K;
+    const bool pack_full = double(shared_elems) * sizeof(T) <= kMaxFullPackBytes;
+    const i64 chunks = std::min<i64>(panels, pack_full ? 4 * threads : threads);
+#pragma omp parallel num_threads(threads)
+    {
+        // Every thread of the team sizes its buffers, chunks or not, so that which thread takes which
+        // chunk (dynamic) never makes a later call grow a buffer. With pack_full, the whole shared
+        // operand goes where its block-by-block packing would have gone.
+        T* full_buf = nullptr;
+        if (split_n) {
+            full_buf = thread_scratch(ScratchSlot::gemm_a)
+                           .get<T>(pack_full ? std::size_t(shared_elems) : block_elems_a<T, MR>(p, kernel));
+            thread_scratch(ScratchSlot::gemm_b).get<T>(block_elems_b<T, NR>(p, kernel));
         } else {
-            for (i64 j = 0; j < nr; ++j) c[j] = alpha * acc[i][j] + beta * c[j];
+            thread_scratch(ScratchSlot::gemm_a).get<T>(block_elems_a<T, MR>(p, kernel));
+            full_buf = thread_scratch(ScratchSlot::gemm_b)
+                           .get<T>(pack_full ? std::size_t(shared_elems) : block_elems_b<T, NR>(p, kernel));
+        }
+        const T* full = nullptr;  // packed on this thread's first chunk
+#pragma omp for schedule(dynamic, 1)
+        for (i64 t = 0; t < chunks; ++t) {
+            if (pack_full && !full) {
+                if (split_n)
+                    pack_full_a<T, MR>(p, kernel.blocks.kc, full_buf);
+                else
+                    pack_full_b<T, NR>(p, kernel.blocks.kc, full_buf);
+                full = full_buf;
+            }
+            const i64 lo = panels * t / chunks * unit;
+            const i64 hi = std::min(panels * (t + 1) / chunks * unit, split_n ? p.N : p.M);
+            if (split_n)
+                gemm_chunk<T, MR, NR>(p, kernel, 0, p.M, lo, hi, full, nullptr);
+            else
+                gemm_chunk<T, MR, NR>(p, kernel, lo, hi, 0, p.N, nullptr, full);
         }
     }
 }
@@ -134,11 +345,104 @@ void scale_c(i64 M, i64 N, T beta, T* C, i64 ldc) {
     }
 }
 
-}  // namespace
+// Fewer multiply-adds than this per thread run serial: a fork/join costs microseconds on an idle
+// machine and up to a scheduler time slice on a busy one, against ~10-30 us of work here.
+constexpr double kMinThreadMacs = 512.0 * 1024.0;
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, T alpha, const T* A, i64 lda, const T* B,
-          i64 ldb, T beta, T* C, i64 ldc) {
+void run(GemmIsa isa, const Problem<T>& p, int threads) {
+    namespace d = gemm_detail;
+    constexpr bool f32 = sizeof(T) == 4;
+    switch (isa) {
+#if defined(__x86_64__) || defined(__i386__)
+        case GemmIsa::avx512:
+            if constexpr (f32)
+                return gemm_blocked<T, d::kAvx512MR, d::kAvx512NRf>(p, {d::sgemm_kernel_avx512, {144, 192, 2048}},
+                                                                   threads);
+            else
+                return gemm_blocked<T, d::kAvx512MR, d::kAvx512NRd>(p, {d::dgemm_kernel_avx512, {144, 128, 1024}},
+                                                                   threads);
+        case GemmIsa::avx2:
+            if constexpr (f32)
+                return gemm_blocked<T, d::kAvx2MR, d::kAvx2NRf>(p, {d::sgemm_kernel_avx2, {144, 256, 2048}}, threads);
+            else
+                return gemm_blocked<T, d::kAvx2MR, d::kAvx2NRd>(p, {d::dgemm_kernel_avx2, {96, 256, 1024}}, threads);
+#endif
+        default:  // gemm_isa_supported() admits nothing else off x86
+            return gemm_blocked<T, kGenericMR, kGenericNR<T>>(
+                p, {generic_kernel<T>, f32 ? Blocks{128, 256, 2048} : Blocks{96, 256, 1024}}, threads);
+    }
+}
+
+// ---- ISA selection -----------------------------------------------------------------------------------
+
+GemmIsa best_supported_isa() {
+    if (gemm_isa_supported(GemmIsa::avx512)) return GemmIsa::avx512;
+    if (gemm_isa_supported(GemmIsa::avx2)) return GemmIsa::avx2;
+    return GemmIsa::generic;
+}
+
+GemmIsa isa_from_environment() {
+    const char* env = std::getenv("GRADSCOPE_GEMM_ISA");
+    if (env == nullptr || *env == '\0') return best_supported_isa();
+    for (GemmIsa isa : {GemmIsa::generic, GemmIsa::avx2, GemmIsa::avx512}) {
+        if (std::string_view(env) != gemm_isa_name(isa)) continue;
+        GS_CHECK(gemm_isa_supported(isa), "gemm: GRADSCOPE_GEMM_ISA=", env, " but this CPU cannot run ", env,
+                 " kernels");
+        return isa;
+    }
+    GS_FAIL("gemm: GRADSCOPE_GEMM_ISA=", env, " is not one of avx512, avx2, generic");
+}
+
+// -1 until the first gemm (or gemm_isa) call resolves the default.
+std::atomic<int> g_isa{-1};
+
+}  // namespace
+
+const char* gemm_isa_name(GemmIsa isa) {
+    switch (isa) {
+        case GemmIsa::generic: return "generic";
+        case GemmIsa::avx2: return "avx2";
+        case GemmIsa::avx512: return "avx512";
+    }
+    return "?";
+}
+
+bool gemm_isa_supported(GemmIsa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    // __builtin_cpu_supports also checks that the OS saves the ymm / zmm registers (XCR0).
+    switch (isa) {
+        case GemmIsa::generic: return true;
+        case GemmIsa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        case GemmIsa::avx512:
+            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                   __builtin_cpu_supports("fma");
+    }
+    return false;
+#else
+    return isa == GemmIsa::generic;
+#endif
+}
+
+GemmIsa gemm_isa() {
+    int v = g_isa.load(std::memory_order_relaxed);
+    if (v < 0) {
+        static const GemmIsa initial = isa_from_environment();  // throws (and retries next call) on a bad value
+        v = int(initial);
+        int expected = -1;
+        if (!g_isa.compare_exchange_strong(expected, v)) v = expected;
+    }
+    return GemmIsa(v);
+}
+
+void set_gemm_isa(GemmIsa isa) {
+    GS_CHECK(gemm_isa_supported(isa), "set_gemm_isa: this CPU cannot run ", gemm_isa_name(isa), " kernels");
+    g_isa.store(int(isa), std::memory_order_relaxed);
+}
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, T alpha, const T* A, i64 lda, const T* B, i64 ldb,
+          T beta, T* C, i64 ldc) {
     GS_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size M=", M, " N=", N, " K=", K);
     GS_CHECK(ldc >= std::max<i64>(N, 1), "gemm: ldc=", ldc, " is smaller than N=", N);
     GS_CHECK(lda >= std::max<i64>(trans_a ? M : K, 1), "gemm: lda=", lda, " is smaller than the row length ",
@@ -150,54 +454,10 @@ void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, T alpha, const T* A, 
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    using Bk = Blocking<T>;
-    constexpr i64 MR = Bk::MR, NR = Bk::NR, MC = Bk::MC, KC = Bk::KC, NC = Bk::NC;
-
-    const bool parallel = !omp_in_parallel() && omp_get_max_threads() > 1 &&
-                          double(M) * double(N) * double(K) >= kParallelFlops;
-    const i64 threads = parallel ? omp_get_max_threads() : 1;
-
-    // The packed B panel belongs to the calling thread and is shared by the whole team.
-    T* bpack = thread_scratch(ScratchSlot::gemm_b).get<T>(std::size_t(KC * std::min(NC, ceil_div(N, NR) * NR)));
-
-    for (i64 jc = 0; jc < N; jc += NC) {
-        const i64 nc = std::min(NC, N - jc);
-        const i64 panels_b = ceil_div(nc, NR);
-        // Tiles: MC rows x `tile_panels` NR-panels. With few row blocks, split the columns too so
-        // every thread gets work; the split changes who computes an element, never its sum order.
-        const i64 tiles_m = ceil_div(M, MC);
-        const i64 splits_n = std::min(panels_b, std::max<i64>(1, ceil_div(2 * threads, tiles_m)));
-        const i64 tile_panels = ceil_div(panels_b, splits_n);
-        const i64 tiles_n = ceil_div(panels_b, tile_panels);
-        for (i64 pc = 0; pc < K; pc += KC) {
-            const i64 kc = std::min(KC, K - pc);
-            const bool first = pc == 0;
-#pragma omp parallel if (parallel)
-            {
-#pragma omp for schedule(static)
-                for (i64 jp = 0; jp < panels_b; ++jp) pack_b_panel(trans_b, B, ldb, pc, kc, jc, nc, jp, bpack);
-                // (implicit barrier: the whole B panel is packed before anyone multiplies)
-                T* apack = thread_scratch(ScratchSlot::gemm_a).get<T>(std::size_t(MC * KC));
-#pragma omp for schedule(static)
-                for (i64 t = 0; t < tiles_m * tiles_n; ++t) {
-                    const i64 ic = (t / tiles_n) * MC;
-                    const i64 mc = std::min(MC, M - ic);
-                    const i64 jp0 = (t % tiles_n) * tile_panels;
-                    const i64 jp1 = std::min(panels_b, jp0 + tile_panels);
-                    pack_a(trans_a, A, lda, ic, mc, pc, kc, apack);
-                    for (i64 jp = jp0; jp < jp1; ++jp) {
-                        const i64 jr = jp * NR;
-                        const i64 nr = std::min(NR, nc - jr);
-                        for (i64 ir = 0; ir < mc; ir += MR) {
-                            const i64 mr = std::min(MR, mc - ir);
-                            micro_kernel(kc, apack + ir * kc, bpack + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
-                                         mr, nr, alpha, beta, first);
-                        }
-                    }
-                }
-            }
-        }
-    }
+    const GemmIsa isa = gemm_isa();
+    const double macs = double(M) * double(N) * double(K);
+    const int threads = omp_in_parallel() ? 1 : int(std::clamp<double>(macs / kMinThreadMacs, 1, omp_get_max_threads()));
+    run<T>(isa, {trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, threads);
 }
 
 template void gemm<float>(bool, bool, i64, i64, i64, float, const float*, i64, const float*, i64, float, float*, i64);

@@ -1,20 +1,58 @@
 // kernels::gemm against a naive triple loop: transposes, alpha/beta, odd shapes, padded leading
-// dimensions, write-only C when beta == 0, and thread-count independence.
+// dimensions, write-only C when beta == 0, and thread-count independence, on every micro-kernel
+// ISA (generic, AVX2, AVX-512) this CPU can run.
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "tensor/allocator.h"
 #include "tensor/error.h"
 
 namespace {
 
 using i64 = std::int64_t;
+using gs::kernels::cpu::GemmIsa;
+
+// The ISAs this machine can run; the ones it cannot are named in the test log (not silently skipped).
+std::vector<GemmIsa> runnable_isas() {
+    std::vector<GemmIsa> isas;
+    for (GemmIsa isa : {GemmIsa::generic, GemmIsa::avx2, GemmIsa::avx512}) {
+        if (gs::kernels::cpu::gemm_isa_supported(isa))
+            isas.push_back(isa);
+        else {
+            const std::string note =
+                std::string("gemm: this CPU cannot run the ") + gs::kernels::cpu::gemm_isa_name(isa) + " kernels; not tested";
+            MESSAGE(note);
+        }
+    }
+    return isas;
+}
+
+// Selects an ISA for the scope of one test and restores the previous one after it.
+struct IsaScope {
+    GemmIsa saved = gs::kernels::cpu::gemm_isa();
+    explicit IsaScope(GemmIsa isa) { gs::kernels::cpu::set_gemm_isa(isa); }
+    ~IsaScope() { gs::kernels::cpu::set_gemm_isa(saved); }
+    IsaScope(const IsaScope&) = delete;
+    IsaScope& operator=(const IsaScope&) = delete;
+};
+
+// Runs gemm with `threads` OpenMP threads, restoring the previous setting.
+template <class F>
+void with_threads(int threads, F f) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    f();
+    omp_set_num_threads(saved);
+}
 
 template <class T>
 std::vector<T> random_vector(std::size_t n, unsigned seed) {
@@ -25,75 +63,118 @@ std::vector<T> random_vector(std::size_t n, unsigned seed) {
     return v;
 }
 
-// The reference: C = alpha*op(A)*op(B) + beta*C in long double, C not read when beta == 0.
+// The reference: C = alpha*op(A)*op(B) + beta*C summed in double, C not read when beta == 0.
 template <class T>
 void naive_gemm(bool ta, bool tb, i64 M, i64 N, i64 K, T alpha, const T* A, i64 lda, const T* B, i64 ldb, T beta,
                 T* C, i64 ldc) {
     for (i64 i = 0; i < M; ++i)
         for (i64 j = 0; j < N; ++j) {
-            long double s = 0;
+            double s = 0;
             for (i64 k = 0; k < K; ++k) {
                 const T a = ta ? A[k * lda + i] : A[i * lda + k];
                 const T b = tb ? B[j * ldb + k] : B[k * ldb + j];
-                s += (long double)a * b;
+                s += double(a) * double(b);
             }
-            C[i * ldc + j] = T(alpha * s + (beta == T(0) ? 0.0L : (long double)beta * C[i * ldc + j]));
+            C[i * ldc + j] = T(double(alpha) * s + (beta == T(0) ? 0.0 : double(beta) * double(C[i * ldc + j])));
         }
+}
+
+// Both the kernel and the reference round once per product-sum step: the error of a sum of K
+// products of numbers in [-1, 1] grows like K * eps of T (eps 6e-8 f32, 1.1e-16 f64; margin ~30x).
+template <class T>
+double tolerance(i64 K) {
+    return (sizeof(T) == 4 ? 2e-6 : 1e-14) * double(K + 4);
 }
 
 struct Case {
     i64 M, N, K;
 };
 
-// Runs one configuration and compares with the reference. `pad` is added to each minimal leading
-// dimension; the padding of C must be left untouched.
+// Runs one configuration on every ISA in `isas` and compares each with the reference (computed
+// once). `pad` is added to each minimal leading dimension; the padding of C must be left untouched.
 template <class T>
-void check_case(bool ta, bool tb, Case c, T alpha, T beta, i64 pad, bool nan_c) {
+void check_case(const std::vector<GemmIsa>& isas, bool ta, bool tb, Case c, T alpha, T beta, i64 pad, bool nan_c) {
     const i64 lda = (ta ? c.M : c.K) + pad, ldb = (tb ? c.K : c.N) + pad, ldc = c.N + pad;
     const i64 a_rows = ta ? c.K : c.M, b_rows = tb ? c.N : c.K;
     auto A = random_vector<T>(std::size_t(std::max<i64>(a_rows * lda, 1)), 1);
     auto B = random_vector<T>(std::size_t(std::max<i64>(b_rows * ldb, 1)), 2);
-    auto C = random_vector<T>(std::size_t(std::max<i64>(c.M * ldc, 1)), 3);
+    auto C0 = random_vector<T>(std::size_t(std::max<i64>(c.M * ldc, 1)), 3);
     if (nan_c)
-        for (auto& x : C) x = std::numeric_limits<T>::quiet_NaN();
-    auto R = C;
-    gs::kernels::gemm<T>(ta, tb, c.M, c.N, c.K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+        for (auto& x : C0) x = std::numeric_limits<T>::quiet_NaN();
+    auto R = C0;
     naive_gemm<T>(ta, tb, c.M, c.N, c.K, alpha, A.data(), lda, B.data(), ldb, beta, R.data(), ldc);
-    // Sums of K products of numbers in [-1, 1]: float rounding grows like K * eps.
-    const double tol = (sizeof(T) == 4 ? 2e-6 : 1e-14) * double(c.K + 4);
-    int bad = 0;
-    for (i64 i = 0; i < c.M; ++i)
-        for (i64 j = 0; j < ldc; ++j) {
-            const T got = C[i * ldc + j], want = R[i * ldc + j];
-            if (j >= c.N) {
-                // Padding columns are outside C: still the seeded value (NaN stays NaN).
-                if (!(got == want || (std::isnan(got) && std::isnan(want)))) ++bad;
-            } else if (!(std::abs(double(got) - double(want)) <= tol)) {
-                ++bad;
+    const double tol = tolerance<T>(c.K);
+    for (GemmIsa isa : isas) {
+        IsaScope scope(isa);
+        auto C = C0;
+        gs::kernels::gemm<T>(ta, tb, c.M, c.N, c.K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+        int bad = 0;
+        for (i64 i = 0; i < c.M; ++i)
+            for (i64 j = 0; j < ldc; ++j) {
+                const T got = C[i * ldc + j], want = R[i * ldc + j];
+                if (j >= c.N) {
+                    // Padding columns are outside C: still the seeded value (NaN stays NaN).
+                    if (!(got == want || (std::isnan(got) && std::isnan(want)))) ++bad;
+                } else if (!(std::abs(double(got) - double(want)) <= tol)) {
+                    ++bad;
+                }
             }
-        }
-    INFO("ta=", ta, " tb=", tb, " M=", c.M, " N=", c.N, " K=", c.K, " alpha=", alpha, " beta=", beta, " pad=", pad);
-    CHECK(bad == 0);
+        INFO("isa=", gs::kernels::cpu::gemm_isa_name(isa), " ta=", ta, " tb=", tb, " M=", c.M, " N=", c.N,
+             " K=", c.K, " alpha=", alpha, " beta=", beta, " pad=", pad);
+        CHECK(bad == 0);
+    }
 }
 
 }  // namespace
 
 TEST_CASE_TEMPLATE("gemm matches a naive loop for every transpose combination and odd shapes", T, float, double) {
-    const Case cases[] = {{1, 1, 1}, {7, 7, 7}, {33, 33, 33}, {129, 7, 33}, {7, 129, 33}, {33, 129, 7},
-                          {1, 129, 129}, {129, 1, 129}, {129, 129, 1}, {5, 300, 600}};
+    // Edge tiles in every dimension, plus shapes that cross the cache blocks: M > MC (144),
+    // K > KC (128..256, so C is updated in several k blocks), N > NC (1024 doubles / 2048 floats);
+    // 301x35x300 and 67x600x200 are split between threads by rows and by columns.
+    const Case cases[] = {{1, 1, 1},      {7, 7, 7},     {33, 33, 33},  {129, 7, 33}, {7, 129, 33},
+                          {33, 129, 7},   {1, 129, 129}, {129, 1, 129}, {129, 129, 1}, {5, 300, 520},
+                          {301, 35, 300}, {13, 2100, 3}, {128, 10, 200}, {67, 600, 200}};
+    const auto isas = runnable_isas();
     for (bool ta : {false, true})
         for (bool tb : {false, true})
             for (const Case& c : cases) {
-                check_case<T>(ta, tb, c, T(1), T(0), 0, false);
-                check_case<T>(ta, tb, c, T(-0.5), T(2), 3, false);
+                check_case<T>(isas, ta, tb, c, T(1), T(0), 0, false);
+                check_case<T>(isas, ta, tb, c, T(-0.5), T(2), 3, false);
             }
 }
 
+TEST_CASE_TEMPLATE("gemm matches a naive loop on one thread and inside a parallel region", T, float, double) {
+    // The serial paths: one OpenMP thread, and a call from inside a parallel region (gemm must not
+    // fork again; each of the two callers writes its own C).
+    const auto isas = runnable_isas();
+    with_threads(1, [&] { check_case<T>(isas, false, true, {67, 45, 300}, T(0.75), T(-1), 1, false); });
+    for (GemmIsa isa : isas) {
+        IsaScope scope(isa);
+        const i64 M = 70, N = 50, K = 290;
+        auto A = random_vector<T>(std::size_t(M * K), 6);
+        auto B = random_vector<T>(std::size_t(K * N), 7);
+        std::vector<T> C0(std::size_t(M * N)), C1(std::size_t(M * N)), R(std::size_t(M * N));
+#pragma omp parallel num_threads(2)
+        {
+            T* C = omp_get_thread_num() == 0 ? C0.data() : C1.data();
+            gs::kernels::gemm<T>(false, false, M, N, K, T(1), A.data(), K, B.data(), N, T(0), C, N);
+        }
+        naive_gemm<T>(false, false, M, N, K, T(1), A.data(), K, B.data(), N, T(0), R.data(), N);
+        const double tol = tolerance<T>(K);
+        double worst = 0;
+        for (std::size_t i = 0; i < R.size(); ++i)
+            worst = std::max({worst, std::abs(double(C0[i]) - double(R[i])), std::abs(double(C1[i]) - double(R[i]))});
+        INFO("isa=", gs::kernels::cpu::gemm_isa_name(isa));
+        CHECK(worst <= tol);
+    }
+}
+
 TEST_CASE_TEMPLATE("gemm with beta == 0 never reads C", T, float, double) {
+    const auto isas = runnable_isas();
     for (bool ta : {false, true})
         for (bool tb : {false, true}) {
-            check_case<T>(ta, tb, {33, 17, 9}, T(1), T(0), 2, true);
-            check_case<T>(ta, tb, {300, 70, 300}, T(1.5), T(0), 0, true);
+            check_case<T>(isas, ta, tb, {33, 17, 9}, T(1), T(0), 2, true);
+            check_case<T>(isas, ta, tb, {300, 70, 300}, T(1.5), T(0), 0, true);
         }
     // K == 0: C = beta * C, so with beta == 0 the NaNs become zeros.
     std::vector<T> C(6, std::numeric_limits<T>::quiet_NaN());
@@ -111,17 +192,77 @@ TEST_CASE_TEMPLATE("gemm with K == 0 or alpha == 0 scales C by beta", T, float, 
 }
 
 TEST_CASE_TEMPLATE("gemm results are identical with 1 and 2 threads", T, float, double) {
-    const i64 M = 301, N = 157, K = 700;  // several K blocks and several tiles
-    auto A = random_vector<T>(std::size_t(M * K), 4);
-    auto B = random_vector<T>(std::size_t(K * N), 5);
-    std::vector<T> C1(std::size_t(M * N)), C2(std::size_t(M * N));
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
-    gs::kernels::gemm<T>(false, true, M, N, K, T(1), A.data(), K, B.data(), K, T(0), C1.data(), N);
-    omp_set_num_threads(2);
-    gs::kernels::gemm<T>(false, true, M, N, K, T(1), A.data(), K, B.data(), K, T(0), C2.data(), N);
-    omp_set_num_threads(saved);
-    CHECK(C1 == C2);  // bitwise: each element's k-sum order does not depend on the thread count
+    // Several K blocks and row blocks; the batch-128 training shapes, where the threads split the
+    // columns (M <= N) or the rows; the chunked and the one-chunk-per-thread partitions.
+    struct Shape {
+        bool ta, tb;
+        i64 M, N, K;
+    };
+    const Shape shapes[] = {{false, true, 301, 157, 700},
+                            {false, true, 128, 512, 300},
+                            {false, false, 128, 300, 260},
+                            {true, false, 300, 200, 128},
+                            {false, true, 128, 10, 512},
+                            // op(A) over 4 MB: one static chunk per thread, packed block by block
+                            {false, false, 264, 264, sizeof(T) == 4 ? 4200 : 2100}};
+    for (GemmIsa isa : runnable_isas()) {
+        IsaScope scope(isa);
+        for (const Shape& s : shapes) {
+            const i64 lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
+            auto A = random_vector<T>(std::size_t(s.M * s.K), 4);
+            auto B = random_vector<T>(std::size_t(s.K * s.N), 5);
+            auto C1 = random_vector<T>(std::size_t(s.M * s.N), 6), C2 = C1;
+            with_threads(1, [&] {
+                gs::kernels::gemm<T>(s.ta, s.tb, s.M, s.N, s.K, T(1), A.data(), lda, B.data(), ldb, T(0.5), C1.data(), s.N);
+            });
+            with_threads(2, [&] {
+                gs::kernels::gemm<T>(s.ta, s.tb, s.M, s.N, s.K, T(1), A.data(), lda, B.data(), ldb, T(0.5), C2.data(), s.N);
+            });
+            INFO("isa=", gs::kernels::cpu::gemm_isa_name(isa), " M=", s.M, " N=", s.N, " K=", s.K);
+            CHECK(C1 == C2);  // bitwise: each element's k-sum order does not depend on the thread count
+        }
+    }
+}
+
+TEST_CASE("gemm takes no fresh memory once its buffers have grown") {
+    // Packing buffers are per-thread scratch that only grows: repeating a call (any partition, any
+    // ISA) must be served from them, since first writes to fresh pages are very slow here.
+    struct Shape {
+        bool ta, tb;
+        i64 M, N, K;
+    };
+    const Shape shapes[] = {{false, true, 128, 512, 300}, {true, false, 300, 200, 128}, {false, false, 40, 50, 60}};
+    for (GemmIsa isa : runnable_isas()) {
+        IsaScope scope(isa);
+        with_threads(2, [&] {
+            for (const Shape& s : shapes) {
+                const i64 lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
+                auto A = random_vector<float>(std::size_t(s.M * s.K), 8);
+                auto B = random_vector<float>(std::size_t(s.K * s.N), 9);
+                std::vector<float> C(std::size_t(s.M * s.N));
+                auto call = [&] {
+                    gs::kernels::gemm<float>(s.ta, s.tb, s.M, s.N, s.K, 1.f, A.data(), lda, B.data(), ldb, 0.f, C.data(),
+                                             s.N);
+                };
+                call();
+                const auto before = gs::cpu_allocator::stats().fresh_allocations;
+                for (int r = 0; r < 3; ++r) call();
+                INFO("isa=", gs::kernels::cpu::gemm_isa_name(isa), " M=", s.M, " N=", s.N, " K=", s.K);
+                CHECK(gs::cpu_allocator::stats().fresh_allocations == before);
+            }
+        });
+    }
+}
+
+TEST_CASE("gemm refuses an ISA the CPU cannot run") {
+    using gs::kernels::cpu::gemm_isa_supported;
+    CHECK(gemm_isa_supported(GemmIsa::generic));
+    for (GemmIsa isa : {GemmIsa::avx2, GemmIsa::avx512}) {
+        if (gemm_isa_supported(isa)) continue;
+        const GemmIsa before = gs::kernels::cpu::gemm_isa();
+        CHECK_THROWS_WITH_AS(gs::kernels::cpu::set_gemm_isa(isa), doctest::Contains("cannot run"), gs::Error);
+        CHECK(gs::kernels::cpu::gemm_isa() == before);
+    }
 }
 
 TEST_CASE("gemm rejects leading dimensions that are too small") {
