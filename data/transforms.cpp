@@ -104,6 +104,17 @@ Tensor crop(const Tensor& images, const Tensor& offsets, std::int64_t OH, std::i
     return crop_impl(images, p, false, OH, OW);
 }
 
+Tensor pad(const Tensor& images, std::int64_t p) {
+    check_images("pad", images);
+    GS_CHECK(p >= 0, "pad: the padding must not be negative, got ", p);
+    const Tensor x = images.contiguous();
+    const std::int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+    Tensor out = Tensor::zeros({N, C, H + 2 * p, W + 2 * p}, x.dtype());
+    // A view of the middle of `out`, filled by one strided copy.
+    out.narrow(2, p, H).narrow(3, p, W).copy_(x);
+    return out;
+}
+
 Tensor flip_horizontal(const Tensor& images, const Tensor& flags) {
     check_images("flip_horizontal", images);
     const Tensor x = images.contiguous();
@@ -251,6 +262,10 @@ Pipeline& Pipeline::to_float(DType dtype, double scale) {
 Pipeline& Pipeline::center_crop(std::int64_t OH, std::int64_t OW) {
     return add("center_crop(" + std::to_string(OH) + "x" + std::to_string(OW) + ")",
                [=](const Tensor& x, Generator&) { return gs::data::center_crop(x, OH, OW); });
+}
+
+Pipeline& Pipeline::pad(std::int64_t p) {
+    return add("pad(" + std::to_string(p) + ")", [=](const Tensor& x, Generator&) { return gs::data::pad(x, p); });
 }
 
 Pipeline& Pipeline::random_crop(std::int64_t OH, std::int64_t OW) {

@@ -53,6 +53,10 @@ Tensor to_float(const Tensor& images, DType dtype = DType::f32, double scale = 1
 // left = (W - OW) / 2 (integer division: TensorFlow's resize_image_with_crop_or_pad offsets).
 Tensor center_crop(const Tensor& images, std::int64_t OH, std::int64_t OW);
 
+// images: any dtype (N, C, H, W) -> (N, C, H + 2p, W + 2p), the image in the middle and zeros
+// around it: how 28x28 images get room for random 28x28 crops (pad 2 + random_crop(28, 28)).
+Tensor pad(const Tensor& images, std::int64_t p);
+
 // images: any dtype (N, C, H, W); offsets: i64 (N, 2) holding (top, left) per image with
 // 0 <= top <= H - OH and 0 <= left <= W - OW -> (N, C, OH, OW).
 Tensor crop(const Tensor& images, const Tensor& offsets, std::int64_t OH, std::int64_t OW);
@@ -98,6 +102,7 @@ public:
     Pipeline& add(std::string name, TransformFn fn);
     Pipeline& to_float(DType dtype = DType::f32, double scale = 1.0 / 255.0);
     Pipeline& center_crop(std::int64_t OH, std::int64_t OW);
+    Pipeline& pad(std::int64_t p);
     Pipeline& random_crop(std::int64_t OH, std::int64_t OW);
     Pipeline& random_flip(double p = 0.5);
     Pipeline& whiten();

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
         f.option("--corrupt-prob", s.corrupt_prob, "partial_labels: corruption probability p")->check(CLI::Range(0.0, 1.0));
         f.option("--crop", s.crop, "crop images to N x N (center; random with --random-crop)");
         f.flag("--random-crop", s.random_crop, "random crops for training (the augmentation of Zhang et al. Table 1)");
+        f.option("--pad", s.pad, "zero padding before --random-crop (e.g. 2 for 28x28 crops of 28x28 images)");
         f.flag("--whiten", s.whiten, "per-image whitening after scaling to [0, 1]");
         f.option("--model", s.model, "mlp, alexnet_small, inception_small or inception_small_nobn");
         f.option("--widths", s.widths, "mlp hidden widths, e.g. 512,512,512");

@@ -231,3 +231,20 @@ TEST_CASE("Pipeline draws are a pure function of seed and epoch and position") {
     bad.add("boom", [](const Tensor&, Generator&) -> Tensor { throw std::runtime_error("boom step"); });
     CHECK_THROWS_WITH(bad(x, 0, 0, 0), "boom step");
 }
+
+TEST_CASE("pad surrounds each image with zeros and random crops of the padded image shift it") {
+    Tensor x = Tensor::arange(2 * 1 * 3 * 2).reshape({2, 1, 3, 2}).to(DType::u8);
+    const Tensor y = pad(x, 2);
+    REQUIRE(y.shape() == Shape{2, 1, 7, 6});
+    for (std::int64_t n = 0; n < 2; ++n)
+        for (std::int64_t h = 0; h < 7; ++h)
+            for (std::int64_t w = 0; w < 6; ++w) {
+                const bool inside = h >= 2 && h < 5 && w >= 2 && w < 4;
+                const double want = inside ? x.at<double>({n, 0, h - 2, w - 2}) : 0.0;
+                CHECK(y.at<double>({n, 0, h, w}) == want);
+            }
+    CHECK(pad(x, 0).shape() == x.shape());
+    CHECK_THROWS_WITH_AS(pad(x, -1), doctest::Contains("pad: the padding must not be negative"), Error);
+    const Tensor out = Pipeline().pad(2).random_crop(3, 2)(x, 1, 0, 0);
+    CHECK(out.shape() == x.shape());
+}

@@ -91,7 +91,10 @@ nn::LrSchedule build_schedule(const ClassifierSpec& spec, std::int64_t steps_per
 
 data::Pipeline pipeline(const ClassifierSpec& spec, bool train) {
     data::Pipeline p;
-    if (train && spec.random_crop) p.random_crop(spec.crop, spec.crop);
+    if (train && spec.random_crop) {
+        if (spec.pad > 0) p.pad(spec.pad);
+        p.random_crop(spec.crop, spec.crop);
+    }
     else p.center_crop(spec.crop, spec.crop);
     p.to_float(DType::f32, 1.0 / 255.0);
     if (spec.whiten) p.whiten();
@@ -231,6 +234,8 @@ void ClassifierSpec::validate() const {
     GS_CHECK(train_examples >= 0, "--train-examples: must not be negative, got ", train_examples);
     GS_CHECK(test_examples >= 0, "--test-examples: must not be negative, got ", test_examples);
     GS_CHECK(crop >= 1, "--crop: must be at least 1, got ", crop);
+    GS_CHECK(pad >= 0, "--pad: must not be negative, got ", pad);
+    GS_CHECK(pad == 0 || random_crop, "--pad is the room for --random-crop; give both");
     GS_CHECK(model != "mlp" || !widths.empty(), "--widths: the mlp needs at least one hidden width");
     for (std::int64_t w : widths) GS_CHECK(w >= 1, "--widths: every width must be at least 1, got ", w);
     GS_CHECK(optimizer == "sgd" || optimizer == "adam", "--optimizer: unknown optimizer '", optimizer, "' (sgd, adam)");
@@ -252,7 +257,7 @@ void ClassifierSpec::validate() const {
 nlohmann::json ClassifierSpec::to_json() const {
     return {{"dataset", dataset},       {"data_dir", data_dir},         {"train_examples", train_examples},
             {"test_examples", test_examples}, {"randomize", randomize}, {"corrupt_prob", corrupt_prob},
-            {"crop", crop},             {"random_crop", random_crop},   {"whiten", whiten},
+            {"crop", crop},             {"random_crop", random_crop},   {"pad", pad},     {"whiten", whiten},
             {"model", model},           {"widths", widths},             {"optimizer", optimizer},
             {"lr", lr},                 {"momentum", momentum},         {"nesterov", nesterov},
             {"weight_decay", weight_decay}, {"schedule", schedule},     {"gamma", gamma},
@@ -305,7 +310,9 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
         splits = std::move(rs.data);
     }
     const std::int64_t C = splits.train.images.size(1);
-    GS_CHECK(splits.train.images.size(2) >= spec.crop && splits.train.images.size(3) >= spec.crop, "--crop ", spec.crop,
+    GS_CHECK(splits.train.images.size(2) + 2 * spec.pad >= spec.crop && splits.train.images.size(3) + 2 * spec.pad >= spec.crop &&
+                 splits.test.images.size(2) >= spec.crop && splits.test.images.size(3) >= spec.crop,
+             "--crop ", spec.crop,
              ": larger than the ", splits.train.images.size(2), "x", splits.train.images.size(3), " images");
     GS_CHECK(splits.train.size() > 0, spec.dataset, ": the training split is empty");
     const std::int64_t classes = splits.train.num_classes;

@@ -41,6 +41,7 @@ struct ClassifierSpec {
     double corrupt_prob = 0.0;            // partial_labels: p
     std::int64_t crop = 28;               // center crop (or random crop) to crop x crop
     bool random_crop = false;
+    std::int64_t pad = 0;                 // zero padding before the random crop (training only)
     bool whiten = true;                   // per-image whitening after /255 (Zhang et al.)
     // ---- model
     std::string model = "mlp";            // mlp, alexnet_small, inception_small, inception_small_nobn
