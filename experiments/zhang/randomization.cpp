@@ -10,6 +10,7 @@
 #include "data/randomize.h"
 #include "experiments/runner/interrupt.h"
 #include "experiments/runner/run_dir.h"
+#include "experiments/zhang/parts.h"
 #include "tensor/atomic_file.h"
 #include "tensor/error.h"
 
@@ -25,6 +26,7 @@ struct PaperRow {
 };
 const std::map<std::string, PaperRow>& paper_rows() {
     static const std::map<std::string, PaperRow> rows{{"inception_small", {85.75, 9.78, 100.0}},
+                                                      {"inception_small_nobn", {82.00, 10.12, 100.0}},
                                                       {"alexnet_small", {76.07, 9.86, 99.82}},
                                                       {"mlp_3x512", {52.39, 10.48, 100.0}},
                                                       {"mlp_1x512", {50.51, 10.61, 99.34}}};
@@ -38,19 +40,6 @@ const std::map<std::string, double>& reproduction_steps() {
                                                      {"gaussian", 8800},      {"random_pixels", 11900},
                                                      {"random_labels", 16600}};
     return steps;
-}
-
-void configure_model(const RandomizationSpec& spec, const std::string& model, ClassifierSpec& s) {
-    if (model == "mlp_1x512") {
-        s.model = "mlp";
-        s.widths = {512};
-    } else if (model == "mlp_3x512") {
-        s.model = "mlp";
-        s.widths = {512, 512, 512};
-    } else {
-        s.model = model;
-    }
-    s.lr = model == "inception_small" ? spec.inception_lr : spec.other_lr;
 }
 
 // (kind, p) of every run of one model, figure 1a settings first, without repeats.
@@ -68,21 +57,9 @@ std::vector<std::pair<std::string, double>> runs_of(const RandomizationSpec& spe
     return out;
 }
 
-std::string pct(const nlohmann::json& x) {
-    if (!x.is_number()) return "-";
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f", 100.0 * x.get<double>());
-    return buf;
-}
-
 std::string num(const nlohmann::json& x) { return x.is_number() ? x.dump() : std::string("never"); }
 
 }  // namespace
-
-const std::vector<std::string>& randomization_models() {
-    static const std::vector<std::string> m{"inception_small", "alexnet_small", "mlp_1x512", "mlp_3x512"};
-    return m;
-}
 
 std::string setting_name(const std::string& kind, double p) {
     if (kind != "partial_labels") return kind;
@@ -92,13 +69,7 @@ std::string setting_name(const std::string& kind, double p) {
 }
 
 void RandomizationSpec::validate() const {
-    GS_CHECK(!models.empty(), "--models: give at least one model");
-    const auto& known = randomization_models();
-    for (const auto& m : models) {
-        bool ok = false;
-        for (const auto& k : known) ok = ok || k == m;
-        GS_CHECK(ok, "--models: unknown model '", m, "' (inception_small, alexnet_small, mlp_1x512, mlp_3x512)");
-    }
+    check_models(models, "--models");
     for (const auto& k : settings) data::parse_randomization(k);
     GS_CHECK(figure_p > 0 && figure_p < 1, "--figure-p: must lie in (0, 1), got ", figure_p);
     for (double p : corruption) GS_CHECK(p >= 0 && p <= 1, "--corruption: every level must lie in [0, 1], got ", p);
@@ -135,29 +106,17 @@ RandomizationResult run_randomization(const RandomizationSpec& spec, const Runti
         m["runs"] = nlohmann::json::object();
         for (const auto& [kind, p] : runs) {
             ClassifierSpec s = spec.base;
-            configure_model(spec, model, s);
+            configure_model(model, spec.inception_lr, spec.other_lr, s);
             s.randomize = kind;
             s.corrupt_prob = kind == "partial_labels" ? p : 0.0;
             s.stop_at_fit = true;
             const std::string name = setting_name(kind, p);
-            const fs::path run_dir = dir / model / name;
-            const bool continue_run = resume && fs::exists(run_dir / "checkpoint.safetensors");
-            progress.line("== " + model + " / " + name + (continue_run ? " (resuming)" : ""));
-            const ClassifierResult r = train_classifier(s, rt, run_dir, continue_run, progress, &data);
-            const nlohmann::json& fin = r.summary["final"];
+            const ClassifierResult r = run_part(s, rt, dir / model / name, resume, progress, data, model + " / " + name);
             m["parameters"] = r.summary["parameters"];
-            m["runs"][name] = {{"kind", kind},
-                               {"p", p},
-                               {"status", r.status},
-                               {"train_accuracy", fin.is_object() ? fin["train_accuracy"] : nlohmann::json(nullptr)},
-                               {"test_accuracy", fin.is_object() ? fin["test_accuracy"] : nlohmann::json(nullptr)},
-                               {"train_loss", fin.is_object() ? fin["train_loss"] : nlohmann::json(nullptr)},
-                               {"test_loss", fin.is_object() ? fin["test_loss"] : nlohmann::json(nullptr)},
-                               {"best_test_accuracy", r.summary["best"]["test_accuracy"]},
-                               {"first_step_train_accuracy_100", r.summary["first_step_train_accuracy_100"]},
-                               {"steps", r.summary["steps"]},
-                               {"epochs", r.summary["epochs"]},
-                               {"examples_per_second", r.summary["examples_per_second"]}};
+            nlohmann::json row = part_row(r);
+            row["kind"] = kind;
+            row["p"] = p;
+            m["runs"][name] = row;
             if (r.status == "interrupted") {
                 summary["status"] = "interrupted";
                 write_json_atomic(dir / "summary.json", summary);
@@ -236,7 +195,7 @@ std::string randomization_report(const nlohmann::json& s) {
             char loss[32] = "-";
             if (run["train_loss"].is_number()) std::snprintf(loss, sizeof loss, "%.4f", run["train_loss"].get<double>());
             r << "| " << name << " | " << num(run["first_step_train_accuracy_100"]) << " | " << run["epochs"] << " | "
-              << pct(run["train_accuracy"]) << " | " << pct(run["test_accuracy"]) << " | " << pct(run["best_test_accuracy"])
+              << percent(run["train_accuracy"]) << " | " << percent(run["test_accuracy"]) << " | " << percent(run["best_test_accuracy"])
               << " | " << loss << " |\n";
         }
         auto paper = paper_rows().find(model);
@@ -253,7 +212,7 @@ std::string randomization_report(const nlohmann::json& s) {
         for (const auto& row : m["corruption_curve"]) {
             char rel[32] = "-";
             if (row["relative_steps"].is_number()) std::snprintf(rel, sizeof rel, "%.2f", row["relative_steps"].get<double>());
-            r << "| " << row["p"] << " | " << num(row["steps_to_fit"]) << " | " << rel << " | " << pct(row["test_error"]) << " |\n";
+            r << "| " << row["p"] << " | " << num(row["steps_to_fit"]) << " | " << rel << " | " << percent(row["test_error"]) << " |\n";
         }
         if (paper != paper_rows().end())
             r << "\nPaper end points (CIFAR-10): test error " << 100 - paper->second.true_test_accuracy << "% at p = 0 and "

@@ -19,7 +19,7 @@
 namespace gs::exp::zhang {
 
 struct RandomizationSpec {
-    // Model names: mlp_1x512, mlp_3x512, alexnet_small, inception_small.
+    // Model names: experiments/zhang/parts.h model_names().
     std::vector<std::string> models{"mlp_1x512", "mlp_3x512"};
     // Figure 1a settings (data/randomize.h names; "partial_labels" uses figure_p).
     std::vector<std::string> settings{"true_labels", "random_labels", "shuffled_pixels", "random_pixels", "gaussian",
@@ -37,8 +37,6 @@ struct RandomizationSpec {
     void validate() const;
 };
 
-// The known model names, in the paper's order.
-const std::vector<std::string>& randomization_models();
 // The sub-folder name of a setting: "true_labels", ..., "partial_labels_p0.5".
 std::string setting_name(const std::string& kind, double p);
 

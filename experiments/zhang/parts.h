@@ -1,0 +1,33 @@
+#pragma once
+// What the Zhang et al. experiments share: the paper's model names mapped to classifier specs, and
+// one training run ("part") inside an experiment's folder, resumed when it was interrupted and
+// summarized as one row.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "experiments/runner/classifier.h"
+
+namespace gs::exp::zhang {
+
+// inception_small, inception_small_nobn, alexnet_small, mlp_1x512, mlp_3x512.
+const std::vector<std::string>& model_names();
+// Throws "<flag>: unknown model 'x' (...)" for a name not in model_names().
+void check_models(const std::vector<std::string>& models, const std::string& flag);
+// Sets s.model, s.widths and s.lr (inception_lr for the Inceptions, papers.md §1.3).
+void configure_model(const std::string& model, double inception_lr, double other_lr, ClassifierSpec& s);
+
+// Trains `spec` in `dir`, continuing an earlier part there when `resume` is set and a checkpoint
+// exists (a completed part returns its summary at once).
+ClassifierResult run_part(const ClassifierSpec& spec, const RuntimeOptions& runtime, const std::filesystem::path& dir,
+                          bool resume, Progress& progress, const data::Splits& data, const std::string& label);
+
+// The summary row of a part: status, final train/test accuracy and loss, best test accuracy,
+// first step at 100% training accuracy, steps, epochs, examples/s.
+nlohmann::json part_row(const ClassifierResult& r);
+
+// "85.75" for 0.8575; "-" for null.
+std::string percent(const nlohmann::json& fraction);
+
+}  // namespace gs::exp::zhang
