@@ -218,7 +218,15 @@ struct Plan {
         i64 offset;
     };
     std::vector<Entry> entries;                         // column order
-    std::vector<std::pair<const Layer*, Sel>> layers;   // first-appearance order
+    // First-appearance order. A module that sits in two places of the model is listed twice by
+    // named_parameters(), so its columns appear twice: norms and Gram count each weight and bias
+    // as often as its names are selected (count_w, count_b), consistent with gradients().
+    struct LayerSel {
+        const Layer* layer;
+        Sel sel;
+        int count_w = 0, count_b = 0;
+    };
+    std::vector<LayerSel> layers;
     i64 total = 0;
 };
 
@@ -237,18 +245,19 @@ Plan make_plan(const std::vector<Param>& params, const std::vector<std::string>&
         GS_CHECK(p.local == "weight" || p.local == "bias", "PerExampleCollector: unexpected parameter '", p.name, "'");
         plan.entries.push_back({&p, plan.total});
         plan.total += p.numel;
-        auto it = std::find_if(plan.layers.begin(), plan.layers.end(), [&](const auto& e) { return e.first == p.layer; });
+        auto it = std::find_if(plan.layers.begin(), plan.layers.end(), [&](const auto& e) { return e.layer == p.layer; });
         if (it == plan.layers.end()) {
-            plan.layers.emplace_back(p.layer, Sel{});
+            plan.layers.push_back({p.layer, Sel{}});
             it = plan.layers.end() - 1;
         }
-        (p.local == "weight" ? it->second.weight : it->second.bias) = true;
+        if (p.local == "weight") it->sel.weight = true, ++it->count_w;
+        else it->sel.bias = true, ++it->count_b;
     }
     return plan;
 }
 
 DType dtype_of_plan(const Plan& plan) {
-    return plan.layers.empty() ? DType::f32 : plan.layers.front().first->records.front().x.dtype();
+    return plan.layers.empty() ? DType::f32 : plan.layers.front().layer->records.front().x.dtype();
 }
 
 }  // namespace
@@ -261,7 +270,7 @@ Tensor PerExampleCollector::gradients(const std::vector<std::string>& names, std
     const Plan plan = make_plan(params_, resolve(names));
     const i64 n = end - begin;
     Tensor out = Tensor::empty({n, plan.total}, dtype_of_plan(plan));
-    for (const auto& [L, sel] : plan.layers) {
+    for (const auto& [L, sel, cw, cb] : plan.layers) {
         const auto [gw, gb] = layer_grads(*L, sel, begin, n);
         for (const auto& e : plan.entries) {
             if (e.param->layer != L) continue;
@@ -272,47 +281,63 @@ Tensor PerExampleCollector::gradients(const std::vector<std::string>& names, std
     return out;
 }
 
+namespace {
+
+// Sum over the plan's layers of a per-layer reduction (norms or Gram) computed by `one(layer, sel)`,
+// each weight/bias part counted as often as it is selected.
+template <class One>
+Tensor sum_over_layers(const Plan& plan, One one) {
+    Tensor acc;
+    auto add = [&](Tensor part, int count) {
+        if (count != 1) part = kernels::affine(part, double(count), 0.0);
+        acc = acc.defined() ? kernels::binary(kernels::BinaryOp::add, acc, part) : part;
+    };
+    for (const auto& e : plan.layers) {
+        if (e.count_w == e.count_b || e.count_w == 0 || e.count_b == 0) {
+            add(one(*e.layer, e.sel), std::max(e.count_w, e.count_b));
+        } else {
+            add(one(*e.layer, Sel{true, false}), e.count_w);
+            add(one(*e.layer, Sel{false, true}), e.count_b);
+        }
+    }
+    return acc;
+}
+
+}  // namespace
+
 Tensor PerExampleCollector::squared_norms(const std::vector<std::string>& names) const {
     const i64 B = batch_size();
     const Plan plan = make_plan(params_, resolve(names));
-    Tensor acc;
-    for (const auto& [L, sel] : plan.layers) {
-        Tensor part;
-        const Kind k = kind_of(*L);
-        if (L->records.size() == 1 && k != Kind::batch_norm) {
-            const Record& r = L->records.front();
-            part = k == Kind::linear
+    const Tensor acc = sum_over_layers(plan, [&](const Layer& L, Sel sel) {
+        const Kind k = kind_of(L);
+        if (L.records.size() == 1 && k != Kind::batch_norm) {
+            const Record& r = L.records.front();
+            return k == Kind::linear
                        ? kernels::linear_per_example_sq_norms(r.x, output_grad(r), sel.weight, sel.bias, config_of(opt_))
-                       : kernels::conv2d_per_example_sq_norms(r.x, output_grad(r), L->module->parameter("weight").shape(),
-                                                              dynamic_cast<Conv2d*>(L->module)->geometry(), sel.weight,
+                       : kernels::conv2d_per_example_sq_norms(r.x, output_grad(r), L.module->parameter("weight").shape(),
+                                                              dynamic_cast<Conv2d*>(L.module)->geometry(), sel.weight,
                                                               sel.bias, config_of(opt_));
-        } else {
-            part = kernels::per_example_row_sq_norms(layer_rows(*L, sel, B));
         }
-        acc = acc.defined() ? kernels::binary(kernels::BinaryOp::add, acc, part) : part;
-    }
+        return kernels::per_example_row_sq_norms(layer_rows(L, sel, B));
+    });
     return acc.defined() ? acc : Tensor::zeros({B}, DType::f32);
 }
 
 Tensor PerExampleCollector::gram(const std::vector<std::string>& names) const {
     const i64 B = batch_size();
     const Plan plan = make_plan(params_, resolve(names));
-    Tensor acc;
-    for (const auto& [L, sel] : plan.layers) {
-        Tensor part;
-        const Kind k = kind_of(*L);
-        if (L->records.size() == 1 && k != Kind::batch_norm) {
-            const Record& r = L->records.front();
-            part = k == Kind::linear
+    const Tensor acc = sum_over_layers(plan, [&](const Layer& L, Sel sel) {
+        const Kind k = kind_of(L);
+        if (L.records.size() == 1 && k != Kind::batch_norm) {
+            const Record& r = L.records.front();
+            return k == Kind::linear
                        ? kernels::linear_per_example_gram(r.x, output_grad(r), sel.weight, sel.bias, config_of(opt_))
-                       : kernels::conv2d_per_example_gram(r.x, output_grad(r), L->module->parameter("weight").shape(),
-                                                          dynamic_cast<Conv2d*>(L->module)->geometry(), sel.weight,
+                       : kernels::conv2d_per_example_gram(r.x, output_grad(r), L.module->parameter("weight").shape(),
+                                                          dynamic_cast<Conv2d*>(L.module)->geometry(), sel.weight,
                                                           sel.bias, config_of(opt_));
-        } else {
-            part = kernels::per_example_row_gram(layer_rows(*L, sel, B));
         }
-        acc = acc.defined() ? kernels::binary(kernels::BinaryOp::add, acc, part) : part;
-    }
+        return kernels::per_example_row_gram(layer_rows(L, sel, B));
+    });
     return acc.defined() ? acc : Tensor::zeros({B, B}, DType::f32);
 }
 
@@ -324,7 +349,7 @@ PerExampleMoments PerExampleCollector::moments(const std::vector<std::string>& n
     out.sum = Tensor::empty({plan.total}, dt);
     out.sum_sq = Tensor::empty({plan.total}, dt);
     out.count = B;
-    for (const auto& [L, sel] : plan.layers) {
+    for (const auto& [L, sel, cw, cb] : plan.layers) {
         Tensor sw, qw, sb, qb;  // flattened sums and sums of squares of weight and bias
         const Kind k = kind_of(*L);
         if (L->records.size() == 1 && k != Kind::batch_norm) {

@@ -25,7 +25,8 @@ double rel_tol() {
 
 template <class T>
 void check_close(const Tensor& got, const std::vector<double>& want, const char* what) {
-    CAPTURE(what);
+    const std::string what_s = what;
+    CAPTURE(what_s);
     const std::vector<double> g = got.to_vector<double>();
     REQUIRE(g.size() == want.size());
     double scale = 1e-30;
@@ -95,7 +96,8 @@ template <class T, class Norms, class Gram, class Moments>
 void check_reductions(const std::vector<double>& gw, const std::vector<double>& gb, i64 B, Norms norms, Gram gram,
                       Moments moments) {
     for (const PerExampleConfig& cfg : kConfigs) {
-        CAPTURE(per_example_method_name(cfg.method));
+        const std::string method_name = per_example_method_name(cfg.method);
+        CAPTURE(method_name);
         CAPTURE(cfg.budget);
         for (int sel = 1; sel < 4; ++sel) {
             const bool w = sel & 1, b = sel & 2;
