@@ -68,20 +68,17 @@ const char* per_example_method_name(PerExampleMethod m) {
     return "?";
 }
 
-PerExampleCost per_example_cost(const PatchShape& s, std::int64_t budget) {
+PerExampleCost per_example_cost(const PatchShape& s, std::int64_t /*budget*/) {
     const double B = double(s.B), P = double(s.P), G = double(s.G);
     const double Fg = double(s.F) / G, Og = double(s.O) / G, n = double(s.O) * Fg;
     const double form = 2 * P * double(s.O) * Fg;  // one example's gradient
     const double pair = G * (2 * P * P * (Fg + Og) + 2 * P * P);
-    // Chunk size as the materializing Gram computes it (fetch scratch plus two row blocks).
-    const double fetch = s.P * double(s.F + s.O);
-    const double chunk = std::max(1.0, std::floor(double(budget) / std::max(1.0, fetch + 2 * (n + double(s.O)))));
-    const double m = std::ceil(B / chunk);
-    const double r = m <= 1 ? 1.0 : (m + 1) / 2;
     PerExampleCost c;
     c.norms_materialize = B * (form + 2 * n);
     c.norms_patches = B * pair;
-    c.gram_materialize = form * B * r + 2 * B * B * n;
+    // Every gradient formed once (the Gram blocks over parameters), then the lower triangle of
+    // R R^T: B(B+1)/2 dot products of length n.
+    c.gram_materialize = form * B + B * (B + 1) * n;
     c.gram_patches = B * (B + 1) / 2 * pair;
     return c;
 }

@@ -46,15 +46,14 @@ struct PatchShape {
     std::int64_t B = 0, P = 1, F = 0, O = 0, G = 1;
 };
 
-// Flop estimates (multiply-adds counted as 2) of the two methods for one layer's weight part,
-// with the memory budget deciding how often materialized chunks are recomputed. Documented
-// formulas, with Fg = F/G, Og = O/G, n = O*Fg (weight elements):
+// Flop estimates (multiply-adds counted as 2) of the two methods for one layer's weight part.
+// Documented formulas, with Fg = F/G, Og = O/G, n = O*Fg (weight elements):
 //   norms, materialize: B * (2 P O Fg + 2 n)
 //   norms, patches:     B * G * (2 P^2 (Fg + Og) + 2 P^2)
-//   gram,  materialize: 2 P O Fg * B * r  +  2 B^2 n, where r = 1 when all B gradients fit the
-//                       budget and otherwise (m + 1) / 2 for m chunks (each block pair re-forms
-//                       both chunks: the pairs (I, J <= I) need every chunk about m/2 times)
+//   gram,  materialize: B * 2 P O Fg  +  B (B + 1) n   (each gradient formed once: the Gram is
+//                       blocked over parameters, see per_example_cpu.cpp; lower triangle only)
 //   gram,  patches:     B(B + 1)/2 * G * (2 P^2 (Fg + Og) + 2 P^2)
+// The budget does not enter (kept in the signature for a future model that counts re-fetching).
 struct PerExampleCost {
     double norms_materialize = 0, norms_patches = 0, gram_materialize = 0, gram_patches = 0;
 };

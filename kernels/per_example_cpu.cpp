@@ -221,6 +221,62 @@ void mirror_lower(T* out, i64 B) {
         for (i64 j = i + 1; j < B; ++j) out[i * B + j] = out[j * B + i];
 }
 
+// out (B, B) lower-triangle blocks += R R^T for rows R (B, ld); the caller mirrors at the end.
+// Blocks of 256 rows: only pairs (I, J <= I) run (3 of 4 products at B = 500); big blocks keep
+// each GEMM call efficient when ld is long.
+template <class T>
+void syrk_lower_add(const T* R, i64 B, i64 ld, T* out) {
+    constexpr i64 kBlock = 256;
+    for (i64 i0 = 0; i0 < B; i0 += kBlock)
+        for (i64 j0 = 0; j0 <= i0; j0 += kBlock)
+            gemm<T>(false, true, std::min(kBlock, B - i0), std::min(kBlock, B - j0), ld, T(1), R + i0 * ld, ld,
+                    R + j0 * ld, ld, T(1), out + i0 * B + j0, B);
+}
+
+// Materialized Gram, blocked over PARAMETERS rather than examples: for a block of kb output
+// channels of one group, every example's partial gradient (kb x Fg) is formed once into R (B, kb*Fg)
+// and R R^T is added; the Gram is the sum over blocks. Each per-example gradient element is thus
+// formed exactly once, whatever the budget (blocking over examples would re-form chunks for every
+// block pair). The bias rows (B, O) are formed on the first pass and added last. out starts zeroed.
+template <class T>
+void gram_materialize(const Source<T>& src, bool weight, bool bias, i64 budget, T* out) {
+    const PatchShape& s = src.s;
+    const i64 B = s.B, P = s.P, Fg = s.F / s.G, Og = s.O / s.G;
+    const i64 n = chunk_size(B, src.fetch_elems(), std::max<i64>(budget / 2, 1));  // examples per fetch
+    const i64 kb = std::clamp<i64>(budget / 2 / std::max<i64>(B * Fg, 1), 1, Og);   // channels per block
+    std::vector<T> R(std::size_t(weight ? B * kb * Fg : 0)), bias_rows(std::size_t(bias ? B * s.O : 0));
+    Chunk<T> c;
+    bool bias_done = !bias;
+    for (i64 gi = 0; gi < s.G && (weight || !bias_done); ++gi)
+        for (i64 k0 = 0; k0 < Og; k0 += kb) {
+            const i64 nk = std::min(kb, Og - k0);
+            const i64 ld = nk * Fg;
+            for (i64 i0 = 0; i0 < B; i0 += n) {
+                const i64 nn = std::min(n, B - i0);
+                src.fetch(i0, nn, c);
+#pragma omp parallel for if (parallel_ok(nn)) schedule(static)
+                for (i64 i = 0; i < nn; ++i) {
+                    const T* U = c.U + i * P * s.F;
+                    const T* D = c.D + i * P * s.O;
+                    if (weight)
+                        gemm<T>(true, false, nk, Fg, P, T(1), D + gi * Og + k0, s.O, U + gi * Fg, s.F, T(0),
+                                R.data() + (i0 + i) * ld, Fg);
+                    if (!bias_done) {
+                        T* b = bias_rows.data() + (i0 + i) * s.O;
+                        std::fill(b, b + s.O, T(0));
+                        for (i64 p = 0; p < P; ++p)
+                            for (i64 k = 0; k < s.O; ++k) b[k] += D[p * s.O + k];
+                    }
+                }
+            }
+            bias_done = true;
+            if (!weight) break;
+            syrk_lower_add(R.data(), B, ld, out);
+        }
+    if (bias) syrk_lower_add(bias_rows.data(), B, s.O, out);
+    mirror_lower(out, B);
+}
+
 template <class T>
 void gram(const Source<T>& src, bool weight, bool bias, const PerExampleConfig& cfg, T* out) {
     const PatchShape& s = src.s;
@@ -229,34 +285,7 @@ void gram(const Source<T>& src, bool weight, bool bias, const PerExampleConfig& 
     if (B == 0 || (!weight && !bias)) return;
     const PerExampleMethod m = weight ? choose_gram_method(s, cfg) : PerExampleMethod::materialize;
     if (m == PerExampleMethod::materialize) {
-        const i64 ld = row_length<T>(s, weight, bias);
-        const i64 n = chunk_size(B, src.fetch_elems() + 2 * ld, cfg.budget);
-        Chunk<T> c;
-        if (n >= B) {
-            std::vector<T> rows(std::size_t(B * ld));
-            grads_chunk(src, 0, B, weight, bias, rows.data(), ld, c);
-            gemm<T>(false, true, B, B, ld, T(1), rows.data(), ld, rows.data(), ld, T(0), out, B);
-            return;
-        }
-        // Block pairs (I, J <= I): both chunks are formed for each pair; only the lower triangle
-        // is computed and then mirrored.
-        std::vector<T> ri(std::size_t(n * ld)), rj(std::size_t(n * ld)), blk(std::size_t(n * n));
-        for (i64 i0 = 0; i0 < B; i0 += n) {
-            const i64 ni = std::min(n, B - i0);
-            grads_chunk(src, i0, ni, weight, bias, ri.data(), ld, c);
-            for (i64 j0 = 0; j0 <= i0; j0 += n) {
-                const i64 nj = std::min(n, B - j0);
-                const T* rjp = ri.data();
-                if (j0 != i0) {
-                    grads_chunk(src, j0, nj, weight, bias, rj.data(), ld, c);
-                    rjp = rj.data();
-                }
-                gemm<T>(false, true, ni, nj, ld, T(1), ri.data(), ld, rjp, ld, T(0), blk.data(), nj);
-                for (i64 i = 0; i < ni; ++i)
-                    for (i64 j = 0; j < nj; ++j) out[(i0 + i) * B + j0 + j] = blk[std::size_t(i * nj + j)];
-            }
-        }
-        mirror_lower(out, B);
+        gram_materialize(src, weight, bias, cfg.budget, out);
         return;
     }
     // Patches: for a pair of example blocks, MU = U_I U_J^T and MD = D_I D_J^T are (ni P x nj P);
