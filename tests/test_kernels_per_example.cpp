@@ -281,3 +281,31 @@ TEST_CASE("per_example kernels: empty batch") {
     const PerExampleMoments m = linear_per_example_moments(a, d, true, true);
     CHECK(m.sum_sq_weight.to_vector<double>() == std::vector<double>(6, 0.0));
 }
+
+TEST_CASE("per_example kernels: gram methods agree beyond one block of examples") {
+    // B > 256 crosses the materialized Gram's row blocks; a small budget splits the parameter
+    // blocks and the patch blocks too. f64: the two methods differ only in summation order.
+    const Tensor a = test::randn<double>({300, 5}, 51), d = test::randn<double>({300, 3}, 52);
+    for (i64 budget : {kPerExampleDefaultBudget, i64(2000)}) {
+        CAPTURE(budget);
+        const Tensor gm = linear_per_example_gram(a, d, true, true, {PerExampleMethod::materialize, budget});
+        const Tensor gp = linear_per_example_gram(a, d, true, true, {PerExampleMethod::patches, budget});
+        check_close<double>(gm, gp.to_vector<double>(), "linear gram");
+    }
+    Conv2dGeometry g;
+    g.pad_h = g.pad_w = 1;
+    const Tensor x = test::randn<double>({260, 2, 4, 4}, 53), dy = test::randn<double>({260, 4, 4, 4}, 54);
+    const Shape ws{4, 2, 3, 3};
+    // Patches once, with blocks of 22 examples (tiny blocks are covered above; huge ones cost memory).
+    const Tensor gp = conv2d_per_example_gram(x, dy, ws, g, true, true, {PerExampleMethod::patches, i64(1) << 18});
+    for (i64 budget : {kPerExampleDefaultBudget, i64(3000)}) {
+        CAPTURE(budget);
+        const Tensor gm = conv2d_per_example_gram(x, dy, ws, g, true, true, {PerExampleMethod::materialize, budget});
+        check_close<double>(gm, gp.to_vector<double>(), "conv gram");
+        // And the diagonal is the squared norms.
+        const Tensor n = conv2d_per_example_sq_norms(x, dy, ws, g, true, true, {PerExampleMethod::materialize, budget});
+        std::vector<double> diag;
+        for (i64 i = 0; i < 260; ++i) diag.push_back(gp.at<double>({i, i}));
+        check_close<double>(n, diag, "conv norms vs gram diagonal");
+    }
+}
