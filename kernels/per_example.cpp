@@ -53,6 +53,15 @@ PerExampleMoments alloc_moments(const Shape& w_shape, i64 O, DType dt, bool weig
     return m;
 }
 
+// rows: (B, n) of dtype dt with unit column stride and row stride >= n, on the CPU.
+void check_rows(const char* op, const Tensor& rows, i64 B, i64 n, DType dt) {
+    GS_CHECK(rows.defined() && rows.dim() == 2 && rows.size(0) == B && rows.size(1) == n && rows.dtype() == dt &&
+                 (n <= 1 || rows.stride(1) == 1) && (B <= 1 || rows.stride(0) >= n),
+             op, ": rows must be (", B, ", ", n, ") ", dtype_name(dt), " with unit column stride, got ",
+             rows.defined() ? rows.describe() : "undefined");
+    require_cpu(op, {&rows});
+}
+
 void check_budget(const char* op, const PerExampleConfig& cfg) {
     GS_CHECK(cfg.budget >= 1, op, ": the scratch budget must be positive, got ", cfg.budget);
 }
@@ -97,22 +106,44 @@ PerExampleMethod choose_gram_method(const PatchShape& s, const PerExampleConfig&
 
 // ---- Linear ---------------------------------------------------------------------------------------
 
+void linear_per_example_grad_weight_into(const Tensor& a, const Tensor& d, Tensor& rows) {
+    const char* op = "linear_per_example_grad_weight";
+    const auto [a3, d3] = linear_patches(op, a, d);
+    check_rows(op, rows, a3.size(0), d3.size(2) * a3.size(2), a.dtype());
+    cpu::linear_grad_weight(a3, d3, rows);
+}
+
 Tensor linear_per_example_grad_weight(const Tensor& a, const Tensor& d) {
-    const auto [a3, d3] = linear_patches("linear_per_example_grad_weight", a, d);
-    Tensor gw = Tensor::empty({a3.size(0), d3.size(2), a3.size(2)}, a.dtype());
-    cpu::linear_grad_weight(a3, d3, gw);
-    return gw;
+    GS_CHECK(a.defined() && d.defined() && a.dim() >= 2 && d.dim() >= 2, "linear_per_example_grad_weight: expected a (B, ..., I) "
+             "and d (B, ..., O)");
+    const i64 B = a.size(0), O = d.size(-1), I = a.size(-1);
+    Tensor rows = Tensor::empty({B, O * I}, a.dtype());
+    linear_per_example_grad_weight_into(a, d, rows);
+    return rows.view({B, O, I});
+}
+
+namespace {
+Tensor linear_d3(const char* op, const Tensor& d) {
+    GS_CHECK(d.defined() && d.dim() >= 2 && is_floating(d.dtype()), op, ": expected d (B, ..., O) f32/f64, got ",
+             d.defined() ? d.describe() : "undefined");
+    require_cpu(op, {&d});
+    const i64 B = d.size(0), O = d.size(-1);
+    return d.contiguous().reshape({B, B == 0 ? 1 : d.numel() / std::max<i64>(B * O, 1), O});
+}
+}  // namespace
+
+void linear_per_example_grad_bias_into(const Tensor& d, Tensor& rows) {
+    const char* op = "linear_per_example_grad_bias";
+    const Tensor d3 = linear_d3(op, d);
+    check_rows(op, rows, d3.size(0), d3.size(2), d.dtype());
+    cpu::linear_grad_bias(d3, rows);
 }
 
 Tensor linear_per_example_grad_bias(const Tensor& d) {
-    GS_CHECK(d.defined() && d.dim() >= 2 && is_floating(d.dtype()),
-             "linear_per_example_grad_bias: expected d (B, ..., O) f32/f64, got ", d.defined() ? d.describe() : "undefined");
-    require_cpu("linear_per_example_grad_bias", {&d});
-    const i64 B = d.size(0), O = d.size(-1);
-    const Tensor d3 = d.contiguous().reshape({B, B == 0 ? 1 : d.numel() / std::max<i64>(B * O, 1), O});
-    Tensor gb = Tensor::empty({B, O}, d.dtype());
-    cpu::linear_grad_bias(d3, gb);
-    return gb;
+    const Tensor d3 = linear_d3("linear_per_example_grad_bias", d);
+    Tensor rows = Tensor::empty({d3.size(0), d3.size(2)}, d.dtype());
+    cpu::linear_grad_bias(d3, rows);
+    return rows;
 }
 
 Tensor linear_per_example_sq_norms(const Tensor& a, const Tensor& d, bool weight, bool bias,
@@ -154,21 +185,41 @@ PatchShape conv2d_patch_shape(const Shape& x_shape, const Shape& w_shape, const 
     return s;
 }
 
+void conv2d_per_example_grad_weight_into(const Tensor& x, const Tensor& dy, const Shape& w_shape,
+                                         const Conv2dGeometry& g, Tensor& rows) {
+    const char* op = "conv2d_per_example_grad_weight";
+    check_conv(op, x, dy, w_shape, g);
+    check_rows(op, rows, x.size(0), numel(w_shape), x.dtype());
+    cpu::conv2d_grad_weight(x.contiguous(), dy.contiguous(), w_shape, g, rows);
+}
+
 Tensor conv2d_per_example_grad_weight(const Tensor& x, const Tensor& dy, const Shape& w_shape, const Conv2dGeometry& g) {
     check_conv("conv2d_per_example_grad_weight", x, dy, w_shape, g);
-    Tensor gw = Tensor::empty({x.size(0), w_shape[0], w_shape[1], w_shape[2], w_shape[3]}, x.dtype());
-    cpu::conv2d_grad_weight(x.contiguous(), dy.contiguous(), g, gw);
-    return gw;
+    Tensor rows = Tensor::empty({x.size(0), numel(w_shape)}, x.dtype());
+    cpu::conv2d_grad_weight(x.contiguous(), dy.contiguous(), w_shape, g, rows);
+    return rows.view({x.size(0), w_shape[0], w_shape[1], w_shape[2], w_shape[3]});
+}
+
+namespace {
+void check_conv_dy(const char* op, const Tensor& dy) {
+    GS_CHECK(dy.defined() && dy.dim() == 4 && is_floating(dy.dtype()), op, ": expected dy (B, K, OH, OW) f32/f64, got ",
+             dy.defined() ? dy.describe() : "undefined");
+    require_cpu(op, {&dy});
+}
+}  // namespace
+
+void conv2d_per_example_grad_bias_into(const Tensor& dy, Tensor& rows) {
+    const char* op = "conv2d_per_example_grad_bias";
+    check_conv_dy(op, dy);
+    check_rows(op, rows, dy.size(0), dy.size(1), dy.dtype());
+    cpu::conv2d_grad_bias(dy.contiguous(), rows);
 }
 
 Tensor conv2d_per_example_grad_bias(const Tensor& dy) {
-    GS_CHECK(dy.defined() && dy.dim() == 4 && is_floating(dy.dtype()),
-             "conv2d_per_example_grad_bias: expected dy (B, K, OH, OW) f32/f64, got ",
-             dy.defined() ? dy.describe() : "undefined");
-    require_cpu("conv2d_per_example_grad_bias", {&dy});
-    Tensor gb = Tensor::empty({dy.size(0), dy.size(1)}, dy.dtype());
-    cpu::conv2d_grad_bias(dy.contiguous(), gb);
-    return gb;
+    check_conv_dy("conv2d_per_example_grad_bias", dy);
+    Tensor rows = Tensor::empty({dy.size(0), dy.size(1)}, dy.dtype());
+    cpu::conv2d_grad_bias(dy.contiguous(), rows);
+    return rows;
 }
 
 Tensor conv2d_per_example_sq_norms(const Tensor& x, const Tensor& dy, const Shape& w_shape, const Conv2dGeometry& g,
@@ -201,9 +252,9 @@ PerExampleMoments conv2d_per_example_moments(const Tensor& x, const Tensor& dy, 
 
 // ---- BatchNorm ------------------------------------------------------------------------------------
 
-Tensor batch_norm_per_example_grad_weight(const Tensor& x, const Tensor& dy, const Tensor& running_mean,
-                                          const Tensor& running_var, double eps) {
-    const char* op = "batch_norm_per_example_grad_weight";
+namespace {
+void check_bn(const char* op, const Tensor& x, const Tensor& dy, const Tensor& running_mean, const Tensor& running_var,
+              double eps) {
     check_float_pair(op, x, dy);
     GS_CHECK(x.dim() >= 2 && x.shape() == dy.shape(), op, ": expected x and dy (B, C, ...) of one shape, got ",
              x.describe(), " and ", dy.describe());
@@ -215,19 +266,43 @@ Tensor batch_norm_per_example_grad_weight(const Tensor& x, const Tensor& dy, con
              running_var.defined() ? running_var.describe() : "undefined");
     GS_CHECK(eps >= 0, op, ": eps must be >= 0, got ", eps);
     require_cpu(op, {&running_mean, &running_var});
-    Tensor out = Tensor::empty({x.size(0), x.size(1)}, x.dtype());
-    cpu::batch_norm_grad_weight(bn_3d(x), bn_3d(dy), running_mean.contiguous(), running_var.contiguous(), eps, out);
-    return out;
+}
+
+void check_bn_dy(const char* op, const Tensor& dy) {
+    GS_CHECK(dy.defined() && dy.dim() >= 2 && is_floating(dy.dtype()), op, ": expected dy (B, C, ...) f32/f64, got ",
+             dy.defined() ? dy.describe() : "undefined");
+    require_cpu(op, {&dy});
+}
+}  // namespace
+
+void batch_norm_per_example_grad_weight_into(const Tensor& x, const Tensor& dy, const Tensor& running_mean,
+                                             const Tensor& running_var, double eps, Tensor& rows) {
+    const char* op = "batch_norm_per_example_grad_weight";
+    check_bn(op, x, dy, running_mean, running_var, eps);
+    check_rows(op, rows, x.size(0), x.size(1), x.dtype());
+    cpu::batch_norm_grad_weight(bn_3d(x), bn_3d(dy), running_mean.contiguous(), running_var.contiguous(), eps, rows);
+}
+
+Tensor batch_norm_per_example_grad_weight(const Tensor& x, const Tensor& dy, const Tensor& running_mean,
+                                          const Tensor& running_var, double eps) {
+    check_bn("batch_norm_per_example_grad_weight", x, dy, running_mean, running_var, eps);
+    Tensor rows = Tensor::empty({x.size(0), x.size(1)}, x.dtype());
+    cpu::batch_norm_grad_weight(bn_3d(x), bn_3d(dy), running_mean.contiguous(), running_var.contiguous(), eps, rows);
+    return rows;
+}
+
+void batch_norm_per_example_grad_bias_into(const Tensor& dy, Tensor& rows) {
+    const char* op = "batch_norm_per_example_grad_bias";
+    check_bn_dy(op, dy);
+    check_rows(op, rows, dy.size(0), dy.size(1), dy.dtype());
+    cpu::batch_norm_grad_bias(bn_3d(dy), rows);
 }
 
 Tensor batch_norm_per_example_grad_bias(const Tensor& dy) {
-    GS_CHECK(dy.defined() && dy.dim() >= 2 && is_floating(dy.dtype()),
-             "batch_norm_per_example_grad_bias: expected dy (B, C, ...) f32/f64, got ",
-             dy.defined() ? dy.describe() : "undefined");
-    require_cpu("batch_norm_per_example_grad_bias", {&dy});
-    Tensor out = Tensor::empty({dy.size(0), dy.size(1)}, dy.dtype());
-    cpu::batch_norm_grad_bias(bn_3d(dy), out);
-    return out;
+    check_bn_dy("batch_norm_per_example_grad_bias", dy);
+    Tensor rows = Tensor::empty({dy.size(0), dy.size(1)}, dy.dtype());
+    cpu::batch_norm_grad_bias(bn_3d(dy), rows);
+    return rows;
 }
 
 // ---- rows -----------------------------------------------------------------------------------------

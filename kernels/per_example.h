@@ -133,18 +133,34 @@ Tensor per_example_row_sq_norms(const Tensor& g);
 // (B, B) = g g^T.
 Tensor per_example_row_gram(const Tensor& g);
 
+// ---- in place: the same per-example gradients written into rows of a caller's matrix ---------------
+// `rows` is (B, n) with n the parameter's element count, unit column stride and any row stride
+// >= n, so it may be a column slice of a larger (B, P) matrix (how nn::PerExampleCollector fills
+// its flattened result without a copy). Same dtype as the inputs; every element is assigned.
+void linear_per_example_grad_weight_into(const Tensor& a, const Tensor& d, Tensor& rows);
+void linear_per_example_grad_bias_into(const Tensor& d, Tensor& rows);
+void conv2d_per_example_grad_weight_into(const Tensor& x, const Tensor& dy, const Shape& w_shape,
+                                         const Conv2dGeometry& g, Tensor& rows);
+void conv2d_per_example_grad_bias_into(const Tensor& dy, Tensor& rows);
+void batch_norm_per_example_grad_weight_into(const Tensor& x, const Tensor& dy, const Tensor& running_mean,
+                                             const Tensor& running_var, double eps, Tensor& rows);
+void batch_norm_per_example_grad_bias_into(const Tensor& dy, Tensor& rows);
+
 namespace cpu {
 // Contiguous, validated inputs; outputs pre-allocated and assigned. a: (B, P, F), d: (B, P, O).
-void linear_grad_weight(const Tensor& a, const Tensor& d, Tensor& gw);
-void linear_grad_bias(const Tensor& d, Tensor& gb);
+// Per-example gradient outputs (`rows`) are (B, n) views with unit column stride; the row stride
+// is read from rows.stride(0).
+void linear_grad_weight(const Tensor& a, const Tensor& d, Tensor& rows);
+void linear_grad_bias(const Tensor& d, Tensor& rows);
 void linear_sq_norms(const Tensor& a, const Tensor& d, bool weight, bool bias, const PerExampleConfig& cfg,
                      Tensor& out);
 void linear_gram(const Tensor& a, const Tensor& d, bool weight, bool bias, const PerExampleConfig& cfg, Tensor& out);
 void linear_moments(const Tensor& a, const Tensor& d, bool weight, bool bias, const PerExampleConfig& cfg,
                     PerExampleMoments& out);
 // x: (B, C, H, W), dy: (B, K, OH, OW).
-void conv2d_grad_weight(const Tensor& x, const Tensor& dy, const Conv2dGeometry& g, Tensor& gw);
-void conv2d_grad_bias(const Tensor& dy, Tensor& gb);
+void conv2d_grad_weight(const Tensor& x, const Tensor& dy, const Shape& w_shape, const Conv2dGeometry& g,
+                        Tensor& rows);
+void conv2d_grad_bias(const Tensor& dy, Tensor& rows);
 void conv2d_sq_norms(const Tensor& x, const Tensor& dy, const Shape& w_shape, const Conv2dGeometry& g,
                      bool weight, bool bias, const PerExampleConfig& cfg, Tensor& out);
 void conv2d_gram(const Tensor& x, const Tensor& dy, const Shape& w_shape, const Conv2dGeometry& g, bool weight,
@@ -153,8 +169,8 @@ void conv2d_moments(const Tensor& x, const Tensor& dy, const Shape& w_shape, con
                     bool weight, bool bias, const PerExampleConfig& cfg, PerExampleMoments& out);
 // x, dy: (B, C, S).
 void batch_norm_grad_weight(const Tensor& x, const Tensor& dy, const Tensor& running_mean, const Tensor& running_var,
-                            double eps, Tensor& out);
-void batch_norm_grad_bias(const Tensor& dy, Tensor& out);
+                            double eps, Tensor& rows);
+void batch_norm_grad_bias(const Tensor& dy, Tensor& rows);
 void row_sq_norms(const Tensor& g, Tensor& out);
 void row_gram(const Tensor& g, Tensor& out);
 }  // namespace cpu

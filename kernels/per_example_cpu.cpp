@@ -148,13 +148,13 @@ i64 row_length(const PatchShape& s, bool weight, bool bias) {
     return (weight ? s.O * (s.F / s.G) : 0) + (bias ? s.O : 0);
 }
 
-// Weight and/or bias gradients of all examples, assigned to out (B, row length).
+// Weight gradients of all examples, assigned to rows of out with row stride ld.
 template <class T>
-void grads_all(const Source<T>& src, bool weight, bool bias, T* out, i64 budget) {
-    const i64 B = src.s.B, ld = row_length<T>(src.s, weight, bias);
+void grads_rows(const Source<T>& src, bool weight, T* out, i64 ld, i64 budget) {
+    const i64 B = src.s.B;
     const i64 n = chunk_size(B, src.fetch_elems(), budget);
     Chunk<T> c;
-    for (i64 i0 = 0; i0 < B; i0 += n) grads_chunk(src, i0, std::min(n, B - i0), weight, bias, out + i0 * ld, ld, c);
+    for (i64 i0 = 0; i0 < B; i0 += n) grads_chunk(src, i0, std::min(n, B - i0), weight, false, out + i0 * ld, ld, c);
 }
 
 template <class T>
@@ -411,23 +411,23 @@ void moments(const Source<T>& src, bool weight, bool bias, const PerExampleConfi
 
 // ---- entry points -----------------------------------------------------------------------------------
 
-void linear_grad_weight(const Tensor& a, const Tensor& d, Tensor& gw) {
+void linear_grad_weight(const Tensor& a, const Tensor& d, Tensor& rows) {
     visit_float(a.dtype(), "linear_per_example_grad_weight", [&](auto tag) {
         using T = decltype(tag);
         const Source<T> src = linear_source<T>(a, d);
-        grads_all(src, true, false, gw.data<T>(), kPerExampleDefaultBudget);
+        grads_rows(src, true, rows.data<T>(), rows.stride(0), kPerExampleDefaultBudget);
     });
 }
 
-void linear_grad_bias(const Tensor& d, Tensor& gb) {
+void linear_grad_bias(const Tensor& d, Tensor& rows) {
     visit_float(d.dtype(), "linear_per_example_grad_bias", [&](auto tag) {
         using T = decltype(tag);
-        const i64 B = d.size(0), P = d.size(1), O = d.size(2);
+        const i64 B = d.size(0), P = d.size(1), O = d.size(2), ld = rows.stride(0);
         const T* D = d.data<T>();
-        T* out = gb.data<T>();
+        T* out = rows.data<T>();
 #pragma omp parallel for if (parallel_ok(B) && B * P * O >= 32768) schedule(static)
         for (i64 i = 0; i < B; ++i) {
-            T* b = out + i * O;
+            T* b = out + i * ld;
             std::fill(b, b + O, T(0));
             for (i64 p = 0; p < P; ++p)
                 for (i64 k = 0; k < O; ++k) b[k] += D[(i * P + p) * O + k];
@@ -452,25 +452,24 @@ void linear_moments(const Tensor& a, const Tensor& d, bool weight, bool bias, co
                 [&](auto tag) { moments(linear_source<decltype(tag)>(a, d), weight, bias, cfg, out); });
 }
 
-void conv2d_grad_weight(const Tensor& x, const Tensor& dy, const Conv2dGeometry& g, Tensor& gw) {
+void conv2d_grad_weight(const Tensor& x, const Tensor& dy, const Shape& w_shape, const Conv2dGeometry& g, Tensor& rows) {
     visit_float(x.dtype(), "conv2d_per_example_grad_weight", [&](auto tag) {
         using T = decltype(tag);
-        const Shape ws{gw.size(1), gw.size(2), gw.size(3), gw.size(4)};
-        grads_all(conv_source<T>(x, dy, ws, g), true, false, gw.data<T>(), kPerExampleDefaultBudget);
+        grads_rows(conv_source<T>(x, dy, w_shape, g), true, rows.data<T>(), rows.stride(0), kPerExampleDefaultBudget);
     });
 }
 
-void conv2d_grad_bias(const Tensor& dy, Tensor& gb) {
+void conv2d_grad_bias(const Tensor& dy, Tensor& rows) {
     visit_float(dy.dtype(), "conv2d_per_example_grad_bias", [&](auto tag) {
         using T = decltype(tag);
-        const i64 B = dy.size(0), K = dy.size(1), P = dy.size(2) * dy.size(3);
+        const i64 B = dy.size(0), K = dy.size(1), P = dy.size(2) * dy.size(3), ld = rows.stride(0);
         const T* D = dy.data<T>();
-        T* out = gb.data<T>();
+        T* out = rows.data<T>();
 #pragma omp parallel for if (B * K * P >= 32768) schedule(static)
         for (i64 e = 0; e < B * K; ++e) {
             T acc = T(0);
             for (i64 p = 0; p < P; ++p) acc += D[e * P + p];
-            out[e] = acc;
+            out[(e / K) * ld + e % K] = acc;
         }
     });
 }
@@ -503,7 +502,7 @@ void batch_norm_grad_weight(const Tensor& x, const Tensor& dy, const Tensor& run
                             double eps, Tensor& out) {
     visit_float(x.dtype(), "batch_norm_per_example_grad_weight", [&](auto tag) {
         using T = decltype(tag);
-        const i64 B = x.size(0), C = x.size(1), S = x.size(2);
+        const i64 B = x.size(0), C = x.size(1), S = x.size(2), ld = out.stride(0);
         const T* X = x.data<T>();
         const T* DY = dy.data<T>();
         const T* mean = running_mean.data<T>();
@@ -517,7 +516,7 @@ void batch_norm_grad_weight(const Tensor& x, const Tensor& dy, const Tensor& run
             const T invstd = invstd_of(var[c], T(eps));
             T acc = T(0);
             for (i64 p = 0; p < S; ++p) acc += term(DY[e * S + p], X[e * S + p], mean[c], invstd);
-            o[e] = acc;
+            o[(e / C) * ld + c] = acc;
         }
     });
 }
@@ -525,14 +524,14 @@ void batch_norm_grad_weight(const Tensor& x, const Tensor& dy, const Tensor& run
 void batch_norm_grad_bias(const Tensor& dy, Tensor& out) {
     visit_float(dy.dtype(), "batch_norm_per_example_grad_bias", [&](auto tag) {
         using T = decltype(tag);
-        const i64 BC = dy.size(0) * dy.size(1), S = dy.size(2);
+        const i64 C = dy.size(1), BC = dy.size(0) * C, S = dy.size(2), ld = out.stride(0);
         const T* DY = dy.data<T>();
         T* o = out.data<T>();
 #pragma omp parallel for if (BC * S >= 32768) schedule(static)
         for (i64 e = 0; e < BC; ++e) {
             T acc = T(0);
             for (i64 p = 0; p < S; ++p) acc += DY[e * S + p];
-            o[e] = acc;
+            o[(e / C) * ld + e % C] = acc;
         }
     });
 }

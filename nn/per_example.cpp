@@ -65,6 +65,25 @@ std::pair<Tensor, Tensor> record_grads(const Layer& L, const Record& r, Sel s, i
     return {gw, gb};
 }
 
+// The weight (or bias) gradients of one record for examples [begin, begin + n), written into
+// `cols` (n, numel), a column slice of the caller's result.
+void write_record_grads(const Layer& L, const Record& r, bool weight, i64 begin, i64 n, Tensor& cols) {
+    const Tensor x = r.x.narrow(0, begin, n);
+    const Tensor dy = output_grad(r).narrow(0, begin, n);
+    if (dynamic_cast<Linear*>(L.module)) {
+        weight ? kernels::linear_per_example_grad_weight_into(x, dy, cols)
+               : kernels::linear_per_example_grad_bias_into(dy, cols);
+    } else if (auto* conv = dynamic_cast<Conv2d*>(L.module)) {
+        weight ? kernels::conv2d_per_example_grad_weight_into(x, dy, L.module->parameter("weight").shape(),
+                                                              conv->geometry(), cols)
+               : kernels::conv2d_per_example_grad_bias_into(dy, cols);
+    } else if (auto* bn = dynamic_cast<BatchNorm*>(L.module)) {
+        weight ? kernels::batch_norm_per_example_grad_weight_into(x, dy, bn->buffer("running_mean"),
+                                                                  bn->buffer("running_var"), bn->options().eps, cols)
+               : kernels::batch_norm_per_example_grad_bias_into(dy, cols);
+    }
+}
+
 // Sum over a layer's records (shared-weight calls).
 std::pair<Tensor, Tensor> layer_grads(const Layer& L, Sel s, i64 begin, i64 n) {
     std::pair<Tensor, Tensor> acc;
@@ -271,6 +290,15 @@ Tensor PerExampleCollector::gradients(const std::vector<std::string>& names, std
     const i64 n = end - begin;
     Tensor out = Tensor::empty({n, plan.total}, dtype_of_plan(plan));
     for (const auto& [L, sel, cw, cb] : plan.layers) {
+        if (L->records.size() == 1) {
+            // One call: the kernels write straight into the columns of `out` (no copy of B x P).
+            for (const auto& e : plan.entries)
+                if (e.param->layer == L) {
+                    Tensor cols = out.narrow(1, e.offset, e.param->numel);
+                    write_record_grads(*L, L->records.front(), e.param->local == "weight", begin, n, cols);
+                }
+            continue;
+        }
         const auto [gw, gb] = layer_grads(*L, sel, begin, n);
         for (const auto& e : plan.entries) {
             if (e.param->layer != L) continue;

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "kernels/per_example.h"
@@ -308,4 +309,33 @@ TEST_CASE("per_example kernels: gram methods agree beyond one block of examples"
         for (i64 i = 0; i < 260; ++i) diag.push_back(gp.at<double>({i, i}));
         check_close<double>(n, diag, "conv norms vs gram diagonal");
     }
+}
+
+TEST_CASE("per_example kernels: into variants fill a column slice and nothing else") {
+    // A (B, 2 + n + 3) matrix of NaN sentinels; the slice's columns get exactly the allocating
+    // variant's values and the columns around it stay NaN.
+    const Tensor a = test::randn<double>({5, 4}, 61), d = test::randn<double>({5, 3}, 62);
+    auto check_slice = [](const Tensor& want, const std::function<void(Tensor&)>& fill) {
+        const i64 B = want.size(0), n = want.numel() / B;
+        Tensor big = Tensor::full({B, n + 5}, std::nan(""), DType::f64);
+        Tensor cols = big.narrow(1, 2, n);
+        fill(cols);
+        CHECK(cols.contiguous().to_vector<double>() == want.reshape({B, n}).to_vector<double>());
+        for (i64 i = 0; i < B; ++i)
+            for (i64 j : {i64(0), i64(1), n + 2, n + 3, n + 4}) CHECK(std::isnan(big.at<double>({i, j})));
+    };
+    check_slice(linear_per_example_grad_weight(a, d), [&](Tensor& c) { linear_per_example_grad_weight_into(a, d, c); });
+    check_slice(linear_per_example_grad_bias(d), [&](Tensor& c) { linear_per_example_grad_bias_into(d, c); });
+    Conv2dGeometry g;
+    g.stride_h = g.stride_w = 2;
+    const Tensor x = test::randn<double>({3, 2, 5, 5}, 63), dy = test::randn<double>({3, 4, 2, 2}, 64);
+    const Shape ws{4, 2, 3, 3};
+    check_slice(conv2d_per_example_grad_weight(x, dy, ws, g), [&](Tensor& c) { conv2d_per_example_grad_weight_into(x, dy, ws, g, c); });
+    check_slice(conv2d_per_example_grad_bias(dy), [&](Tensor& c) { conv2d_per_example_grad_bias_into(dy, c); });
+    const Tensor m = test::randn<double>({4}, 65), v = Tensor::full({4}, 2.0, DType::f64);
+    check_slice(batch_norm_per_example_grad_weight(dy, dy, m, v, 1e-5),
+                [&](Tensor& c) { batch_norm_per_example_grad_weight_into(dy, dy, m, v, 1e-5, c); });
+    check_slice(batch_norm_per_example_grad_bias(dy), [&](Tensor& c) { batch_norm_per_example_grad_bias_into(dy, c); });
+    Tensor wrong = Tensor::empty({5, 11}, DType::f64);
+    CHECK_THROWS_WITH_AS(linear_per_example_grad_weight_into(a, d, wrong), doctest::Contains("rows must be (5, 12)"), gs::Error);
 }
