@@ -31,6 +31,10 @@
 // forward was not recorded while the collector was active also throws; a recorded layer whose
 // output received no gradient (it did not reach the loss) has per-example gradients of zero.
 //
+// Memory: the collector keeps each covered layer's input (as autograd does until backward) and
+// its output gradient until clear() or destruction; queries allocate only their result plus the
+// kernels' scratch (PerExampleOptions::budget elements per layer at a time).
+//
 // A layer that runs several times in one forward (shared weights) gets the sum of its calls'
 // contributions; its norms, Gram and moments are then computed by materializing its per-example
 // gradients (B x its parameter count). Run one batch per collector pass: records of two forward
