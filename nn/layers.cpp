@@ -12,6 +12,7 @@
 #include "autograd/reduce.h"
 #include "autograd/shape.h"
 #include "nn/init.h"
+#include "nn/per_example.h"
 #include "tensor/dtype.h"
 #include "tensor/error.h"
 
@@ -37,6 +38,7 @@ Variable Linear::forward(const Variable& x) {
              x.value().describe());
     Variable y = autograd::matmul(x, autograd::transpose(parameter("weight"), 0, 1));
     if (has_parameter("bias")) y = y + parameter("bias");
+    per_example_record(*this, x, y);  // no-op unless a PerExampleCollector is active
     return y;
 }
 
@@ -63,7 +65,9 @@ Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t
 Variable Conv2d::forward(const Variable& x) {
     GS_CHECK(x.dim() == 4 && x.size(1) == in_, "Conv2d: expected input (N, ", in_, ", H, W), got ",
              x.value().describe());
-    return autograd::conv2d(x, parameter("weight"), has_parameter("bias") ? parameter("bias") : Variable(), geom_);
+    Variable y = autograd::conv2d(x, parameter("weight"), has_parameter("bias") ? parameter("bias") : Variable(), geom_);
+    per_example_record(*this, x, y);  // no-op unless a PerExampleCollector is active
+    return y;
 }
 
 // ---- BatchNorm ----------------------------------------------------------------------------------
@@ -101,8 +105,14 @@ Variable BatchNorm::forward(const Variable& x) {
              x.value().describe());
     const Variable gamma = has_parameter("weight") ? parameter("weight") : Variable();
     const Variable beta = has_parameter("bias") ? parameter("bias") : Variable();
-    if (!is_training())
-        return autograd::batch_norm_eval(x, buffer("running_mean"), buffer("running_var"), gamma, beta, opt_.eps);
+    if (!is_training()) {
+        Variable y = autograd::batch_norm_eval(x, buffer("running_mean"), buffer("running_var"), gamma, beta, opt_.eps);
+        per_example_record(*this, x, y);  // no-op unless a PerExampleCollector is active
+        return y;
+    }
+    // An active PerExampleCollector refuses training mode (it couples examples) before any
+    // running statistic moves; without one this is a no-op.
+    per_example_record(*this, x, Variable());
     autograd::BatchNormTrainOutput out = autograd::batch_norm_train(x, gamma, beta, opt_.eps);
     blend_into(buffer("running_mean"), out.mean, opt_.momentum);
     blend_into(buffer("running_var"), out.var, opt_.momentum);
