@@ -2,6 +2,7 @@
 
     /usr/bin/python3 scripts/plot.py train RUN_DIR           # learning curves of one classifier run
     /usr/bin/python3 scripts/plot.py randomization RUN_DIR   # Zhang et al. Figure 1a, 1b, 1c
+    /usr/bin/python3 scripts/plot.py regularization RUN_DIR  # Table 1 learning curves, Figure 2b
 
 Figures go to RUN_DIR/figures/ as PNG. Needs matplotlib (Debian: python3-matplotlib); exits with
 status 3 and a one-line reason when it is missing.
@@ -93,7 +94,41 @@ def plot_randomization(run):
         print("figure:", save(fig, run, name))
 
 
-KINDS = {"train": plot_train, "randomization": plot_randomization}
+def plot_regularization(run):
+    summary = json.load(open(os.path.join(run, "summary.json")))
+    models = list(summary["models"])
+
+    def epochs_of(path):
+        return [r for r in read_metrics(path) if r["kind"] == "epoch"] if os.path.exists(
+            os.path.join(path, "metrics.jsonl")) else []
+
+    # Every row's train/test accuracy per epoch, one panel per model.
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 4), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for i, name in enumerate(summary["models"][model]["rows"]):
+            recs = epochs_of(os.path.join(run, model, name))
+            color = f"C{i}"
+            ax.plot([r["epoch"] for r in recs], [100 * r["train_accuracy"] for r in recs], "-", color=color, label=name + " train")
+            ax.plot([r["epoch"] for r in recs], [100 * r["test_accuracy"] for r in recs], "--", color=color, label=name + " test")
+        ax.set_title(model)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy (%)")
+        ax.legend(fontsize=6)
+    print("figure:", save(fig, run, "regularization_curves.png"))
+    # Figure 2b: Inception with vs without BatchNorm, no explicit regularizer.
+    if "inception_small" in models and "inception_small_nobn" in models:
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for model, label in (("inception_small", "Inception"), ("inception_small_nobn", "Inception w/o BatchNorm")):
+            recs = epochs_of(os.path.join(run, model, "none"))
+            ax.plot([r["epoch"] for r in recs], [100 * r["train_accuracy"] for r in recs], "-", label=label + " (train)")
+            ax.plot([r["epoch"] for r in recs], [100 * r["test_accuracy"] for r in recs], "--", label=label + " (test)")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy (%)")
+        ax.legend(fontsize=7)
+        print("figure:", save(fig, run, "figure2b.png"))
+
+
+KINDS = {"train": plot_train, "randomization": plot_randomization, "regularization": plot_regularization}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in KINDS:

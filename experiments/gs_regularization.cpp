@@ -1,0 +1,112 @@
+// gs-regularization: Zhang et al. 2017 §3 (Table 1, Figure 2b): every model with and without
+// random crops and weight decay, on true and random labels, final and best test accuracy beside
+// the paper's. See experiments/zhang/regularization.h.
+#include <cstdio>
+
+#include "experiments/runner/common_flags.h"
+#include "experiments/runner/figures.h"
+#include "experiments/runner/flags.h"
+#include "experiments/runner/interrupt.h"
+#include "experiments/zhang/regularization.h"
+#include "tensor/error.h"
+
+using namespace gs::exp;
+using gs::exp::zhang::RegularizationSpec;
+
+namespace {
+
+std::vector<std::string> split_names(const std::string& s) {
+    std::vector<std::string> out;
+    std::string item;
+    for (char c : s + ",") {
+        if (c != ',') {
+            item += c;
+        } else if (!item.empty()) {
+            out.push_back(item);
+            item.clear();
+        }
+    }
+    return out;
+}
+
+void apply_preset(Flags& f, const std::string& preset, RegularizationSpec& r, std::string& models) {
+    ClassifierSpec& s = r.base;
+    if (preset.empty() || preset == "quick") {
+        f.preset("--models", models, std::string("mlp_1x512,mlp_3x512"));
+        f.preset("--train-examples", s.train_examples, std::int64_t(2000));
+        f.preset("--test-examples", s.test_examples, std::int64_t(1000));
+        f.preset("--epochs", s.epochs, std::int64_t(20));
+        return;
+    }
+    if (preset == "standard") {
+        f.preset("--models", models, std::string("mlp_1x512,mlp_3x512,alexnet_small"));
+        f.preset("--epochs", s.epochs, std::int64_t(30));
+        return;
+    }
+    if (preset == "paper") {
+        f.preset("--dataset", s.dataset, std::string("cifar10"));
+        f.preset("--models", models, std::string("inception_small,alexnet_small,mlp_3x512,mlp_1x512"));
+        f.preset("--epochs", s.epochs, std::int64_t(100));
+        return;
+    }
+    GS_FAIL("--preset: unknown preset '", preset, "' (quick, standard, paper)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    return run_main("gs-regularization", [&]() -> int {
+        CLI::App app{"gs-regularization: Zhang et al. 2017 section 3, explicit regularizers (Table 1, Figure 2b)",
+                     "gs-regularization"};
+        Flags f(app);
+        RegularizationSpec r;
+        ClassifierSpec& s = r.base;
+        CommonOptions common;
+        std::string models = "mlp_1x512,mlp_3x512";
+        add_common_flags(f, common, "quick (default: MLPs on a Fashion-MNIST subset), standard (full Fashion-MNIST, MLPs "
+                                    "and alexnet_small), paper (CIFAR-10, all models)");
+        f.option("--models", models, "comma-separated: inception_small (adds inception_small_nobn), alexnet_small, mlp_1x512, mlp_3x512");
+        f.option("--weight-decay", r.weight_decay, "L2 coefficient of the weight decay rows");
+        f.option("--pad", r.pad, "zero padding before random crops (-1: 2 for 28x28 images, 0 otherwise)");
+        f.flag("--random-label-rows", r.random_label_rows, "train the random-label rows");
+        f.flag("--nobn-rows", r.nobn_rows, "add inception_small_nobn when inception_small is listed");
+        f.option("--dataset", s.dataset, "fashion-mnist, mnist, cifar10, cifar100 or imagenet");
+        f.option("--data-dir", s.data_dir, "dataset folder (fashion-mnist defaults to Debian's copy)");
+        f.option("--train-examples", s.train_examples, "use the first N training examples (0: all)")->check(CLI::NonNegativeNumber);
+        f.option("--test-examples", s.test_examples, "use the first N test examples (0: all)")->check(CLI::NonNegativeNumber);
+        f.option("--crop", s.crop, "crop size");
+        f.option("--lr", r.other_lr, "learning rate of alexnet_small and the MLPs");
+        f.option("--lr-inception", r.inception_lr, "learning rate of the Inceptions");
+        f.option("--momentum", s.momentum, "SGD momentum");
+        f.option("--schedule", s.schedule, "constant, step, exponential (default, x gamma per epoch) or cosine");
+        f.option("--gamma", s.gamma, "decay per epoch");
+        f.option("--epochs", s.epochs, "epochs per row");
+        f.option("--batch-size", s.batch_size, "minibatch size");
+        f.option("--log-every", s.log_every, "steps between metrics records");
+
+        const std::vector<std::string> args = resume_arguments(argc, argv);
+        std::vector<const char*> cargs;
+        for (const auto& a : args) cargs.push_back(a.c_str());
+        if (int rc = parse_flags(app, int(cargs.size()), cargs.data()); rc >= 0) return rc;
+        apply_preset(f, common.preset, r, models);
+        r.models = split_names(models);
+        s.seed = common.seed;
+        r.validate();
+
+        const auto dir = prepare_run_dir(f, common, "regularization");
+        Progress progress(progress_mode(common.progress), common.runtime.plain_interval_seconds);
+        progress.line("gs-regularization: run folder " + dir.string());
+        const auto result = zhang::run_regularization(r, common.runtime, dir, !common.resume.empty(), progress);
+        if (result.status == "interrupted") return exit_code_for_signal(result.signal);
+        if (common.plot) draw_figures("regularization", dir, progress);
+        for (const auto& [model, m] : result.summary["models"].items()) {
+            std::printf("%s:", model.c_str());
+            for (const auto& [name, row] : m["rows"].items())
+                std::printf(" %s %.1f/%.1f%%", name.c_str(), 100 * row.value("train_accuracy", 0.0),
+                            100 * row.value("test_accuracy", 0.0));
+            std::printf("\n");
+        }
+        std::printf("report: %s\n", (dir / "report.md").c_str());
+        return 0;
+    });
+}
