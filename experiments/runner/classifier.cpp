@@ -334,10 +334,17 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
     LoopState st;
     MetricsLog metrics;
     if (resume) {
-        st = LoopState::from_json(nn::load_checkpoint(checkpoint_path, *model, *opt));
+        const nlohmann::json run = nn::load_checkpoint(checkpoint_path, *model, *opt);
+        st = LoopState::from_json(run);
         metrics = MetricsLog::resume(dir / "metrics.jsonl", st.step);
         progress.line("resuming " + dir.string() + " at epoch " + std::to_string(st.epoch + 1) + ", step " +
                       std::to_string(st.step));
+        // Reductions split work per thread, so only the same thread count reproduces the rest of
+        // the run bit for bit; another count is allowed (a different machine) but said aloud.
+        const int saved_threads = run.value("threads", 0);
+        if (saved_threads > 0 && saved_threads != omp_get_max_threads())
+            progress.line("note: the run was checkpointed with " + std::to_string(saved_threads) + " threads and continues with " +
+                          std::to_string(omp_get_max_threads()) + "; results will not match an uninterrupted run bit for bit");
     } else {
         metrics = MetricsLog::create(dir / "metrics.jsonl");
     }
@@ -372,7 +379,9 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
     auto now_wall = [&] { return wall_before + seconds_since(wall_start); };
     auto save = [&] {
         st.wall_seconds = now_wall();
-        nn::save_checkpoint(checkpoint_path, *model, *opt, st.to_json());
+        nlohmann::json run = st.to_json();
+        run["threads"] = omp_get_max_threads();
+        nn::save_checkpoint(checkpoint_path, *model, *opt, run);
     };
 
     InterruptGuard guard;
