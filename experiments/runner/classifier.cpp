@@ -339,8 +339,9 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
         metrics = MetricsLog::resume(dir / "metrics.jsonl", st.step);
         progress.line("resuming " + dir.string() + " at epoch " + std::to_string(st.epoch + 1) + ", step " +
                       std::to_string(st.step));
-        // Reductions split work per thread, so only the same thread count reproduces the rest of
-        // the run bit for bit; another count is allowed (a different machine) but said aloud.
+        // The resume contract promises bit-exact results for the same thread count only (the
+        // kernels aim to be thread-count invariant, but not every one is tested for it); another
+        // count is allowed (a different machine) but said aloud.
         const int saved_threads = run.value("threads", 0);
         if (saved_threads > 0 && saved_threads != omp_get_max_threads())
             progress.line("note: the run was checkpointed with " + std::to_string(saved_threads) + " threads and continues with " +
