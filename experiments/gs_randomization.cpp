@@ -45,9 +45,13 @@ void apply_preset(Flags& f, const std::string& preset, RandomizationSpec& r, std
         return;
     }
     if (preset == "standard") {
-        // Full Fashion-MNIST training split, the MLPs and small AlexNet, the paper's schedule.
-        f.preset("--models", models, std::string("mlp_1x512,mlp_3x512,alexnet_small"));
-        f.preset("--epochs", s.epochs, std::int64_t(60));
+        // About two hours on 2 CPU cores: the MLPs on 10,000 Fashion-MNIST images, the whole
+        // corruption grid. alexnet_small is left out because its convolutions are too slow on
+        // this CPU today (issue #5); add it with --models. Constant rate, as in quick.
+        f.preset("--models", models, std::string("mlp_1x512,mlp_3x512"));
+        f.preset("--train-examples", s.train_examples, std::int64_t(10000));
+        f.preset("--epochs", s.epochs, std::int64_t(150));
+        f.preset("--schedule", s.schedule, std::string("constant"));
         return;
     }
     if (preset == "paper") {
@@ -74,8 +78,8 @@ int main(int argc, char** argv) {
         CommonOptions common;
         std::string models = "mlp_1x512,mlp_3x512", settings = "true_labels,random_labels,shuffled_pixels,random_pixels,gaussian,partial_labels";
         std::vector<double> corruption = r.corruption;
-        add_common_flags(f, common, "quick (default: MLPs on a Fashion-MNIST subset, minutes), standard (full Fashion-MNIST, "
-                                    "MLPs and alexnet_small), paper (CIFAR-10, all four models)");
+        add_common_flags(f, common, "quick (default: MLPs on 1,000 Fashion-MNIST images, minutes), standard (MLPs on "
+                                    "10,000 images, the whole corruption grid), paper (CIFAR-10, all four models)");
         f.option("--models", models, "comma-separated: inception_small, alexnet_small, mlp_1x512, mlp_3x512");
         f.option("--settings", settings, "Figure 1a settings (comma-separated randomization names)");
         f.option("--figure-p", r.figure_p, "the corruption level of the partial_labels setting in Figure 1a");
