@@ -38,7 +38,12 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 constexpr double kEps = std::numeric_limits<double>::epsilon();
 constexpr i64 kClasses = 10;  // Fashion-MNIST's classes, and the range of random labels
 
-std::string size_name(i64 n) { return "n" + std::to_string(n); }
+// snprintf rather than "n" + std::to_string(n), which trips GCC 12's false -Wrestrict warning.
+std::string size_name(i64 n) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "n%lld", static_cast<long long>(n));
+    return buf;
+}
 
 bool integer_targets(const std::string& targets) { return targets != "gaussian"; }
 
@@ -96,6 +101,9 @@ Json train_sgd(const ExpressivitySpec& spec, const ExpressivityData& data, i64 n
         ps.loss = l;
         ps.epoch = (step - 1) * B / n;
         ps.epochs = (spec.sgd_steps * B + n - 1) / n;
+        const double elapsed = seconds_since(t0);
+        ps.examples_per_second = double(step * B) / std::max(elapsed, 1e-9);
+        ps.eta_seconds = elapsed * double(spec.sgd_steps - step) / double(step);
         progress.update(ps);
         if (rt.interrupt_after_steps > 0 && steps_done == rt.interrupt_after_steps) std::raise(SIGINT);
         if ((signal = interrupted())) return Json::object();
