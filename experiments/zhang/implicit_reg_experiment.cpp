@@ -206,10 +206,14 @@ Json kernel_part(const ImplicitRegSpec& spec, const Tensor& xtr, const Tensor& l
     const auto t0 = Clock::now();
     Json r = {{"lambda", lambda}, {"n", xtr.size(0)}, {"test_examples", xte.size(0)}};
     try {
-        const KernelClassification k = kernel_classify(xtr, ltr, xte, lte, classes, spec.gamma, lambda);
-        r["train_error"] = k.train_error;
-        r["test_error"] = k.test_error;
-        r["norm"] = k.solution.norm;
+        // kernel_classify's steps, timed apart: forming and factoring K, then the two prediction passes.
+        const KernelSolution sol = kernel_fit(xtr, one_hot(ltr, classes), spec.gamma, lambda);
+        r["fit_seconds"] = seconds_since(t0);
+        const auto t1 = Clock::now();
+        r["test_error"] = classification_error(kernel_predict(sol, xte), lte);
+        r["train_error"] = classification_error(kernel_predict(sol, xtr), ltr);
+        r["predict_seconds"] = seconds_since(t1);
+        r["norm"] = sol.norm;
         r["status"] = "complete";
     } catch (const Error& e) {
         // lambda = 0 on a numerically singular kernel matrix: record it, keep the other lambdas.
@@ -344,15 +348,17 @@ std::string implicit_reg_report(const Json& s) {
                       "a prediction block); %.1f GB were available. The full 60,000-image matrix needs 28.8 GB.\n\n",
                       8 * n * n / 1e9, s.value("kernel_memory_bytes", 0.0) / 1e9, s.value("available_memory_bytes", 0.0) / 1e9);
         r << mem;
-        r << "| lambda | train error % | test error % | norm | seconds |\n|---|---|---|---|---|\n";
+        r << "| lambda | train error % | test error % | norm | fit s (kernel + Cholesky) | predict s (train + test) |\n"
+             "|---|---|---|---|---|---|\n";
         for (const Json& k : s["kernel"]) {
             if (k["status"] != "complete") {
-                r << "| " << k["lambda"] << " | failed: " << k.value("error", std::string()) << " | | | |\n";
+                r << "| " << k["lambda"] << " | failed: " << k.value("error", std::string()) << " | | | | |\n";
                 continue;
             }
             r << "| " << k["lambda"] << " | " << fmt(100 * k["train_error"].get<double>(), "%.2f") << " | "
               << fmt(100 * k["test_error"].get<double>(), "%.2f") << " | " << fmt(k["norm"], "%.4g") << " | "
-              << fmt(k["seconds"], "%.1f") << " |\n";
+              << fmt(k.value("fit_seconds", Json()), "%.1f") << " | " << fmt(k.value("predict_seconds", Json()), "%.1f")
+              << " |\n";
         }
         r << "\nPaper (papers.md section 1.10): MNIST, all 60,000 images, no preprocessing, exact interpolation: "
              "**1.2%** test error (the first author's RBF demo, gamma 0.02: 1.22%), minimum-norm solution norm about "
