@@ -3,6 +3,8 @@
     /usr/bin/python3 scripts/plot.py train RUN_DIR           # learning curves of one classifier run
     /usr/bin/python3 scripts/plot.py randomization RUN_DIR   # Zhang et al. Figure 1a, 1b, 1c
     /usr/bin/python3 scripts/plot.py regularization RUN_DIR  # Table 1 learning curves, Figure 2b
+    /usr/bin/python3 scripts/plot.py expressivity RUN_DIR    # Zhang et al. section 4: residual vs n, SGD
+    /usr/bin/python3 scripts/plot.py implicit_reg RUN_DIR    # Zhang et al. section 5: distance to w*, kernels
 
 Figures go to RUN_DIR/figures/ as PNG. Needs matplotlib (Debian: python3-matplotlib); exits with
 status 3 and a one-line reason when it is missing.
@@ -128,7 +130,71 @@ def plot_regularization(run):
         print("figure:", save(fig, run, "figure2b.png"))
 
 
-KINDS = {"train": plot_train, "randomization": plot_randomization, "regularization": plot_regularization}
+def plot_expressivity(run):
+    summary = json.load(open(os.path.join(run, "summary.json")))
+    sizes = summary["sizes"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    ns = [r["n"] for r in sizes]
+    a.loglog(ns, [max(r["max_residual_f64"], 1e-18) for r in sizes], "o-", label="construction, f64 sum")
+    ext = [(r["n"], r["max_residual_extended"]) for r in sizes if r.get("max_residual_extended") is not None]
+    if ext:
+        a.loglog([e[0] for e in ext], [max(e[1], 1e-18) for e in ext], "s-", label="construction, extended sum")
+    a.loglog(ns, [r["f64_error_bound"] for r in sizes], ":", label="worst-case f64 bound")
+    sgd = [(r["n"], r["sgd"]["max_residual"]) for r in sizes if r.get("sgd") and "max_residual" in r["sgd"]]
+    if sgd:
+        a.loglog([e[0] for e in sgd], [e[1] for e in sgd], "^-", label="SGD net, same width")
+    a.set_xlabel("n (points)")
+    a.set_ylabel("max |c(x_i) - y_i|")
+    a.legend(fontsize=8)
+    for r in sizes:
+        path = os.path.join(run, "n%d" % r["n"])
+        if r.get("sgd") and os.path.exists(os.path.join(path, "metrics.jsonl")):
+            rec = [m for m in read_metrics(path) if m["kind"] == "sgd"]
+            b.semilogy([m["step"] for m in rec], [m["loss"] for m in rec], label="n = %d" % r["n"])
+    b.set_xlabel("SGD step")
+    b.set_ylabel("training loss (%s)" % summary["config"]["sgd_loss"])
+    if b.lines:
+        b.legend(fontsize=8)
+    print("figure:", save(fig, run, "expressivity.png"))
+
+
+def plot_implicit_reg(run):
+    summary = json.load(open(os.path.join(run, "summary.json")))
+    kernel = [k for k in summary.get("kernel", []) if k.get("status") == "complete"]
+    fig, axes = plt.subplots(1, 3 if kernel else 1, figsize=(15 if kernel else 5, 4), squeeze=False)
+    a = axes[0][0]
+    for part in summary.get("linear", []):
+        path = os.path.join(run, "linear_" + part["data"])
+        if os.path.exists(os.path.join(path, "metrics.jsonl")):
+            rec = [m for m in read_metrics(path) if m["kind"] == "linear"]
+            a.semilogy([m["epoch"] for m in rec], [m["distance"] / part["w_star_norm"] for m in rec],
+                       label="%s (n = %d, d = %d)" % (part["data"], part["n"], part["d"]))
+    a.set_xlabel("SGD epoch")
+    a.set_ylabel("||w - w*|| / ||w*||")
+    a.set_title("linear model: distance to the min-norm interpolant")
+    if a.lines:
+        a.legend(fontsize=8)
+    if kernel:
+        # lambda = 0 has no place on a log axis: one category per value, in the order run.
+        labels = ["%g" % k["lambda"] for k in kernel]
+        xs = range(len(kernel))
+        b, c = axes[0][1], axes[0][2]
+        b.plot(xs, [100 * k["test_error"] for k in kernel], "o-", label="test")
+        b.plot(xs, [100 * k["train_error"] for k in kernel], "s-", label="train")
+        b.set_ylabel("error (%)")
+        b.legend()
+        c.plot(xs, [k["norm"] for k in kernel], "o-")
+        c.set_ylabel("sqrt(trace(C^T K C))")
+        for ax, title in ((b, "kernel interpolation: error"), (c, "kernel interpolation: norm")):
+            ax.set_xticks(list(xs))
+            ax.set_xticklabels(labels)
+            ax.set_xlabel("lambda")
+            ax.set_title(title + " (n = %d)" % kernel[0]["n"])
+    print("figure:", save(fig, run, "implicit_reg.png"))
+
+
+KINDS = {"train": plot_train, "randomization": plot_randomization, "regularization": plot_regularization,
+         "expressivity": plot_expressivity, "implicit_reg": plot_implicit_reg}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in KINDS:
