@@ -15,19 +15,6 @@ using gs::exp::zhang::ImplicitRegSpec;
 
 namespace {
 
-std::vector<std::string> split_names(const std::string& s) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= s.size()) {
-        const std::size_t comma = s.find(',', start);
-        const std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!item.empty()) out.push_back(item);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    return out;
-}
-
 void apply_preset(Flags& f, const std::string& preset, ImplicitRegSpec& s) {
     if (preset.empty() || preset == "quick") {
         // Well under a minute: n = 2,000 (a 32 MB kernel matrix), 2,000 test images.
@@ -82,12 +69,9 @@ int main(int argc, char** argv) {
         f.option("--gamma", s.gamma, "RBF kernel exp(-gamma ||x - y||^2), pixels in [0, 1]");
         f.option("--lambda", s.lambdas, "ridge values, comma-separated (0: exact interpolation)")->delimiter(',');
 
-        const std::vector<std::string> args = resume_arguments(argc, argv);
-        std::vector<const char*> cargs;
-        for (const auto& a : args) cargs.push_back(a.c_str());
-        if (int rc = parse_flags(app, int(cargs.size()), cargs.data()); rc >= 0) return rc;
+        if (int rc = parse_run_flags(app, argc, argv); rc >= 0) return rc;
         apply_preset(f, common.preset, s);
-        s.linear_data = split_names(linear_data);
+        s.linear_data = split_list(linear_data);
         s.seed = common.seed;
         s.validate();
 

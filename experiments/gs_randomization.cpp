@@ -16,19 +16,6 @@ using gs::exp::zhang::RandomizationSpec;
 
 namespace {
 
-std::vector<std::string> split_names(const std::string& s) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= s.size()) {
-        const std::size_t comma = s.find(',', start);
-        const std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!item.empty()) out.push_back(item);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    return out;
-}
-
 void apply_preset(Flags& f, const std::string& preset, RandomizationSpec& r, std::string& models, std::string& settings,
                   std::vector<double>& corruption) {
     ClassifierSpec& s = r.base;
@@ -99,13 +86,10 @@ int main(int argc, char** argv) {
         f.option("--batch-size", s.batch_size, "minibatch size");
         f.option("--log-every", s.log_every, "steps between metrics records (the Figure 1a curves)");
 
-        const std::vector<std::string> args = resume_arguments(argc, argv);
-        std::vector<const char*> cargs;
-        for (const auto& a : args) cargs.push_back(a.c_str());
-        if (int rc = parse_flags(app, int(cargs.size()), cargs.data()); rc >= 0) return rc;
+        if (int rc = parse_run_flags(app, argc, argv); rc >= 0) return rc;
         apply_preset(f, common.preset, r, models, settings, corruption);
-        r.models = split_names(models);
-        r.settings = split_names(settings);
+        r.models = split_list(models);
+        r.settings = split_list(settings);
         r.corruption = corruption;
         s.seed = common.seed;
         r.validate();

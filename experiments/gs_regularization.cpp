@@ -15,20 +15,6 @@ using gs::exp::zhang::RegularizationSpec;
 
 namespace {
 
-std::vector<std::string> split_names(const std::string& s) {
-    std::vector<std::string> out;
-    std::string item;
-    for (char c : s + ",") {
-        if (c != ',') {
-            item += c;
-        } else if (!item.empty()) {
-            out.push_back(item);
-            item.clear();
-        }
-    }
-    return out;
-}
-
 void apply_preset(Flags& f, const std::string& preset, RegularizationSpec& r, std::string& models) {
     ClassifierSpec& s = r.base;
     if (preset.empty() || preset == "quick") {
@@ -86,12 +72,9 @@ int main(int argc, char** argv) {
         f.option("--batch-size", s.batch_size, "minibatch size");
         f.option("--log-every", s.log_every, "steps between metrics records");
 
-        const std::vector<std::string> args = resume_arguments(argc, argv);
-        std::vector<const char*> cargs;
-        for (const auto& a : args) cargs.push_back(a.c_str());
-        if (int rc = parse_flags(app, int(cargs.size()), cargs.data()); rc >= 0) return rc;
+        if (int rc = parse_run_flags(app, argc, argv); rc >= 0) return rc;
         apply_preset(f, common.preset, r, models);
-        r.models = split_names(models);
+        r.models = split_list(models);
         s.seed = common.seed;
         r.validate();
 

@@ -80,10 +80,7 @@ int main(int argc, char** argv) {
         f.option("--log-every", s.log_every, "steps between metrics records");
         f.option("--checkpoint-every", s.checkpoint_every, "steps between checkpoints besides epoch ends (0: none)");
 
-        const std::vector<std::string> args = resume_arguments(argc, argv);
-        std::vector<const char*> cargs;
-        for (const auto& a : args) cargs.push_back(a.c_str());
-        if (int rc = parse_flags(app, int(cargs.size()), cargs.data()); rc >= 0) return rc;
+        if (int rc = parse_run_flags(app, argc, argv); rc >= 0) return rc;
         apply_preset(f, common.preset, s);
         s.seed = common.seed;
         s.validate();

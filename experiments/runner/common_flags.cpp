@@ -55,6 +55,27 @@ std::vector<std::string> resume_arguments(int argc, const char* const* argv) {
     return args;
 }
 
+int parse_run_flags(CLI::App& app, int argc, const char* const* argv) {
+    const std::vector<std::string> args = resume_arguments(argc, argv);
+    std::vector<const char*> cargs;
+    for (const auto& a : args) cargs.push_back(a.c_str());
+    return parse_flags(app, int(cargs.size()), cargs.data());
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+    std::vector<std::string> out;
+    std::string item;
+    for (char c : s + ",") {
+        if (c != ',') {
+            item += c;
+        } else if (!item.empty()) {
+            out.push_back(item);
+            item.clear();
+        }
+    }
+    return out;
+}
+
 fs::path prepare_run_dir(const Flags& flags, const CommonOptions& o, const std::string& program) {
     if (!o.resume.empty()) {
         GS_CHECK(o.run_dir.empty() || fs::path(o.run_dir) == fs::path(o.resume), "--run-dir cannot differ from --resume");

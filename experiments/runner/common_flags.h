@@ -32,6 +32,13 @@ void add_common_flags(Flags& flags, CommonOptions& options, const std::string& p
 // Throws gs::Error naming a flag that cannot be combined with --resume.
 std::vector<std::string> resume_arguments(int argc, const char* const* argv);
 
+// Parses argv the way every experiment binary does: resume_arguments first, then parse_flags.
+// Returns the exit code to stop with (0 after --help, kUsageError for a CLI11 error), or -1 to go on.
+int parse_run_flags(CLI::App& app, int argc, const char* const* argv);
+
+// "a,b,,c" -> {"a", "b", "c"}: the comma lists of flags such as --models.
+std::vector<std::string> split_list(const std::string& s);
+
 // After parsing: the run folder (given, resumed or a fresh default name), created, with the
 // resolved config.toml written into it unless resuming.
 std::filesystem::path prepare_run_dir(const Flags& flags, const CommonOptions& options, const std::string& program);

@@ -36,6 +36,19 @@ void configure_model(const std::string& model, double inception_lr, double other
     s.lr = model.rfind("inception", 0) == 0 ? inception_lr : other_lr;
 }
 
+void validate_base(const ClassifierSpec& base) {
+    ClassifierSpec probe = base;
+    probe.model = "mlp";
+    probe.widths = {8};
+    probe.validate();
+}
+
+const data::Splits& experiment_data(const ClassifierSpec& base, const data::Splits* given, data::Splits& storage) {
+    if (given) return *given;
+    storage = load_classifier_data(base);
+    return storage;
+}
+
 ClassifierResult run_part(const ClassifierSpec& spec, const RuntimeOptions& rt, const fs::path& dir, bool resume,
                           Progress& progress, const data::Splits& data, const std::string& label) {
     const bool continue_run = resume && fs::exists(dir / "checkpoint.safetensors");

@@ -18,6 +18,11 @@ void check_models(const std::vector<std::string>& models, const std::string& fla
 // Sets s.model, s.widths and s.lr (inception_lr for the Inceptions, papers.md §1.3).
 void configure_model(const std::string& model, double inception_lr, double other_lr, ClassifierSpec& s);
 
+// Checks the settings every part shares (data, optimization, loop), with a stand-in model.
+void validate_base(const ClassifierSpec& base);
+// `given` when not null, else base's dataset loaded into `storage`: the splits all parts train on.
+const data::Splits& experiment_data(const ClassifierSpec& base, const data::Splits* given, data::Splits& storage);
+
 // Trains `spec` in `dir`, continuing an earlier part there when `resume` is set and a checkpoint
 // exists (a completed part returns its summary at once).
 ClassifierResult run_part(const ClassifierSpec& spec, const RuntimeOptions& runtime, const std::filesystem::path& dir,

@@ -74,10 +74,7 @@ void RandomizationSpec::validate() const {
     GS_CHECK(figure_p > 0 && figure_p < 1, "--figure-p: must lie in (0, 1), got ", figure_p);
     for (double p : corruption) GS_CHECK(p >= 0 && p <= 1, "--corruption: every level must lie in [0, 1], got ", p);
     GS_CHECK(inception_lr > 0 && other_lr > 0, "--lr-inception / --lr: must be positive");
-    ClassifierSpec probe = base;
-    probe.model = "mlp";
-    probe.widths = {512};
-    probe.validate();
+    validate_base(base);
 }
 
 RandomizationResult run_randomization(const RandomizationSpec& spec, const RuntimeOptions& rt, const fs::path& dir,
@@ -85,8 +82,7 @@ RandomizationResult run_randomization(const RandomizationSpec& spec, const Runti
     spec.validate();
     fs::create_directories(dir);
     data::Splits loaded;
-    if (!preloaded) loaded = load_classifier_data(spec.base);
-    const data::Splits& data = preloaded ? *preloaded : loaded;
+    const data::Splits& data = experiment_data(spec.base, preloaded, loaded);
 
     nlohmann::json summary = {{"experiment", "zhang2017.randomization"},
                               {"status", "running"},

@@ -64,10 +64,7 @@ void RegularizationSpec::validate() const {
     GS_CHECK(weight_decay > 0, "--weight-decay: the \"yes\" rows need a positive coefficient, got ", weight_decay);
     GS_CHECK(pad >= -1, "--pad: must be -1 (automatic) or at least 0, got ", pad);
     GS_CHECK(inception_lr > 0 && other_lr > 0, "--lr / --lr-inception: must be positive");
-    ClassifierSpec probe = base;
-    probe.model = "mlp";
-    probe.widths = {8};
-    probe.validate();
+    validate_base(base);
 }
 
 RegularizationResult run_regularization(const RegularizationSpec& spec, const RuntimeOptions& rt, const fs::path& dir,
@@ -75,8 +72,7 @@ RegularizationResult run_regularization(const RegularizationSpec& spec, const Ru
     spec.validate();
     fs::create_directories(dir);
     data::Splits loaded;
-    if (!preloaded) loaded = load_classifier_data(spec.base);
-    const data::Splits& data = preloaded ? *preloaded : loaded;
+    const data::Splits& data = experiment_data(spec.base, preloaded, loaded);
     const std::int64_t H = data.train.images.size(2);
     const std::int64_t pad = spec.pad >= 0 ? spec.pad : (H <= spec.base.crop ? 2 : 0);
 
