@@ -10,6 +10,7 @@
 // report.md, checkpoint.safetensors (the final weights), figures/ (scripts/plot.py stiffness).
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -166,18 +167,29 @@ Measurement measure(nn::Module& model, const Tensor& x, const std::vector<std::i
     sc["probe_val_loss"] = loss_v / nv;
     sc["probe_val_accuracy"] = acc_v / nv;
     sc["zero_gradients"] = s.zero_gradients;
-    for (const auto& [name, m] : {std::pair<const char*, const Matrix*>{"cosine", &s.cosine}, {"sign", &s.sign}}) {
+    struct Named {
+        const char* name;
+        const Matrix* m;
+    };
+    struct Range {
+        const char* set;
+        std::int64_t b0, b1;
+    };
+    const Named kinds[] = {{"cosine", &s.cosine}, {"sign", &s.sign}};
+    const Named dists[] = {{"euclidean", &d_euclid}, {"cosine", &d_cos}};
+    const Range ranges[] = {{"train", 0, n_train}, {"val", n_train, n}};
+    for (const auto& [name, m] : kinds) {
         sc[name] = {{"train_train", num(block_mean(*m, 0, n_train, 0, n_train))},
                     {"train_val", num(block_mean(*m, 0, n_train, n_train, n))},
                     {"val_val", num(block_mean(*m, n_train, n, n_train, n))}};
-        for (const auto& [set, b0, b1] : {std::tuple<const char*, std::int64_t, std::int64_t>{"train", 0, n_train}, {"val", n_train, n}}) {
+        for (const auto& [set, b0, b1] : ranges) {
             const Matrix c = class_stiffness(*m, labels, K, b0, b1);
             const ClassMeans cm = class_means(c);
             sc[name][std::string(set) + "_within_class"] = num(cm.within);
             sc[name][std::string(set) + "_between_class"] = num(cm.between);
             full["class_stiffness"][set][name] = to_json(c);
         }
-        for (const auto& [dname, d] : {std::pair<const char*, const Matrix*>{"euclidean", &d_euclid}, {"cosine", &d_cos}}) {
+        for (const auto& [dname, d] : dists) {
             const DistanceCurve c = stiffness_vs_distance(*m, *d, bins);
             full["distance_curves"][dname][name] = curve_json(c);
             if (std::string(name) == "cosine") {
@@ -235,7 +247,6 @@ int eval_only(const Spec& s, const data::Splits& splits, const fs::path& dir) {
         if (name.rfind(nn::kOptimizerPrefix, 0) != 0) state.emplace_back(name, t);
     model->load_state_dict(state);  // strict: names every missing or unexpected tensor
     const std::int64_t n = std::int64_t(p.labels.size());
-    const Matrix none(n, n);
     const Measurement m = measure(*model, x, p.labels, 0, K, pairwise_distances(x.reshape({n, -1}), Distance::euclidean),
                                   pairwise_distances(x.reshape({n, -1}), Distance::cosine), s.bins);
     json out = header(s, "eval_stats");
