@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "autograd/elementwise.h"
 #include "autograd/loss.h"
 #include "autograd/reduce.h"
 #include "experiments/stiffness/stiffness.h"
@@ -58,7 +59,7 @@ TEST_CASE("stiffness of an MSE example with negated target is -1") {
     // prediction, so its gradient is exactly the negation; example 3 is a copy of example 1.
     Generator gen(5);
     auto model = nn::mlp(4, {3}, 2, gen, DType::f64);
-    Tensor x1 = randn64({1, 4}, 11);
+    Tensor x1 = test::randn64({1, 4}, 11);
     Tensor x = Tensor::empty({3, 4}, DType::f64);
     for (i64 i = 0; i < 3; ++i) x.narrow(0, i, 1).copy_(x1);
     Tensor pred;
@@ -151,7 +152,7 @@ TEST_CASE("critical length on synthetic curves") {
 TEST_CASE("Gram cosine stiffness equals the one from materialized per-example gradients") {
     Generator gen(3);
     auto model = nn::mlp(6, {5, 4}, 3, gen, DType::f64);
-    const Tensor x = randn64({7, 6}, 21);
+    const Tensor x = test::randn64({7, 6}, 21);
     const Tensor y = Tensor::from_vector<std::int64_t>({0, 1, 2, 0, 1, 2, 2}, {7});
     const GramResult r = measure_gram(*model, x, y);
     const PairStiffness from_gram = pair_stiffness(r.gram);
@@ -161,7 +162,7 @@ TEST_CASE("Gram cosine stiffness equals the one from materialized per-example gr
     const Tensor g = pe.gradients({}, 0, -1);  // (B, P)
     const i64 B = g.size(0), P = g.size(1);
     const std::vector<double> gv = g.to_vector<double>();
-    std::vector<std::vector<double>> rows(std::size_t(B), std::vector<double>(std::size_t(P)));
+    std::vector<std::vector<double>> rows(static_cast<std::size_t>(B), std::vector<double>(static_cast<std::size_t>(P)));
     for (i64 i = 0; i < B; ++i)
         for (i64 k = 0; k < P; ++k) rows[std::size_t(i)][std::size_t(k)] = gv[std::size_t(i * P + k)];
     model->zero_grad();

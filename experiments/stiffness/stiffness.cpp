@@ -29,7 +29,7 @@ PairStiffness pair_stiffness(const Matrix& gram) {
     GS_CHECK(gram.rows == gram.cols, "pair_stiffness: the Gram matrix must be square, got ", gram.rows, "x", gram.cols);
     const std::int64_t B = gram.rows;
     PairStiffness out{Matrix(B, B), Matrix(B, B), 0};
-    std::vector<double> norm(std::size_t(B));
+    std::vector<double> norm(static_cast<std::size_t>(B));
     for (std::int64_t i = 0; i < B; ++i) {
         // A Gram diagonal can come out a hair below 0 only through rounding; clamp before sqrt.
         norm[std::size_t(i)] = std::sqrt(std::max(gram(i, i), 0.0));
