@@ -146,14 +146,16 @@ def plot_stiffness(run):
         return
     ms = st["measurements"]
     pick = ms if len(ms) <= 6 else [ms[int(round(i * (len(ms) - 1) / 5))] for i in range(6)]
-    fig, axes = plt.subplots(2, len(pick), figsize=(2.6 * len(pick), 5.2), squeeze=False)
+    fig, axes = plt.subplots(2, len(pick) + 1, figsize=(2.6 * len(pick) + 0.6, 5.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * len(pick) + [0.08]})
     for k, m in enumerate(pick):
         for r, split in enumerate(("train", "val")):
             im = axes[r][k].imshow(arr(m["class_stiffness"][split]["cosine"]), cmap="RdBu_r", vmin=-1, vmax=1)
             axes[r][k].set_title(f"{split}, step {m['step']}", fontsize=9)
             axes[r][k].set_xticks([])
             axes[r][k].set_yticks([])
-    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8)
+    fig.colorbar(im, cax=axes[0][-1])  # the narrow last column holds the colorbar
+    axes[1][-1].axis("off")
     fig.suptitle("class cosine stiffness")
     print("figure:", save(fig, run, "class_stiffness.png"))
 
