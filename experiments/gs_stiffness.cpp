@@ -5,8 +5,8 @@
 // critical length xi. With --checkpoint FILE --eval-only it measures a saved model instead, on the
 // first M test examples of each class. Arithmetic: experiments/stiffness/stiffness.h.
 //
-// Files: config.toml, metrics.jsonl ({"kind": "step"} loss records and {"kind": "stiffness"}
-// records), stiffness.json (every measurement with its class matrices and curves), summary.json,
+// Files: config.toml, metrics.jsonl (a {"kind": "header"} record with the conventions, then
+// {"kind": "step"} loss records and {"kind": "stiffness"} records), stiffness.json (every measurement with its class matrices and curves), summary.json,
 // report.md, checkpoint.safetensors (the final weights), figures/ (scripts/plot.py stiffness).
 #include <omp.h>
 
@@ -367,6 +367,9 @@ int main(int argc, char** argv) {
         progress.line("gs-stiffness: " + s.model + " on " + splits.train.name + ", " + std::to_string(total) + " steps, " +
                       std::to_string(at.size()) + " measurements on " + std::to_string(n) + " probe examples, run folder " + dir.string());
         MetricsLog metrics = MetricsLog::create(dir / "metrics.jsonl");
+        // The conventions travel with the metrics too, as their first record.
+        metrics.append({{"kind", "header"}, {"step", 0}, {"convention", kConvention},
+                        {"batch_norm_policy", nn::batch_norm_policy_name(nn::BatchNormPolicy::eval_stats)}});
         json store = header(s, nn::batch_norm_policy_name(nn::BatchNormPolicy::eval_stats));
         store["classes"] = K;
         store["examples"] = {{"train_indices", pt.indices}, {"val_indices", pv.indices}, {"labels", labels}, {"n_train", n_train}};
