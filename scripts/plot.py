@@ -5,6 +5,7 @@
     /usr/bin/python3 scripts/plot.py regularization RUN_DIR  # Table 1 learning curves, Figure 2b
     /usr/bin/python3 scripts/plot.py expressivity RUN_DIR    # Zhang et al. section 4: residual vs n, SGD
     /usr/bin/python3 scripts/plot.py implicit_reg RUN_DIR    # Zhang et al. section 5: distance to w*, kernels
+    /usr/bin/python3 scripts/plot.py stiffness RUN_DIR       # class-stiffness heatmaps, stiffness vs distance
 
 Figures go to RUN_DIR/figures/ as PNG. Needs matplotlib (Debian: python3-matplotlib); exits with
 status 3 and a one-line reason when it is missing.
@@ -193,8 +194,62 @@ def plot_implicit_reg(run):
     print("figure:", save(fig, run, "implicit_reg.png"))
 
 
+def plot_stiffness(run):
+    """gs-stiffness: class-stiffness heatmaps over training, stiffness vs input distance, block means."""
+    import numpy as np
+
+    with open(os.path.join(run, "stiffness.json")) as f:
+        st = json.load(f)
+    arr = lambda m: np.array([[np.nan if v is None else v for v in row] for row in m], dtype=float)
+    if "measurements" not in st:  # --eval-only: one model, one set
+        fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+        for ax, key in zip(axes, ("sign", "cosine")):
+            im = ax.imshow(arr(st[key]), cmap="RdBu_r", vmin=-1, vmax=1)
+            ax.set_title(f"class {key} stiffness (test)")
+            fig.colorbar(im, ax=ax)
+        print("figure:", save(fig, run, "class_stiffness.png"))
+        return
+    ms = st["measurements"]
+    pick = ms if len(ms) <= 6 else [ms[int(round(i * (len(ms) - 1) / 5))] for i in range(6)]
+    fig, axes = plt.subplots(2, len(pick) + 1, figsize=(2.6 * len(pick) + 0.6, 5.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * len(pick) + [0.08]})
+    for k, m in enumerate(pick):
+        for r, split in enumerate(("train", "val")):
+            im = axes[r][k].imshow(arr(m["class_stiffness"][split]["cosine"]), cmap="RdBu_r", vmin=-1, vmax=1)
+            axes[r][k].set_title(f"{split}, step {m['step']}", fontsize=9)
+            axes[r][k].set_xticks([])
+            axes[r][k].set_yticks([])
+    fig.colorbar(im, cax=axes[0][-1])  # the narrow last column holds the colorbar
+    axes[1][-1].axis("off")
+    fig.suptitle("class cosine stiffness")
+    print("figure:", save(fig, run, "class_stiffness.png"))
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, dname in zip(axes, ("euclidean", "cosine")):
+        for m in pick:
+            c = m["distance_curves"][dname]["cosine"]
+            centers = [(a + b) / 2 for a, b in zip(c["edges"][:-1], c["edges"][1:])]
+            ax.plot(centers, [np.nan if v is None else v for v in c["mean"]], "o-", ms=3, label=f"step {m['step']}")
+        ax.axhline(0, color="gray", lw=0.5)
+        ax.set_xlabel(f"{dname} distance between inputs")
+        ax.set_ylabel("mean cosine stiffness")
+        ax.legend(fontsize=7)
+    print("figure:", save(fig, run, "stiffness_distance.png"))
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    steps = [max(m["step"], 0.5) for m in ms]  # step 0 drawn at 0.5 on the log axis
+    for ax, kind in zip(axes, ("cosine", "sign")):
+        for key in ("train_train", "train_val", "val_val", "train_within_class", "train_between_class"):
+            ax.plot(steps, [np.nan if m[kind][key] is None else m[kind][key] for m in ms], "o-", ms=3, label=key)
+        ax.set_xscale("log")
+        ax.set_xlabel("step (0 drawn at 0.5)")
+        ax.set_ylabel(f"{kind} stiffness")
+        ax.legend(fontsize=7)
+    print("figure:", save(fig, run, "stiffness_blocks.png"))
+
+
 KINDS = {"train": plot_train, "randomization": plot_randomization, "regularization": plot_regularization,
-         "expressivity": plot_expressivity, "implicit_reg": plot_implicit_reg}
+         "expressivity": plot_expressivity, "implicit_reg": plot_implicit_reg, "stiffness": plot_stiffness}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in KINDS:
