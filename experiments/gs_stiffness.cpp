@@ -23,6 +23,7 @@
 #include "data/loader.h"
 #include "data/randomize.h"
 #include "data/transforms.h"
+#include "experiments/runner/classifier.h"
 #include "experiments/runner/common_flags.h"
 #include "experiments/runner/figures.h"
 #include "experiments/runner/flags.h"
@@ -44,7 +45,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::uint64_t kInitStream = 0x494E4954ull << 32;  // "INIT", as the shared runner
 constexpr std::int64_t kMinPairsPerBin = 10;                // bins thinner than this are not used for xi
 const char* kConvention =
     "a per-example gradient is the gradient of that example's own (cross-entropy) loss over all trainable parameters; "
@@ -85,15 +85,6 @@ struct Spec {
                 {"eval_only", eval_only}, {"checkpoint", checkpoint}};
     }
 };
-
-std::shared_ptr<nn::Module> build_model(const Spec& s, std::int64_t C, std::int64_t H, std::int64_t W, std::int64_t K,
-                                        std::uint64_t seed) {
-    Generator gen(seed, kInitStream);
-    if (s.model == "mlp") return nn::mlp(C * H * W, s.widths, K, gen);
-    GS_CHECK(H == 28 && W == 28, "--model ", s.model, ": needs 28x28 inputs, got ", H, "x", W);
-    if (s.model == "alexnet_small") return nn::alexnet_small(C, K, gen);
-    return nn::inception_small(C, K, s.model == "inception_small", gen);
-}
 
 data::Pipeline pipeline(const Spec& s) {
     data::Pipeline p;
@@ -241,7 +232,7 @@ int eval_only(const Spec& s, const data::Splits& splits, const fs::path& dir) {
     const std::int64_t K = test.num_classes;
     const Probe p = first_per_class(test, s.per_class);
     const Tensor x = pipeline(s)(gather_images(test, p.indices), 0, 0, 0);
-    auto model = build_model(s, x.size(1), x.size(2), x.size(3), K, 0);
+    auto model = build_classifier_model(s.model, s.widths, 0, x.size(1), x.size(2), x.size(3), K);
     nn::NamedTensors state;
     for (auto& [name, t] : nn::load_safetensors(s.checkpoint).tensors)
         if (name.rfind(nn::kOptimizerPrefix, 0) != 0) state.emplace_back(name, t);
@@ -348,7 +339,7 @@ int main(int argc, char** argv) {
         const Matrix d_euclid = pairwise_distances(x.reshape({n, -1}), Distance::euclidean);
         const Matrix d_cos = pairwise_distances(x.reshape({n, -1}), Distance::cosine);
 
-        auto model = build_model(s, x.size(1), x.size(2), x.size(3), K, common.seed);
+        auto model = build_classifier_model(s.model, s.widths, common.seed, x.size(1), x.size(2), x.size(3), K);
         nn::SgdOptions so;
         so.lr = s.lr;
         so.momentum = s.momentum;

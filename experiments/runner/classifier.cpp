@@ -57,16 +57,6 @@ data::Dataset first_n(const data::Dataset& d, std::int64_t n) {
     return out;
 }
 
-std::shared_ptr<nn::Module> build_model(const ClassifierSpec& spec, std::int64_t C, std::int64_t H, std::int64_t W,
-                                        std::int64_t classes) {
-    Generator gen(spec.seed, kInitStream);
-    if (spec.model == "mlp") return nn::mlp(C * H * W, spec.widths, classes, gen);
-    GS_CHECK(H == 28 && W == 28, "--model ", spec.model, ": needs 28x28 inputs (the FC sizes are fixed), got ", H, "x", W,
-             "; set --crop 28");
-    if (spec.model == "alexnet_small") return nn::alexnet_small(C, classes, gen);
-    return nn::inception_small(C, classes, spec.model == "inception_small", gen);
-}
-
 std::unique_ptr<nn::Optimizer> build_optimizer(const ClassifierSpec& spec, nn::Module& model) {
     if (spec.optimizer == "adam") {
         nn::AdamOptions o;
@@ -266,6 +256,16 @@ nlohmann::json ClassifierSpec::to_json() const {
             {"checkpoint_every", checkpoint_every}, {"seed", seed}};
 }
 
+std::shared_ptr<nn::Module> build_classifier_model(const std::string& name, const std::vector<std::int64_t>& widths,
+                                                   std::uint64_t seed, std::int64_t C, std::int64_t H, std::int64_t W,
+                                                   std::int64_t classes, const std::string& fix) {
+    Generator gen(seed, kInitStream);
+    if (name == "mlp") return nn::mlp(C * H * W, widths, classes, gen);
+    GS_CHECK(H == 28 && W == 28, "--model ", name, ": needs 28x28 inputs (the FC sizes are fixed), got ", H, "x", W, fix);
+    if (name == "alexnet_small") return nn::alexnet_small(C, classes, gen);
+    return nn::inception_small(C, classes, name == "inception_small", gen);
+}
+
 data::Splits load_classifier_data(const ClassifierSpec& spec) {
     data::Splits s = data::load_dataset(spec.dataset, spec.data_dir);
     s.train = first_n(s.train, spec.train_examples);
@@ -318,7 +318,8 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
     const std::int64_t classes = splits.train.num_classes;
 
     // ---- model, optimizer, schedule
-    std::shared_ptr<nn::Module> model = build_model(spec, C, spec.crop, spec.crop, classes);
+    std::shared_ptr<nn::Module> model =
+        build_classifier_model(spec.model, spec.widths, spec.seed, C, spec.crop, spec.crop, classes, "; set --crop 28");
     std::unique_ptr<nn::Optimizer> opt = build_optimizer(spec, *model);
     data::LoaderOptions lo;
     lo.batch_size = spec.batch_size;

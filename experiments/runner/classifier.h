@@ -21,12 +21,14 @@
 // the same weights, metrics (except "time" and speed) and summary values as an uninterrupted run.
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
+#include "nn/module.h"
 #include "experiments/runner/progress.h"
 
 namespace gs::exp {
@@ -82,6 +84,14 @@ struct ClassifierResult {
     int signal = 0;      // the signal that interrupted the run
     nlohmann::json summary;
 };
+
+// The model `name` (mlp with `widths`, alexnet_small, inception_small, inception_small_nobn) for
+// (C, H, W) inputs and `classes` outputs, initialized from Philox stream "INIT" of `seed`: every
+// experiment that builds a model by name gets the same weights for the same seed. The conv models
+// need 28x28 inputs; `fix` is appended to that error (e.g. "; set --crop 28").
+std::shared_ptr<nn::Module> build_classifier_model(const std::string& name, const std::vector<std::int64_t>& widths,
+                                                   std::uint64_t seed, std::int64_t C, std::int64_t H, std::int64_t W,
+                                                   std::int64_t classes, const std::string& fix = "");
 
 // Loads spec.dataset (with spec.data_dir) and takes the subsets; no randomization yet.
 data::Splits load_classifier_data(const ClassifierSpec& spec);
