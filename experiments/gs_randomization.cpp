@@ -71,10 +71,7 @@ int main(int argc, char** argv) {
         f.option("--settings", settings, "Figure 1a settings (comma-separated randomization names)");
         f.option("--figure-p", r.figure_p, "the corruption level of the partial_labels setting in Figure 1a");
         f.option("--corruption", corruption, "Figure 1b/1c corruption levels, e.g. 0,0.2,0.4,0.6,0.8,1")->delimiter(',');
-        f.option("--dataset", s.dataset, "fashion-mnist, mnist, cifar10, cifar100 or imagenet");
-        f.option("--data-dir", s.data_dir, "dataset folder (fashion-mnist defaults to Debian's copy)");
-        f.option("--train-examples", s.train_examples, "use the first N training examples (0: all)")->check(CLI::NonNegativeNumber);
-        f.option("--test-examples", s.test_examples, "use the first N test examples (0: all)")->check(CLI::NonNegativeNumber);
+        add_data_flags(f, s);
         f.option("--crop", s.crop, "center crop to N x N");
         f.flag("--whiten", s.whiten, "per-image whitening after scaling to [0, 1]");
         f.option("--lr", r.other_lr, "learning rate of alexnet_small and the MLPs");

@@ -58,10 +58,7 @@ int main(int argc, char** argv) {
         f.option("--pad", r.pad, "zero padding before random crops (-1: 2 for 28x28 images, 0 otherwise)");
         f.flag("--random-label-rows", r.random_label_rows, "train the random-label rows");
         f.flag("--nobn-rows", r.nobn_rows, "add inception_small_nobn when inception_small is listed");
-        f.option("--dataset", s.dataset, "fashion-mnist, mnist, cifar10, cifar100 or imagenet");
-        f.option("--data-dir", s.data_dir, "dataset folder (fashion-mnist defaults to Debian's copy)");
-        f.option("--train-examples", s.train_examples, "use the first N training examples (0: all)")->check(CLI::NonNegativeNumber);
-        f.option("--test-examples", s.test_examples, "use the first N test examples (0: all)")->check(CLI::NonNegativeNumber);
+        add_data_flags(f, s);
         f.option("--crop", s.crop, "crop size");
         f.option("--lr", r.other_lr, "learning rate of alexnet_small and the MLPs");
         f.option("--lr-inception", r.inception_lr, "learning rate of the Inceptions");

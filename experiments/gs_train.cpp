@@ -52,10 +52,7 @@ int main(int argc, char** argv) {
         ClassifierSpec s;
         CommonOptions common;
         add_common_flags(f, common, "quick (Fashion-MNIST subset, minutes on 2 cores) or paper (Zhang et al., CIFAR-10)");
-        f.option("--dataset", s.dataset, "fashion-mnist, mnist, cifar10, cifar100 or imagenet");
-        f.option("--data-dir", s.data_dir, "dataset folder (fashion-mnist defaults to Debian's copy)");
-        f.option("--train-examples", s.train_examples, "use the first N training examples (0: all)")->check(CLI::NonNegativeNumber);
-        f.option("--test-examples", s.test_examples, "use the first N test examples (0: all)")->check(CLI::NonNegativeNumber);
+        add_data_flags(f, s);
         f.option("--randomize", s.randomize,
                  "true_labels, partial_labels, random_labels, shuffled_pixels, random_pixels or gaussian");
         f.option("--corrupt-prob", s.corrupt_prob, "partial_labels: corruption probability p")->check(CLI::Range(0.0, 1.0));

@@ -30,6 +30,13 @@ void add_common_flags(Flags& flags, CommonOptions& o, const std::string& presets
         ->check(CLI::NonNegativeNumber);
 }
 
+void add_data_flags(Flags& f, ClassifierSpec& s) {
+    f.option("--dataset", s.dataset, "fashion-mnist, mnist, cifar10, cifar100 or imagenet");
+    f.option("--data-dir", s.data_dir, "dataset folder (fashion-mnist defaults to Debian's copy)");
+    f.option("--train-examples", s.train_examples, "use the first N training examples (0: all)")->check(CLI::NonNegativeNumber);
+    f.option("--test-examples", s.test_examples, "use the first N test examples (0: all)")->check(CLI::NonNegativeNumber);
+}
+
 std::vector<std::string> resume_arguments(int argc, const char* const* argv) {
     std::vector<std::string> args(argv, argv + argc);
     std::string dir;

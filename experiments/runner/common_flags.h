@@ -26,6 +26,10 @@ struct CommonOptions {
 // the testing flag --interrupt-after-steps, and --plot/--no-plot.
 void add_common_flags(Flags& flags, CommonOptions& options, const std::string& presets_help);
 
+// --dataset, --data-dir, --train-examples and --test-examples bound to `spec`: the data flags of
+// every binary that trains classifiers.
+void add_data_flags(Flags& flags, ClassifierSpec& spec);
+
 // With --resume DIR, the run continues with DIR/config.toml: returns argv with "--config
 // DIR/config.toml" added, after checking that only runtime flags (--threads, --device,
 // --progress, --resume) are given besides. Without --resume, returns argv unchanged.
