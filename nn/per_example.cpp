@@ -333,40 +333,48 @@ Tensor sum_over_layers(const Plan& plan, One one) {
 
 }  // namespace
 
-Tensor PerExampleCollector::squared_norms(const std::vector<std::string>& names) const {
-    const i64 B = batch_size();
-    const Plan plan = make_plan(params_, resolve(names));
+namespace {
+
+// One per-example statistic (squared norms or Gram) as its three kernels: the Linear and Conv2d
+// shortcuts that never form per-example gradients, and the one over materialized gradient rows
+// (BatchNorm, and layers called more than once in the batch).
+struct Statistic {
+    decltype(&kernels::linear_per_example_gram) linear;
+    decltype(&kernels::conv2d_per_example_gram) conv2d;
+    decltype(&kernels::per_example_row_gram) rows;
+};
+
+// The statistic summed over the planned layers; `empty` is returned when the plan is empty.
+Tensor layers_statistic(const Plan& plan, i64 B, const kernels::PerExampleConfig& config, const Statistic& stat,
+                        const Tensor& empty) {
     const Tensor acc = sum_over_layers(plan, [&](const Layer& L, Sel sel) {
         const Kind k = kind_of(L);
         if (L.records.size() == 1 && k != Kind::batch_norm) {
             const Record& r = L.records.front();
-            return k == Kind::linear
-                       ? kernels::linear_per_example_sq_norms(r.x, output_grad(r), sel.weight, sel.bias, config_of(opt_))
-                       : kernels::conv2d_per_example_sq_norms(r.x, output_grad(r), L.module->parameter("weight").shape(),
-                                                              dynamic_cast<Conv2d*>(L.module)->geometry(), sel.weight,
-                                                              sel.bias, config_of(opt_));
+            return k == Kind::linear ? stat.linear(r.x, output_grad(r), sel.weight, sel.bias, config)
+                                     : stat.conv2d(r.x, output_grad(r), L.module->parameter("weight").shape(),
+                                                   dynamic_cast<Conv2d*>(L.module)->geometry(), sel.weight, sel.bias,
+                                                   config);
         }
-        return kernels::per_example_row_sq_norms(layer_rows(L, sel, B));
+        return stat.rows(layer_rows(L, sel, B));
     });
-    return acc.defined() ? acc : Tensor::zeros({B}, DType::f32);
+    return acc.defined() ? acc : empty;
+}
+
+}  // namespace
+
+Tensor PerExampleCollector::squared_norms(const std::vector<std::string>& names) const {
+    const i64 B = batch_size();
+    const Statistic stat{kernels::linear_per_example_sq_norms, kernels::conv2d_per_example_sq_norms,
+                         kernels::per_example_row_sq_norms};
+    return layers_statistic(make_plan(params_, resolve(names)), B, config_of(opt_), stat, Tensor::zeros({B}, DType::f32));
 }
 
 Tensor PerExampleCollector::gram(const std::vector<std::string>& names) const {
     const i64 B = batch_size();
-    const Plan plan = make_plan(params_, resolve(names));
-    const Tensor acc = sum_over_layers(plan, [&](const Layer& L, Sel sel) {
-        const Kind k = kind_of(L);
-        if (L.records.size() == 1 && k != Kind::batch_norm) {
-            const Record& r = L.records.front();
-            return k == Kind::linear
-                       ? kernels::linear_per_example_gram(r.x, output_grad(r), sel.weight, sel.bias, config_of(opt_))
-                       : kernels::conv2d_per_example_gram(r.x, output_grad(r), L.module->parameter("weight").shape(),
-                                                          dynamic_cast<Conv2d*>(L.module)->geometry(), sel.weight,
-                                                          sel.bias, config_of(opt_));
-        }
-        return kernels::per_example_row_gram(layer_rows(L, sel, B));
-    });
-    return acc.defined() ? acc : Tensor::zeros({B, B}, DType::f32);
+    const Statistic stat{kernels::linear_per_example_gram, kernels::conv2d_per_example_gram,
+                         kernels::per_example_row_gram};
+    return layers_statistic(make_plan(params_, resolve(names)), B, config_of(opt_), stat, Tensor::zeros({B, B}, DType::f32));
 }
 
 PerExampleMoments PerExampleCollector::moments(const std::vector<std::string>& names) const {
