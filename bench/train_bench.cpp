@@ -3,6 +3,7 @@
 // (forward under NoGradGuard in eval mode) of the Zhang models on random data of the given shape.
 //
 //   train_bench --workload mlp_3x512 --mode train --batch 128 --shape 1,28,28 --steps 50 --warmup 5
+//   train_bench --workload alexnet_small --device cuda      # the same on a GPU (scripts/gpu-check)
 //
 // Reported: examples/s over the timed steps, seconds per step, minor page faults per timed step
 // (getrusage; the pooled allocator should keep this near 0), fresh allocations per timed step,
@@ -29,8 +30,9 @@ namespace {
 
 [[noreturn]] void usage(const std::string& why) {
     std::fprintf(stderr,
-                 "train_bench: %s\nusage: train_bench --workload mlp_1x512|mlp_3x512|alexnet_small|alexnet_small_bn|"
-                 "inception_small --mode train|infer [--batch N] [--shape C,H,W] [--steps N] [--warmup N] [--threads N]\n",
+                 "train_bench: %s\nusage: train_bench --workload mlp_1x512|mlp_3x512|alexnet_small|inception_small|"
+                 "inception_small_nobn --mode train|infer [--batch N] [--shape C,H,W] [--steps N] [--warmup N] [--threads N] "
+                 "[--device cpu|cuda:N]\n",
                  why.c_str());
     std::exit(2);
 }
@@ -49,10 +51,11 @@ long peak_rss_kb() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
     std::string workload, mode = "train";
     std::int64_t batch = 128, steps = 30, warmup = 5;
     int threads = 0;
+    std::string device_name = "cpu";
     std::vector<std::int64_t> shape{1, 28, 28};
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
@@ -64,6 +67,7 @@ int main(int argc, char** argv) {
         else if (a == "--steps") steps = std::atoll(v.c_str());
         else if (a == "--warmup") warmup = std::atoll(v.c_str());
         else if (a == "--threads") threads = std::atoi(v.c_str());
+        else if (a == "--device") device_name = v;
         else if (a == "--shape") {
             shape.clear();
             for (std::size_t s = 0; s < v.size();) {
@@ -87,38 +91,58 @@ int main(int argc, char** argv) {
     else if (workload == "inception_small_nobn") model = nn::inception_small(C, classes, false, gen);
     else usage("unknown workload " + workload);
 
-    const Tensor x = normal({batch, C, H, W}, gen);
-    const Tensor y = randint({batch}, gen, 0, classes);
+    Device device;
+    try {
+        device = Device::parse(device_name);
+    } catch (const Error& e) {
+        usage(std::string("--device: ") + e.what());
+    }
+    // Drawn on the CPU and moved, so both devices time the same weights and data.
+    model->to(device);
+    const Tensor x = normal({batch, C, H, W}, gen).to(device);
+    const Tensor y = randint({batch}, gen, 0, classes).to(device);
     nn::SgdOptions so;
     so.lr = 0.01;
     so.momentum = 0.9;
     nn::SGD opt(model->named_parameters(), so);
     if (mode == "infer") model->eval();
 
+    // Returns the step's output (logits or loss); reading it on the CPU waits for a GPU to finish.
     auto step = [&] {
         if (mode == "infer") {
             autograd::NoGradGuard no_grad;
-            (void)(*model)(autograd::Variable(x));
-            return;
+            return (*model)(autograd::Variable(x)).value();
         }
         autograd::Variable loss = autograd::mean(autograd::cross_entropy((*model)(autograd::Variable(x)), y));
         opt.zero_grad();
         loss.backward();
         opt.step();
+        return loss.value();
     };
-    for (std::int64_t i = 0; i < warmup; ++i) step();
+    for (std::int64_t i = 0; i < warmup; ++i) (void)step().to(Device::cpu());
     const long faults0 = minor_faults();
     const auto fresh0 = cpu_allocator::stats().fresh_allocations;
     const auto t0 = std::chrono::steady_clock::now();
-    for (std::int64_t i = 0; i < steps; ++i) step();
+    Tensor last;
+    for (std::int64_t i = 0; i < steps; ++i) last = step();
+    (void)last.to(Device::cpu());  // GPU work is asynchronous: the clock stops when the last step is done
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const long faults = minor_faults() - faults0;
     const auto fresh = cpu_allocator::stats().fresh_allocations - fresh0;
-    std::printf("{\"workload\": \"%s\", \"mode\": \"%s\", \"batch\": %lld, \"threads\": %d, \"steps\": %lld, "
+    std::printf("{\"workload\": \"%s\", \"mode\": \"%s\", \"device\": \"%s\", \"batch\": %lld, \"threads\": %d, \"steps\": %lld, "
                 "\"examples_per_second\": %.6g, \"seconds_per_step\": %.6g, \"minor_faults_per_step\": %.6g, "
                 "\"fresh_allocations_per_step\": %.6g, \"peak_rss_kb\": %ld}\n",
-                workload.c_str(), mode.c_str(), (long long)batch, omp_get_max_threads(), (long long)steps,
+                workload.c_str(), mode.c_str(), device.str().c_str(), (long long)batch, omp_get_max_threads(), (long long)steps,
                 double(batch * steps) / seconds, seconds / double(steps), double(faults) / double(steps),
                 double(fresh) / double(steps), peak_rss_kb());
     return 0;
+}
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "train_bench: %s\n", e.what());
+        return 2;
+    }
 }

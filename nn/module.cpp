@@ -184,7 +184,7 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
         auto it = given.find(n);
         if (it == given.end()) continue;
         Tensor dst = t;  // a handle sharing the live storage
-        dst.copy_(*it->second);
+        dst.copy_(it->second->to(dst.device()));  // a state read from a file is on the CPU; the model may not be
     }
 }
 

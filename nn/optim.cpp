@@ -53,7 +53,7 @@ void Optimizer::load_state(const NamedTensors& tensors, const std::vector<std::p
     GS_CHECK(problems.str().empty(), "Optimizer::load_state:", problems.str());
     for (const auto& [n, t] : tensors) {
         for (const auto& [m, dst] : mine)
-            if (m == n) Tensor(dst).copy_(t);
+            if (m == n) Tensor(dst).copy_(t.to(dst.device()));  // files load on the CPU; state may live on a GPU
     }
     steps_ = std::int64_t(step);
     set_lr(lr_value);
