@@ -97,8 +97,9 @@ Variable per_example_loss(const ClassifierSpec& spec, const Variable& logits, co
     return autograd::cross_entropy(logits, labels);
 }
 
+// logits on the model's device, labels on the CPU.
 std::int64_t count_correct(const Tensor& logits, const Tensor& labels) {
-    const auto pred = kernels::argmax(logits, 1).to_vector<std::int64_t>();
+    const auto pred = kernels::argmax(logits, 1).to(Device::cpu()).to_vector<std::int64_t>();
     const auto truth = labels.to_vector<std::int64_t>();
     std::int64_t c = 0;
     for (std::size_t i = 0; i < pred.size(); ++i) c += pred[i] == truth[i];
@@ -110,7 +111,8 @@ struct Eval {
 };
 
 // Loss and accuracy of the whole split in eval mode, in chunks (no augmentation).
-Eval evaluate(const ClassifierSpec& spec, nn::Module& model, const data::Dataset& split) {
+// Batches are moved to `device`, where the model is.
+Eval evaluate(const ClassifierSpec& spec, nn::Module& model, const data::Dataset& split, Device device) {
     if (split.size() == 0) return {};
     autograd::NoGradGuard no_grad;
     const bool was_training = model.is_training();
@@ -125,8 +127,8 @@ Eval evaluate(const ClassifierSpec& spec, nn::Module& model, const data::Dataset
     std::int64_t correct = 0;
     for (std::int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
         const data::Batch batch = loader.make_batch(0, b);
-        const Variable logits = model(Variable(batch.images));
-        const Tensor losses = per_example_loss(spec, logits, batch.labels).value();
+        const Variable logits = model(Variable(batch.images.to(device)));
+        const Tensor losses = per_example_loss(spec, logits, batch.labels.to(device)).value().to(Device::cpu());
         for (double x : losses.to(DType::f64).to_vector<double>()) loss_sum += x;
         correct += count_correct(logits.value(), batch.labels);
     }
@@ -204,12 +206,15 @@ struct LoopState {
     }
 };
 
-void check_device(const RuntimeOptions& rt) {
+// The device of --device, checked before any work: a CUDA device must exist in this build and machine.
+Device check_device(const RuntimeOptions& rt) {
     const Device d = Device::parse(rt.device);
-    if (d.is_cpu()) return;
+    if (d.is_cpu()) return d;
     GS_CHECK(cuda_built(), "--device ", rt.device, ": this build has no CUDA backend (configure with the CUDA toolkit)");
-    GS_CHECK(cuda_available(), "--device ", rt.device, ": no CUDA device found");
-    GS_FAIL("--device ", rt.device, ": training on CUDA is not available yet (device kernels land with issue #6); use --device cpu");
+    const int count = cuda_device_count();
+    GS_CHECK(count > 0, "--device ", rt.device, ": no CUDA device found");
+    GS_CHECK(d.index < count, "--device ", rt.device, ": this machine has ", count, " CUDA device(s), cuda:0 to cuda:", count - 1);
+    return d;
 }
 
 }  // namespace
@@ -276,7 +281,7 @@ data::Splits load_classifier_data(const ClassifierSpec& spec) {
 ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptions& rt, const fs::path& dir, bool resume,
                                   Progress& progress, const data::Splits* preloaded) {
     spec.validate();
-    check_device(rt);
+    const Device device = check_device(rt);
     const auto wall_start = Clock::now();
     const fs::path checkpoint_path = dir / "checkpoint.safetensors", summary_path = dir / "summary.json";
     if (resume) {
@@ -320,6 +325,8 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
     // ---- model, optimizer, schedule
     std::shared_ptr<nn::Module> model =
         build_classifier_model(spec.model, spec.widths, spec.seed, C, spec.crop, spec.crop, classes, "; set --crop 28");
+    // Initialized on the CPU and then moved, so a seed gives the same weights on every device.
+    model->to(device);
     std::unique_ptr<nn::Optimizer> opt = build_optimizer(spec, *model);
     data::LoaderOptions lo;
     lo.batch_size = spec.batch_size;
@@ -399,12 +406,12 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
             const data::Batch batch = loader.next();
             const double lr = schedule.lr(st.epoch, st.batch);
             opt->set_lr(lr);
-            const Variable logits = (*model)(Variable(batch.images));
-            Variable loss = autograd::mean(per_example_loss(spec, logits, batch.labels));
+            const Variable logits = (*model)(Variable(batch.images.to(device)));
+            Variable loss = autograd::mean(per_example_loss(spec, logits, batch.labels.to(device)));
             opt->zero_grad();
             loss.backward();
             opt->step();
-            const double loss_value = loss.item();
+            const double loss_value = loss.value().to(Device::cpu()).item();
             GS_CHECK(std::isfinite(loss_value), "training diverged: the loss is ", loss_value, " at step ", st.step + 1,
                      " (epoch ", st.epoch + 1, "); try a smaller --lr");
             const std::int64_t n = batch.labels.size(0), correct = count_correct(logits.value(), batch.labels);
@@ -452,8 +459,8 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
         }
 
         // ---- epoch end: evaluate, record, checkpoint
-        const Eval train_eval = evaluate(spec, *model, splits.train);
-        const Eval test_eval = evaluate(spec, *model, splits.test);
+        const Eval train_eval = evaluate(spec, *model, splits.train, device);
+        const Eval test_eval = evaluate(spec, *model, splits.test, device);
         const std::int64_t done = st.epoch + 1;
         if (splits.test.size() > 0 && test_eval.accuracy > st.best_test_accuracy) {
             st.best_test_accuracy = test_eval.accuracy;
