@@ -219,6 +219,10 @@ Device check_device(const RuntimeOptions& rt) {
 
 }  // namespace
 
+void require_cpu_device(const RuntimeOptions& rt, const std::string& why) {
+    GS_CHECK(Device::parse(rt.device).is_cpu(), "--device ", rt.device, ": ", why, "; use --device cpu");
+}
+
 void ClassifierSpec::validate() const {
     std::set<std::string> datasets(data::known_datasets().begin(), data::known_datasets().end());
     GS_CHECK(datasets.count(dataset), "--dataset: unknown dataset '", dataset, "' (known datasets: ", join(datasets), ")");

@@ -79,6 +79,10 @@ struct RuntimeOptions {
     double plain_interval_seconds = 30;
 };
 
+// For the experiments that run on the CPU only: throws naming --device and `why` unless --device is
+// cpu, instead of quietly running on the CPU when a GPU was asked for.
+void require_cpu_device(const RuntimeOptions& rt, const std::string& why);
+
 struct ClassifierResult {
     std::string status;  // "complete" or "interrupted"
     int signal = 0;      // the signal that interrupted the run

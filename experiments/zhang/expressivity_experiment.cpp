@@ -303,6 +303,7 @@ Json run_expressivity_size(const ExpressivitySpec& spec, const ExpressivityData&
 ExpressivityResult run_expressivity(const ExpressivitySpec& spec, const RuntimeOptions& rt, const fs::path& dir,
                                     bool resume, Progress& progress) {
     spec.validate();
+    require_cpu_device(rt, "gs-expressivity runs on the CPU only (its f64 construction and solves have no CUDA path yet)");
     if (rt.threads > 0) omp_set_num_threads(rt.threads);
     fs::create_directories(dir);
     Json summary = {{"experiment", "zhang2017.expressivity"},

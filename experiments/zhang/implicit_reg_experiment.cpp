@@ -245,6 +245,7 @@ Json run_linear_part(const ImplicitRegSpec& spec, const std::string& source, con
 ImplicitRegResult run_implicit_reg(const ImplicitRegSpec& spec, const RuntimeOptions& rt, const fs::path& dir, bool resume,
                                    Progress& progress) {
     spec.validate();
+    require_cpu_device(rt, "gs-implicit-reg runs on the CPU only (the f64 Cholesky and kernel solves have no CUDA path yet)");
     if (rt.threads > 0) omp_set_num_threads(rt.threads);
     fs::create_directories(dir);
     Json summary = {{"experiment", "zhang2017.implicit_reg"},
