@@ -5,6 +5,7 @@
 
 #include "tensor/cuda_allocator.h"
 #include "tensor/error.h"
+#include "tensor/random_draw.h"
 
 namespace gs {
 
@@ -107,7 +108,13 @@ void deallocate_pinned(void*) {}
 AllocatorStats pinned_stats() { return {}; }
 void empty_cache() {}
 }  // namespace cuda_allocator
-
+namespace detail {
+// Unreachable: a CUDA tensor cannot be allocated in this build.
+void cuda_random_fill(Tensor&, const UniformDraw&) { GS_FAIL("random fill on CUDA: gradscope was built without CUDA"); }
+void cuda_random_fill(Tensor&, const NormalDraw&) { GS_FAIL("random fill on CUDA: gradscope was built without CUDA"); }
+void cuda_random_fill(Tensor&, const BernoulliDraw&) { GS_FAIL("random fill on CUDA: gradscope was built without CUDA"); }
+void cuda_random_fill(Tensor&, const RandintDraw&) { GS_FAIL("random fill on CUDA: gradscope was built without CUDA"); }
+}  // namespace detail
 #endif
 
 }  // namespace gs
