@@ -11,6 +11,7 @@
 #include "tensor/convert.h"
 #include "tensor/indexer.h"
 #include "tensor/launch.h"
+#include "kernels/pool.h"
 #include "tensor/tensor.h"
 
 using gs::BlockCache;
@@ -170,4 +171,32 @@ TEST_CASE("dtype range check: what converts and what does not") {
     CHECK_FALSE(gs::fits<std::uint8_t>(std::int64_t(300)));
     CHECK(gs::fits<std::int64_t>(std::uint8_t(200)));
     CHECK(gs::fits<float>(1e300));  // rounds to inf, as IEEE defines
+}
+
+TEST_CASE("pool geometry: covering ranges are exactly the windows that contain a pixel") {
+    // Brute force over odd geometries: output o covers pixel i iff start(o) <= i < start(o) + k.
+    for (std::int64_t k : {1, 2, 3, 5})
+        for (std::int64_t s : {1, 2, 3})
+            for (std::int64_t p = 0; 2 * p <= k; ++p)
+                for (std::int64_t H : {1, 4, 7, 11}) {
+                    gs::kernels::Pool2dGeometry g{k, k, s, s, p, p};
+                    const std::int64_t OH = g.out_h(H);
+                    if (OH <= 0) continue;
+                    for (std::int64_t i = 0; i < H; ++i) {
+                        std::int64_t begin = 0, end = 0;
+                        g.covering_h(i, OH, begin, end);
+                        for (std::int64_t o = 0; o < OH; ++o) {
+                            const bool covers = g.start_h(o) <= i && i < g.start_h(o) + k;
+                            INFO("k=" << k << " s=" << s << " p=" << p << " H=" << H << " i=" << i << " o=" << o);
+                            CHECK(covers == (o >= begin && o < end));
+                        }
+                        g.covering_w(i, OH, begin, end);
+                        CHECK(begin <= end);
+                    }
+                    // The clipped window stays inside the input.
+                    const auto w = g.window(OH - 1, 0, H, H);
+                    CHECK(w.h0 >= 0);
+                    CHECK(w.h1 <= H);
+                    CHECK(w.h0 < w.h1);
+                }
 }
