@@ -1,10 +1,9 @@
 // CUDA loops for kernels/reduce.h over the [A, R, B] layout; the reducer functors of reduce.h hold
 // the math. Deterministic: the traversal depends only on the shape, never on timing (no atomics).
-//   B == 1 (the reduced elements of an output are contiguous): one block per output; thread t
-//     steps through r = t, t + 256, ... and the block combines the 256 partial results in a fixed
-//     tree order.
-//   B > 1: one thread per output, stepping r = 0..R-1 in order (neighbouring threads read
-//     neighbouring b, so the reads are coalesced).
+//   B == 1 and R >= 64 (long contiguous runs): one block per output; thread t steps through
+//     r = t, t + 256, ... and the block combines the 256 partial results in a fixed tree order.
+//   Otherwise: one thread per output, stepping r = 0..R-1 in order (for B > 1 neighbouring
+//     threads read neighbouring b, so the reads are coalesced).
 //   argmax/argmin: one thread per output in index order, exactly the CPU's scan, so ties and NaN
 //     pick the same index.
 #include "kernels/reduce.h"
@@ -92,7 +91,8 @@ __global__ void arg_kernel(const T* src, std::int64_t A, std::int64_t R, std::in
 template <class T, class Out, class Make>
 void run(const T* src, std::int64_t A, std::int64_t R, std::int64_t B, Out* out, Make make, int device) {
     cudaStream_t stream = cuda_stream(device);
-    if (B == 1) {
+    // Short runs would leave most of a 256-thread block idle: a thread per output does better.
+    if (B == 1 && R >= 64) {
         const unsigned blocks = unsigned(std::min<std::int64_t>(A, kMaxBlocks));
         reduce_rows_kernel<T, Out><<<blocks, kReduceThreads, 0, stream>>>(src, A, R, out, make);
     } else {

@@ -58,7 +58,9 @@ BlockCache& pinned_cache() {
 }  // namespace
 
 void* allocate(std::size_t bytes, int device) {
-    require_cuda_device(Device::cuda(device));
+    GS_CHECK(device >= 0, "cannot allocate on cuda:", device, ": invalid device index");
+    // The first use of a device's stream checks the device (driver, GPU present, index in range);
+    // later calls are a lookup, which keeps allocation off the CUDA API.
     cudaStream_t stream = cuda_stream(device);
     void* ptr = device_cache().allocate(device, reinterpret_cast<std::uint64_t>(stream), bytes);
     if (cpu_allocator::poison()) {
