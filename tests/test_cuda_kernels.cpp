@@ -180,7 +180,7 @@ TEST_CASE_TEMPLATE("cuda SGD and Adam steps match the CPU", T, float, double) {
     CHECK_THROWS_WITH_AS(k::sgd_step_(wrong, gg, vg, k::SgdStep{0.1, 0.9}), doctest::Contains("cuda:0"), gs::Error);
 }
 
-TEST_CASE_TEMPLATE("cuda dropout draws the CPU's mask bit for bit", T, float, double) {
+TEST_CASE_TEMPLATE("cuda dropout draws the CPU mask bit for bit", T, float, double) {
     GS_REQUIRE_GPU();
     gs::Generator g(10);
     const Pair x = both(gs::normal({7, 129}, g, 0.0, 1.0, gs::dtype_of<T>()));

@@ -3,6 +3,7 @@
 // use, launch geometry, and the dtype range check shared by both copy loops.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <set>

@@ -108,7 +108,7 @@ TEST_CASE("cuda tensor: element reads and mixed devices throw with a clear messa
     CHECK(d.str().find("device=cuda:0") != std::string::npos);
 }
 
-TEST_CASE("cuda tensor: random fills draw the CPU's numbers bit for bit") {
+TEST_CASE("cuda tensor: random fills draw the CPU numbers bit for bit") {
     GS_REQUIRE_GPU();
     for (DType dt : {DType::f32, DType::f64}) {
         gs::Generator gc(42, 3), gg(42, 3);
