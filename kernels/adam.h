@@ -40,5 +40,8 @@ void adam_step_(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamStep
 namespace cpu {
 void adam_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamStep& step);
 }
+namespace cuda {
+void adam_step(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamStep& step);  // optim_step_cuda.cu
+}
 
 }  // namespace gs::kernels

@@ -18,13 +18,18 @@ DropoutResult dropout_forward(const Tensor& x_, double p, Generator& gen) {
     GS_CHECK(x_.defined(), op, ": the input is undefined");
     GS_CHECK(is_floating(x_.dtype()), op, ": expected a floating dtype (f32 or f64), got ", x_.describe());
     check_p(op, p);
-    require_cpu(op, {&x_});
     if (p == 0) return {x_.clone(), Tensor()};
     const Tensor x = x_.contiguous();
     DropoutResult r{Tensor::empty_like(x), Tensor::empty(x.shape(), DType::u8, x.device())};
-    cpu::dropout_mask(DropoutKeep{gen.seed, gen.stream, gen.offset, 1.0 - p}, r.mask);
+    const DropoutKeep keep{gen.seed, gen.stream, gen.offset, 1.0 - p};
     gen.offset += std::uint64_t(x.numel());
-    cpu::dropout_apply(x, r.mask, p, r.y);
+    if (use_cuda(op, {&x, &r.mask, &r.y})) {
+        GS_CUDA_CALL(cuda::dropout_mask(keep, r.mask));
+        GS_CUDA_CALL(cuda::dropout_apply(x, r.mask, p, r.y));
+    } else {
+        cpu::dropout_mask(keep, r.mask);
+        cpu::dropout_apply(x, r.mask, p, r.y);
+    }
     return r;
 }
 
@@ -33,7 +38,6 @@ Tensor dropout_backward(const Tensor& dy_, const Tensor& mask, double p) {
     GS_CHECK(dy_.defined(), op, ": dy is undefined");
     GS_CHECK(is_floating(dy_.dtype()), op, ": expected a floating dtype (f32 or f64), got ", dy_.describe());
     check_p(op, p);
-    require_cpu(op, {&dy_});
     if (p == 0) {
         GS_CHECK(!mask.defined(), op, ": p == 0 has no mask, but a mask ", mask.describe(), " was given");
         return dy_.clone();
@@ -43,8 +47,10 @@ Tensor dropout_backward(const Tensor& dy_, const Tensor& mask, double p) {
              mask.defined() ? mask.describe() : "undefined");
     check_same_device(op, {&dy_, &mask});
     const Tensor dy = dy_.contiguous();
+    const Tensor m = mask.contiguous();
     Tensor dx = Tensor::empty_like(dy);
-    cpu::dropout_apply(dy, mask.contiguous(), p, dx);
+    if (use_cuda(op, {&dy, &m, &dx})) GS_CUDA_CALL(cuda::dropout_apply(dy, m, p, dx));
+    else cpu::dropout_apply(dy, m, p, dx);
     return dx;
 }
 

@@ -47,5 +47,10 @@ namespace cpu {
 void dropout_mask(const DropoutKeep& keep, Tensor& mask);
 void dropout_apply(const Tensor& x, const Tensor& mask, double p, Tensor& y);
 }  // namespace cpu
+namespace cuda {
+// The same on CUDA tensors (dropout_cuda.cu): the same mask bits as the CPU for the same generator.
+void dropout_mask(const DropoutKeep& keep, Tensor& mask);
+void dropout_apply(const Tensor& x, const Tensor& mask, double p, Tensor& y);
+}  // namespace cuda
 
 }  // namespace gs::kernels

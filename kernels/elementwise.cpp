@@ -68,17 +68,17 @@ void check_saved(const char* op, const Tensor& t, const Tensor& dy, const char* 
     check_same_device(op, {&dy, &t});
 }
 
-// Entry checks shared by the unary-shaped forwards (unary, pow, clamp, affine): x floating and on the
-// CPU; returns the uninitialized output of x's shape and dtype.
+// Entry checks shared by the unary-shaped forwards (unary, pow, clamp, affine): x defined and
+// floating; returns the uninitialized output of x's shape, dtype and device.
 Tensor unary_output(const char* op, const Tensor& x) {
-    require_cpu(op, {&x});
+    GS_CHECK(x.defined(), op, ": the input tensor is undefined");
     check_floating(op, x);
     return Tensor::empty(x.shape(), x.dtype(), x.device());
 }
 
 // The same for the backwards of the scalar-parameter ops (pow, clamp), which read x and dy.
 Tensor scalar_op_grad_output(const char* op, const Tensor& x, const Tensor& dy) {
-    require_cpu(op, {&x, &dy});
+    check_same_device(op, {&x, &dy});
     check_floating(op, dy);
     check_saved(op, x, dy, "x");
     return Tensor::empty(dy.shape(), dy.dtype(), dy.device());
@@ -96,61 +96,68 @@ bool unary_grad_reads_y(UnaryOp op) {
 
 Tensor unary(UnaryOp op, const Tensor& x) {
     Tensor y = unary_output(op_name(op), x);
-    cpu::unary(op, x, y);
+    if (use_cuda(op_name(op), {&x, &y})) GS_CUDA_CALL(cuda::unary(op, x, y));
+    else cpu::unary(op, x, y);
     return y;
 }
 
 Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy) {
     const char* name = op_name(op);
-    require_cpu(name, {&dy});
+    GS_CHECK(dy.defined(), name, "_backward: dy is undefined");
     check_floating(name, dy);
     GS_CHECK(!unary_grad_reads_x(op) || x.defined(), name, "_backward: needs the input x");
     GS_CHECK(!unary_grad_reads_y(op) || y.defined(), name, "_backward: needs the output y");
     check_saved(name, x, dy, "x");
     check_saved(name, y, dy, "y");
     Tensor dx = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
-    cpu::unary_backward(op, x, y, dy, dx);
+    if (use_cuda(name, {&dy, &dx})) GS_CUDA_CALL(cuda::unary_backward(op, x, y, dy, dx));
+    else cpu::unary_backward(op, x, y, dy, dx);
     return dx;
 }
 
 Tensor pow(const Tensor& x, double p) {
     Tensor y = unary_output("pow", x);
-    cpu::pow(x, p, y);
+    if (use_cuda("pow", {&x, &y})) GS_CUDA_CALL(cuda::pow(x, p, y));
+    else cpu::pow(x, p, y);
     return y;
 }
 
 Tensor pow_backward(const Tensor& x, double p, const Tensor& dy) {
     Tensor dx = scalar_op_grad_output("pow_backward", x, dy);
-    cpu::pow_backward(x, p, dy, dx);
+    if (use_cuda("pow_backward", {&dy, &dx})) GS_CUDA_CALL(cuda::pow_backward(x, p, dy, dx));
+    else cpu::pow_backward(x, p, dy, dx);
     return dx;
 }
 
 Tensor clamp(const Tensor& x, double lo, double hi) {
     Tensor y = unary_output("clamp", x);
     GS_CHECK(lo <= hi, "clamp: lo (", lo, ") must not exceed hi (", hi, ")");
-    cpu::clamp(x, lo, hi, y);
+    if (use_cuda("clamp", {&x, &y})) GS_CUDA_CALL(cuda::clamp(x, lo, hi, y));
+    else cpu::clamp(x, lo, hi, y);
     return y;
 }
 
 Tensor clamp_backward(const Tensor& x, double lo, double hi, const Tensor& dy) {
     Tensor dx = scalar_op_grad_output("clamp_backward", x, dy);
-    cpu::clamp_backward(x, lo, hi, dy, dx);
+    if (use_cuda("clamp_backward", {&dy, &dx})) GS_CUDA_CALL(cuda::clamp_backward(x, lo, hi, dy, dx));
+    else cpu::clamp_backward(x, lo, hi, dy, dx);
     return dx;
 }
 
 Tensor affine(const Tensor& x, double alpha, double beta) {
     Tensor y = unary_output("affine", x);
-    cpu::affine(x, alpha, beta, y);
+    if (use_cuda("affine", {&x, &y})) GS_CUDA_CALL(cuda::affine(x, alpha, beta, y));
+    else cpu::affine(x, alpha, beta, y);
     return y;
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
     const char* name = op_name(op);
     check_pair(name, a, b);
-    require_cpu(name, {&a, &b});
     check_floating(name, a);
     Tensor y = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), name), a.dtype(), a.device());
-    cpu::binary(op, a, b, y);
+    if (use_cuda(name, {&a, &b, &y})) GS_CUDA_CALL(cuda::binary(op, a, b, y));
+    else cpu::binary(op, a, b, y);
     return y;
 }
 
@@ -159,7 +166,6 @@ Tensor binary_backward(BinaryOp op, int which, const Tensor& a, const Tensor& b,
     GS_CHECK(which == 0 || which == 1, name, "_backward: which must be 0 (a) or 1 (b), got ", which);
     check_pair(name, a, b);
     check_pair(name, a, dy);
-    require_cpu(name, {&a, &b, &dy});
     check_floating(name, dy);
     const Shape out = broadcast_shapes(a.shape(), b.shape(), name);
     GS_CHECK(dy.shape() == out, name, "_backward: dy has shape ", shape_str(dy.shape()), " but a and b broadcast to ",
@@ -168,16 +174,17 @@ Tensor binary_backward(BinaryOp op, int which, const Tensor& a, const Tensor& b,
     GS_CHECK(!reads_y || y.defined(), name, "_backward: needs the output y");
     check_saved(name, y, dy, "y");
     Tensor d = Tensor::empty(out, dy.dtype(), dy.device());
-    cpu::binary_backward(op, which, a, b, y, dy, d);
+    if (use_cuda(name, {&a, &b, &dy, &d})) GS_CUDA_CALL(cuda::binary_backward(op, which, a, b, y, dy, d));
+    else cpu::binary_backward(op, which, a, b, y, dy, d);
     return d;
 }
 
 Tensor compare(CompareOp op, const Tensor& a, const Tensor& b) {
     const char* name = op_name(op);
     check_pair(name, a, b);
-    require_cpu(name, {&a, &b});
     Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), name), DType::u8, a.device());
-    cpu::compare(op, a, b, out);
+    if (use_cuda(name, {&a, &b, &out})) GS_CUDA_CALL(cuda::compare(op, a, b, out));
+    else cpu::compare(op, a, b, out);
     return out;
 }
 
@@ -186,10 +193,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     GS_CHECK(cond.defined(), "where: cond is undefined");
     GS_CHECK(cond.dtype() == DType::u8, "where: cond must be u8, got ", cond.describe());
     check_same_device("where", {&a, &b, &cond});
-    require_cpu("where", {&cond, &a, &b});
     const Shape out_shape = broadcast_shapes(cond.shape(), broadcast_shapes(a.shape(), b.shape(), "where"), "where");
     Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
-    cpu::where(cond, a, b, out);
+    if (use_cuda("where", {&cond, &a, &b, &out})) GS_CUDA_CALL(cuda::where(cond, a, b, out));
+    else cpu::where(cond, a, b, out);
     return out;
 }
 

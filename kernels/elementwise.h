@@ -217,6 +217,55 @@ Tensor compare(CompareOp op, const Tensor& a, const Tensor& b);
 // cond ? a : b with cond (u8), a and b broadcast together; a, b: same dtype (any).
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 
+namespace detail {
+
+// Calls f(OpStruct{}) with the op's struct: the one table from enum to functor, shared by the CPU
+// and CUDA loops.
+template <class F>
+decltype(auto) visit_unary(UnaryOp op, F&& f) {
+    switch (op) {
+        case UnaryOp::neg: return f(NegOp{});
+        case UnaryOp::exp: return f(ExpOp{});
+        case UnaryOp::log: return f(LogOp{});
+        case UnaryOp::sqrt: return f(SqrtOp{});
+        case UnaryOp::abs: return f(AbsOp{});
+        case UnaryOp::sign: return f(SignOp{});
+        case UnaryOp::tanh: return f(TanhOp{});
+        case UnaryOp::sigmoid: return f(SigmoidOp{});
+        case UnaryOp::relu: return f(ReluOp{});
+    }
+    GS_FAIL("unary: invalid op ", int(op));
+}
+
+template <class F>
+decltype(auto) visit_binary(BinaryOp op, F&& f) {
+    switch (op) {
+        case BinaryOp::add: return f(AddOp{});
+        case BinaryOp::sub: return f(SubOp{});
+        case BinaryOp::mul: return f(MulOp{});
+        case BinaryOp::div: return f(DivOp{});
+        case BinaryOp::pow: return f(PowOp{});
+        case BinaryOp::maximum: return f(MaximumOp{});
+        case BinaryOp::minimum: return f(MinimumOp{});
+    }
+    GS_FAIL("binary: invalid op ", int(op));
+}
+
+template <class F>
+decltype(auto) visit_compare(CompareOp op, F&& f) {
+    switch (op) {
+        case CompareOp::eq: return f(EqOp{});
+        case CompareOp::ne: return f(NeOp{});
+        case CompareOp::lt: return f(LtOp{});
+        case CompareOp::le: return f(LeOp{});
+        case CompareOp::gt: return f(GtOp{});
+        case CompareOp::ge: return f(GeOp{});
+    }
+    GS_FAIL("compare: invalid op ", int(op));
+}
+
+}  // namespace detail
+
 namespace cpu {
 // Implementations: outputs are pre-allocated, contiguous, of the broadcast shape, and assigned.
 void unary(UnaryOp op, const Tensor& x, Tensor& y);
@@ -232,5 +281,21 @@ void binary_backward(BinaryOp op, int which, const Tensor& a, const Tensor& b, c
 void compare(CompareOp op, const Tensor& a, const Tensor& b, Tensor& out);
 void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out);
 }  // namespace cpu
+
+namespace cuda {
+// The same on CUDA tensors (elementwise_cuda.cu): the same functors, issued to the device's stream.
+void unary(UnaryOp op, const Tensor& x, Tensor& y);
+void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx);
+void pow(const Tensor& x, double p, Tensor& y);
+void pow_backward(const Tensor& x, double p, const Tensor& dy, Tensor& dx);
+void clamp(const Tensor& x, double lo, double hi, Tensor& y);
+void clamp_backward(const Tensor& x, double lo, double hi, const Tensor& dy, Tensor& dx);
+void affine(const Tensor& x, double alpha, double beta, Tensor& y);
+void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& y);
+void binary_backward(BinaryOp op, int which, const Tensor& a, const Tensor& b, const Tensor& y, const Tensor& dy,
+                     Tensor& d);
+void compare(CompareOp op, const Tensor& a, const Tensor& b, Tensor& out);
+void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out);
+}  // namespace cuda
 
 }  // namespace gs::kernels

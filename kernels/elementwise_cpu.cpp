@@ -7,50 +7,6 @@ namespace gs::kernels::cpu {
 
 namespace {
 
-// Calls f(OpStruct{}) for the op's struct.
-template <class F>
-decltype(auto) visit_unary(UnaryOp op, F&& f) {
-    switch (op) {
-        case UnaryOp::neg: return f(NegOp{});
-        case UnaryOp::exp: return f(ExpOp{});
-        case UnaryOp::log: return f(LogOp{});
-        case UnaryOp::sqrt: return f(SqrtOp{});
-        case UnaryOp::abs: return f(AbsOp{});
-        case UnaryOp::sign: return f(SignOp{});
-        case UnaryOp::tanh: return f(TanhOp{});
-        case UnaryOp::sigmoid: return f(SigmoidOp{});
-        case UnaryOp::relu: return f(ReluOp{});
-    }
-    GS_FAIL("unary: invalid op ", int(op));
-}
-
-template <class F>
-decltype(auto) visit_binary(BinaryOp op, F&& f) {
-    switch (op) {
-        case BinaryOp::add: return f(AddOp{});
-        case BinaryOp::sub: return f(SubOp{});
-        case BinaryOp::mul: return f(MulOp{});
-        case BinaryOp::div: return f(DivOp{});
-        case BinaryOp::pow: return f(PowOp{});
-        case BinaryOp::maximum: return f(MaximumOp{});
-        case BinaryOp::minimum: return f(MinimumOp{});
-    }
-    GS_FAIL("binary: invalid op ", int(op));
-}
-
-template <class F>
-decltype(auto) visit_compare(CompareOp op, F&& f) {
-    switch (op) {
-        case CompareOp::eq: return f(EqOp{});
-        case CompareOp::ne: return f(NeOp{});
-        case CompareOp::lt: return f(LtOp{});
-        case CompareOp::le: return f(LeOp{});
-        case CompareOp::gt: return f(GtOp{});
-        case CompareOp::ge: return f(GeOp{});
-    }
-    GS_FAIL("compare: invalid op ", int(op));
-}
-
 template <class Op>
 void unary_forward_op(const char* name, Op op, const Tensor& x, Tensor& y) {
     visit_float(x.dtype(), name, [&](auto tag) {
@@ -73,11 +29,11 @@ void unary_backward_op(const char* name, Op op, const Tensor& x, const Tensor& y
 }  // namespace
 
 void unary(UnaryOp op, const Tensor& x, Tensor& y) {
-    visit_unary(op, [&](auto o) { unary_forward_op(op_name(op), o, x, y); });
+    kernels::detail::visit_unary(op, [&](auto o) { unary_forward_op(op_name(op), o, x, y); });
 }
 
 void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
-    visit_unary(op, [&](auto o) { unary_backward_op(op_name(op), o, x, y, dy, dx); });
+    kernels::detail::visit_unary(op, [&](auto o) { unary_backward_op(op_name(op), o, x, y, dy, dx); });
 }
 
 void pow(const Tensor& x, double p, Tensor& y) { unary_forward_op("pow", PowScalarOp{p}, x, y); }
@@ -93,7 +49,7 @@ void affine(const Tensor& x, double alpha, double beta, Tensor& y) {
 }
 
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& y) {
-    visit_binary(op, [&](auto o) {
+    kernels::detail::visit_binary(op, [&](auto o) {
         visit_float(a.dtype(), op_name(op), [&](auto tag) {
             using T = decltype(tag);
             map<T, T, T>(y, BinaryForward<decltype(o)>{o}, {&a, &b});
@@ -104,7 +60,7 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& y) {
 void binary_backward(BinaryOp op, int which, const Tensor& a, const Tensor& b, const Tensor& y, const Tensor& dy,
                      Tensor& d) {
     const Tensor& ys = y.defined() ? y : dy;
-    visit_binary(op, [&](auto o) {
+    kernels::detail::visit_binary(op, [&](auto o) {
         using Op = decltype(o);
         visit_float(dy.dtype(), op_name(op), [&](auto tag) {
             using T = decltype(tag);
@@ -115,7 +71,7 @@ void binary_backward(BinaryOp op, int which, const Tensor& a, const Tensor& b, c
 }
 
 void compare(CompareOp op, const Tensor& a, const Tensor& b, Tensor& out) {
-    visit_compare(op, [&](auto o) {
+    kernels::detail::visit_compare(op, [&](auto o) {
         visit_dtype(a.dtype(), [&](auto tag) {
             using T = decltype(tag);
             map<std::uint8_t, T, T>(out, o, {&a, &b});

@@ -6,14 +6,17 @@ namespace gs::kernels {
 
 namespace {
 
-// index: defined, i64, on x's device; every entry in [0, size). The first bad entry is reported.
-Tensor checked_index(const char* op, const Tensor& index, std::int64_t dim, std::int64_t size) {
+// index: defined, i64, on the device of `other`; every entry in [0, size). The first bad entry is
+// reported. Returns the contiguous index on its own device. CUDA indices are checked from a host
+// copy, so that a bad entry is an error naming it rather than an out-of-bounds access on the device.
+Tensor checked_index(const char* op, const Tensor& index, std::int64_t dim, std::int64_t size, const Tensor& other) {
     GS_CHECK(index.defined(), op, ": index is undefined");
     GS_CHECK(index.dtype() == DType::i64, op, ": index must be i64, got ", index.describe());
-    require_cpu(op, {&index});
+    check_same_device(op, {&other, &index});
     Tensor idx = index.contiguous();
-    const std::int64_t* p = idx.data<std::int64_t>();
-    for (std::int64_t i = 0; i < idx.numel(); ++i)
+    const Tensor host = idx.to(Device::cpu());
+    const std::int64_t* p = host.data<std::int64_t>();
+    for (std::int64_t i = 0; i < host.numel(); ++i)
         GS_CHECK(p[i] >= 0 && p[i] < size, op, ": index ", p[i], " is out of range for dim ", dim, " of size ", size,
                  " (valid: [0, ", size, "))");
     return idx;
@@ -31,30 +34,30 @@ void split_at(const Shape& s, std::int64_t dim, std::int64_t& O, std::int64_t& N
 
 Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
     GS_CHECK(x.defined(), "index_select: x is undefined");
-    require_cpu("index_select", {&x, &index});
     GS_CHECK(x.dim() >= 1, "index_select: x must have at least one dim, got ", x.describe());
     dim = wrap_dim(dim, x.dim(), "index_select");
     GS_CHECK(index.defined() && index.dim() == 1, "index_select: index must be 1-d, got ",
              index.defined() ? index.describe() : std::string("undefined"));
-    const Tensor idx = checked_index("index_select", index, dim, x.size(dim));
+    const Tensor idx = checked_index("index_select", index, dim, x.size(dim), x);
     Shape out_shape = x.shape();
     out_shape[std::size_t(dim)] = idx.numel();
     Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
     if (out.numel() == 0) return out;
     std::int64_t O, N, I;
     split_at(x.shape(), dim, O, N, I);
-    cpu::index_select(x.contiguous(), O, N, I, idx, out);
+    const Tensor xc = x.contiguous();
+    if (use_cuda("index_select", {&xc, &idx, &out})) GS_CUDA_CALL(cuda::index_select(xc, O, N, I, idx, out));
+    else cpu::index_select(xc, O, N, I, idx, out);
     return out;
 }
 
 Tensor index_add(const Shape& shape, std::int64_t dim, const Tensor& index, const Tensor& src) {
     GS_CHECK(src.defined(), "index_add: src is undefined");
-    require_cpu("index_add", {&src, &index});
     GS_CHECK(!shape.empty(), "index_add: shape must have at least one dim");
     dim = wrap_dim(dim, std::int64_t(shape.size()), "index_add");
     GS_CHECK(index.defined() && index.dim() == 1, "index_add: index must be 1-d, got ",
              index.defined() ? index.describe() : std::string("undefined"));
-    const Tensor idx = checked_index("index_add", index, dim, shape[std::size_t(dim)]);
+    const Tensor idx = checked_index("index_add", index, dim, shape[std::size_t(dim)], src);
     Shape want = shape;
     want[std::size_t(dim)] = idx.numel();
     GS_CHECK(src.shape() == want, "index_add: src has shape ", shape_str(src.shape()), ", expected ", shape_str(want),
@@ -63,13 +66,14 @@ Tensor index_add(const Shape& shape, std::int64_t dim, const Tensor& index, cons
     if (out.numel() == 0) return out;
     std::int64_t O, N, I;
     split_at(shape, dim, O, N, I);
-    cpu::index_add(src.contiguous(), O, N, I, idx, out);
+    const Tensor sc = src.contiguous();
+    if (use_cuda("index_add", {&sc, &idx, &out})) GS_CUDA_CALL(cuda::index_add(sc, O, N, I, idx, out));
+    else cpu::index_add(sc, O, N, I, idx, out);
     return out;
 }
 
 Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
     GS_CHECK(x.defined() && index.defined(), "gather: an input tensor is undefined");
-    require_cpu("gather", {&x, &index});
     GS_CHECK(x.dim() >= 1, "gather: x must have at least one dim, got ", x.describe());
     dim = wrap_dim(dim, x.dim(), "gather");
     GS_CHECK(index.dim() == x.dim(), "gather: index must have x's ndim; x is ", x.describe(), ", index is ",
@@ -77,16 +81,16 @@ Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
     for (std::int64_t d = 0; d < x.dim(); ++d)
         GS_CHECK(d == dim || index.size(d) <= x.size(d), "gather: index ", shape_str(index.shape()),
                  " is larger than x ", shape_str(x.shape()), " at dim ", d);
-    const Tensor idx = checked_index("gather", index, dim, x.size(dim));
+    const Tensor idx = checked_index("gather", index, dim, x.size(dim), x);
     Tensor out = Tensor::empty(idx.shape(), x.dtype(), x.device());
     if (out.numel() == 0) return out;
-    cpu::gather(x, dim, idx, out);
+    if (use_cuda("gather", {&x, &idx, &out})) GS_CUDA_CALL(cuda::gather(x, dim, idx, out));
+    else cpu::gather(x, dim, idx, out);
     return out;
 }
 
 Tensor scatter_add(const Shape& shape, std::int64_t dim, const Tensor& index, const Tensor& src) {
     GS_CHECK(src.defined() && index.defined(), "scatter_add: an input tensor is undefined");
-    require_cpu("scatter_add", {&src, &index});
     const std::int64_t nd = std::int64_t(shape.size());
     GS_CHECK(nd >= 1, "scatter_add: shape must have at least one dim");
     dim = wrap_dim(dim, nd, "scatter_add");
@@ -98,10 +102,11 @@ Tensor scatter_add(const Shape& shape, std::int64_t dim, const Tensor& index, co
         GS_CHECK(index.size(d) <= src.size(d), "scatter_add: index ", shape_str(index.shape()),
                  " is larger than src ", shape_str(src.shape()), " at dim ", d);
     }
-    const Tensor idx = checked_index("scatter_add", index, dim, shape[std::size_t(dim)]);
+    const Tensor idx = checked_index("scatter_add", index, dim, shape[std::size_t(dim)], src);
     Tensor out = Tensor::empty(shape, src.dtype(), src.device());
     if (out.numel() == 0) return out;
-    cpu::scatter_add(src, dim, idx, out);
+    if (use_cuda("scatter_add", {&src, &idx, &out})) GS_CUDA_CALL(cuda::scatter_add(src, dim, idx, out));
+    else cpu::scatter_add(src, dim, idx, out);
     return out;
 }
 

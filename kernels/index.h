@@ -40,5 +40,12 @@ void index_add(const Tensor& src, std::int64_t O, std::int64_t N, std::int64_t I
 void gather(const Tensor& x, std::int64_t dim, const Tensor& index, Tensor& out);
 void scatter_add(const Tensor& src, std::int64_t dim, const Tensor& index, Tensor& out);
 }  // namespace cpu
+namespace cuda {
+// The same on CUDA tensors (index_cuda.cu), with the same determinism (no atomics).
+void index_select(const Tensor& x, std::int64_t O, std::int64_t N, std::int64_t I, const Tensor& index, Tensor& out);
+void index_add(const Tensor& src, std::int64_t O, std::int64_t N, std::int64_t I, const Tensor& index, Tensor& out);
+void gather(const Tensor& x, std::int64_t dim, const Tensor& index, Tensor& out);
+void scatter_add(const Tensor& src, std::int64_t dim, const Tensor& index, Tensor& out);
+}  // namespace cuda
 
 }  // namespace gs::kernels

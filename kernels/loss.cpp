@@ -17,21 +17,21 @@ void check_classification(const char* op, const Tensor& logits, const Tensor& la
              logits.size(0), "] for logits ", logits.describe(), ", got ", labels.describe());
     GS_CHECK(labels.dtype() == DType::i64, op, ": labels must be i64, got ", labels.describe());
     check_same_device(op, {&logits, &labels});
-    require_cpu(op, {&logits, &labels});
     const std::int64_t C = logits.size(1);
-    const Tensor l = labels.contiguous();
+    // Labels are checked on the host (a copy of N integers for CUDA labels) so that a bad one is
+    // reported by example and value instead of becoming an out-of-bounds read on the device.
+    const Tensor l = labels.to(Device::cpu()).contiguous();
     const std::int64_t* p = l.data<std::int64_t>();
     for (std::int64_t n = 0; n < l.numel(); ++n)
         GS_CHECK(p[n] >= 0 && p[n] < C, op, ": label ", p[n], " of example ", n, " is outside [0, C) with C = ", C);
 }
 
-// dloss: (N) with the logits' dtype, on the CPU.
+// dloss: (N) with the logits' dtype (its device is checked by the dispatch).
 void check_dloss(const char* op, const Tensor& dloss, std::int64_t N, DType dtype) {
     GS_CHECK(dloss.defined() && dloss.dim() == 1 && dloss.size(0) == N, op, ": expected dloss of shape [", N,
              "], got ", dloss.defined() ? dloss.describe() : "undefined");
     GS_CHECK(dloss.dtype() == dtype, op, ": dloss has dtype ", dtype_name(dloss.dtype()), ", expected ",
              dtype_name(dtype));
-    require_cpu(op, {&dloss});
 }
 
 // Binary hinge: logits (N) or (N, 1), targets (N) or logits' shape, all ±1 in the logits' dtype.
@@ -46,8 +46,7 @@ void check_binary(const char* op, const Tensor& logits, const Tensor& targets) {
     GS_CHECK(targets.dtype() == logits.dtype(), op, ": targets must be ±1 in the logits' dtype ",
              dtype_name(logits.dtype()), ", got ", targets.describe());
     check_same_device(op, {&logits, &targets});
-    require_cpu(op, {&logits, &targets});
-    const Tensor t = targets.contiguous();
+    const Tensor t = targets.to(Device::cpu()).contiguous();  // checked on the host, as labels are
     visit_float(t.dtype(), op, [&](auto tag) {
         using T = decltype(tag);
         const T* p = t.data<T>();
@@ -64,7 +63,6 @@ void check_mse(const char* op, const Tensor& input, const Tensor& target) {
     GS_CHECK(input.shape() == target.shape() && input.dtype() == target.dtype(), op, ": input ",
              input.describe(), " and target ", target.describe(), " must have the same shape and dtype");
     check_same_device(op, {&input, &target});
-    require_cpu(op, {&input, &target});
 }
 
 Tensor per_example(const Tensor& x) { return Tensor::empty({x.size(0)}, x.dtype(), x.device()); }
@@ -77,7 +75,9 @@ CrossEntropyResult softmax_cross_entropy(const Tensor& logits, const Tensor& lab
     GS_CHECK(logits.size(1) >= 1 || logits.size(0) == 0, op, ": need at least one class, got ", logits.describe());
     const Tensor x = logits.contiguous();
     CrossEntropyResult r{per_example(x), Tensor::empty_like(x)};
-    cpu::softmax_cross_entropy(x, labels.contiguous(), r.loss, r.log_probs);
+    const Tensor l = labels.contiguous();
+    if (use_cuda(op, {&x, &l})) GS_CUDA_CALL(cuda::softmax_cross_entropy(x, l, r.loss, r.log_probs));
+    else cpu::softmax_cross_entropy(x, l, r.loss, r.log_probs);
     return r;
 }
 
@@ -87,7 +87,9 @@ Tensor softmax_cross_entropy_backward(const Tensor& dloss, const Tensor& log_pro
     check_dloss(op, dloss, log_probs.size(0), log_probs.dtype());
     const Tensor lp = log_probs.contiguous();
     Tensor dlogits = Tensor::empty_like(lp);
-    cpu::softmax_cross_entropy_backward(dloss.contiguous(), lp, labels.contiguous(), dlogits);
+    const Tensor dl = dloss.contiguous(), l = labels.contiguous();
+    if (use_cuda(op, {&lp, &dl, &l})) GS_CUDA_CALL(cuda::softmax_cross_entropy_backward(dl, lp, l, dlogits));
+    else cpu::softmax_cross_entropy_backward(dl, lp, l, dlogits);
     return dlogits;
 }
 
@@ -97,7 +99,9 @@ Tensor multiclass_hinge(const Tensor& logits, const Tensor& labels, double margi
     GS_CHECK(std::isfinite(margin), op, ": margin must be finite, got ", margin);
     const Tensor x = logits.contiguous();
     Tensor loss = per_example(x);
-    cpu::multiclass_hinge(x, labels.contiguous(), margin, loss);
+    const Tensor l = labels.contiguous();
+    if (use_cuda(op, {&x, &l})) GS_CUDA_CALL(cuda::multiclass_hinge(x, l, margin, loss));
+    else cpu::multiclass_hinge(x, l, margin, loss);
     return loss;
 }
 
@@ -108,7 +112,9 @@ Tensor multiclass_hinge_backward(const Tensor& dloss, const Tensor& logits, cons
     check_dloss(op, dloss, logits.size(0), logits.dtype());
     const Tensor x = logits.contiguous();
     Tensor dlogits = Tensor::empty_like(x);
-    cpu::multiclass_hinge_backward(dloss.contiguous(), x, labels.contiguous(), margin, dlogits);
+    const Tensor dl = dloss.contiguous(), l = labels.contiguous();
+    if (use_cuda(op, {&x, &dl, &l})) GS_CUDA_CALL(cuda::multiclass_hinge_backward(dl, x, l, margin, dlogits));
+    else cpu::multiclass_hinge_backward(dl, x, l, margin, dlogits);
     return dlogits;
 }
 
@@ -117,7 +123,9 @@ Tensor binary_hinge(const Tensor& logits, const Tensor& targets) {
     check_binary(op, logits, targets);
     const Tensor x = logits.contiguous();
     Tensor loss = per_example(x);
-    cpu::binary_hinge(x, targets.contiguous(), loss);
+    const Tensor t = targets.contiguous();
+    if (use_cuda(op, {&x, &t})) GS_CUDA_CALL(cuda::binary_hinge(x, t, loss));
+    else cpu::binary_hinge(x, t, loss);
     return loss;
 }
 
@@ -127,7 +135,9 @@ Tensor binary_hinge_backward(const Tensor& dloss, const Tensor& logits, const Te
     check_dloss(op, dloss, logits.size(0), logits.dtype());
     const Tensor x = logits.contiguous();
     Tensor dlogits = Tensor::empty_like(x);
-    cpu::binary_hinge_backward(dloss.contiguous(), x, targets.contiguous(), dlogits);
+    const Tensor dl = dloss.contiguous(), t = targets.contiguous();
+    if (use_cuda(op, {&x, &dl, &t})) GS_CUDA_CALL(cuda::binary_hinge_backward(dl, x, t, dlogits));
+    else cpu::binary_hinge_backward(dl, x, t, dlogits);
     return dlogits;
 }
 
@@ -136,7 +146,9 @@ Tensor mse(const Tensor& input, const Tensor& target) {
     check_mse(op, input, target);
     const Tensor x = input.contiguous();
     Tensor loss = per_example(x);
-    cpu::mse(x, target.contiguous(), loss);
+    const Tensor t = target.contiguous();
+    if (use_cuda(op, {&x, &t})) GS_CUDA_CALL(cuda::mse(x, t, loss));
+    else cpu::mse(x, t, loss);
     return loss;
 }
 
@@ -148,8 +160,11 @@ MseGrads mse_backward(const Tensor& dloss, const Tensor& input, const Tensor& ta
     MseGrads g;
     if (need_dinput) g.dinput = Tensor::empty(input.shape(), input.dtype(), input.device());
     if (need_dtarget) g.dtarget = Tensor::empty(target.shape(), target.dtype(), target.device());
-    if (need_dinput || need_dtarget)
-        cpu::mse_backward(dloss.contiguous(), input.contiguous(), target.contiguous(), g.dinput, g.dtarget);
+    if (need_dinput || need_dtarget) {
+        const Tensor dl = dloss.contiguous(), x = input.contiguous(), t = target.contiguous();
+        if (use_cuda(op, {&x, &t, &dl})) GS_CUDA_CALL(cuda::mse_backward(dl, x, t, g.dinput, g.dtarget));
+        else cpu::mse_backward(dl, x, t, g.dinput, g.dtarget);
+    }
     return g;
 }
 

@@ -127,4 +127,19 @@ void mse_backward(const Tensor& dloss, const Tensor& input, const Tensor& target
                   Tensor& dtarget);
 }  // namespace cpu
 
+namespace cuda {
+// The same on CUDA tensors (loss_cuda.cu).
+void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, Tensor& loss, Tensor& log_probs);
+void softmax_cross_entropy_backward(const Tensor& dloss, const Tensor& log_probs, const Tensor& labels,
+                                    Tensor& dlogits);
+void multiclass_hinge(const Tensor& logits, const Tensor& labels, double margin, Tensor& loss);
+void multiclass_hinge_backward(const Tensor& dloss, const Tensor& logits, const Tensor& labels, double margin,
+                               Tensor& dlogits);
+void binary_hinge(const Tensor& logits, const Tensor& targets, Tensor& loss);
+void binary_hinge_backward(const Tensor& dloss, const Tensor& logits, const Tensor& targets, Tensor& dlogits);
+void mse(const Tensor& input, const Tensor& target, Tensor& loss);
+void mse_backward(const Tensor& dloss, const Tensor& input, const Tensor& target, Tensor& dinput,
+                  Tensor& dtarget);
+}  // namespace cuda
+
 }  // namespace gs::kernels

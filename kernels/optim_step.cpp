@@ -1,5 +1,5 @@
 // Entry points of the optimizer-step kernels (kernels/sgd.h, kernels/adam.h): validation, then
-// the CPU loops.
+// dispatch to the CPU or CUDA loops.
 #include "kernels/adam.h"
 #include "kernels/dispatch.h"
 #include "kernels/sgd.h"
@@ -21,13 +21,15 @@ void sgd_step_(Tensor& w, const Tensor& g, Tensor& v, const SgdStep& step) {
     GS_CHECK(w.defined() && (w.dtype() == DType::f32 || w.dtype() == DType::f64), "sgd_step: parameter must be f32 or f64");
     check_contiguous("sgd_step", w, "parameter");
     check_operand("sgd_step", w, g, "gradient", false);
+    bool cuda = false;
     if (step.momentum != 0) {
         check_operand("sgd_step", w, v, "momentum buffer", true);
-        require_cpu("sgd_step", {&w, &g, &v});
+        cuda = use_cuda("sgd_step", {&w, &g, &v});
     } else {
-        require_cpu("sgd_step", {&w, &g});
+        cuda = use_cuda("sgd_step", {&w, &g});
     }
-    cpu::sgd_step(w, g, v, step);
+    if (cuda) GS_CUDA_CALL(cuda::sgd_step(w, g, v, step));
+    else cpu::sgd_step(w, g, v, step);
 }
 
 void adam_step_(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamStep& step) {
@@ -36,8 +38,8 @@ void adam_step_(Tensor& w, const Tensor& g, Tensor& m, Tensor& v, const AdamStep
     check_operand("adam_step", w, g, "gradient", false);
     check_operand("adam_step", w, m, "first moment", true);
     check_operand("adam_step", w, v, "second moment", true);
-    require_cpu("adam_step", {&w, &g, &m, &v});
-    cpu::adam_step(w, g, m, v, step);
+    if (use_cuda("adam_step", {&w, &g, &m, &v})) GS_CUDA_CALL(cuda::adam_step(w, g, m, v, step));
+    else cpu::adam_step(w, g, m, v, step);
 }
 
 }  // namespace gs::kernels

@@ -29,7 +29,7 @@ Shape validate_pool2d(const char* op, const Shape& xs, const Pool2dGeometry& g) 
 
 namespace {
 void check_float(const char* op, const Tensor& t) {
-    require_cpu(op, {&t});
+    GS_CHECK(t.defined(), op, ": the input is undefined");
     GS_CHECK(is_floating(t.dtype()), op, ": expected f32 or f64, got ", dtype_name(t.dtype()));
 }
 // dy must have the output shape that x_shape and g give.
@@ -45,14 +45,17 @@ MaxPool2dResult max_pool2d_forward(const Tensor& x, const Pool2dGeometry& g) {
     check_float(op, x);
     const Shape ys = validate_pool2d(op, x.shape(), g);
     MaxPool2dResult r{Tensor::empty(ys, x.dtype(), x.device()), Tensor::empty(ys, DType::i64, x.device())};
-    cpu::max_pool2d_forward(x.contiguous(), g, r.y, r.indices);
+    const Tensor xc = x.contiguous();
+    if (use_cuda(op, {&xc, &r.y, &r.indices})) GS_CUDA_CALL(cuda::max_pool2d_forward(xc, g, r.y, r.indices));
+    else cpu::max_pool2d_forward(xc, g, r.y, r.indices);
     return r;
 }
 
 Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape) {
     const char* op = "max_pool2d_backward";
     check_float(op, dy);
-    require_cpu(op, {&indices});
+    GS_CHECK(indices.defined(), op, ": indices are undefined");
+    check_same_device(op, {&dy, &indices});
     GS_CHECK(indices.dtype() == DType::i64, op, ": indices must be i64, got ", dtype_name(indices.dtype()));
     GS_CHECK(x_shape.size() == 4 && dy.dim() == 4 && indices.shape() == dy.shape() && dy.size(0) == x_shape[0] &&
                  dy.size(1) == x_shape[1],
@@ -60,12 +63,17 @@ Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape&
              " do not fit the input shape ", shape_str(x_shape));
     Tensor idx = indices.contiguous();
     const std::int64_t plane = x_shape[2] * x_shape[3];
-    const std::int64_t* p = idx.data<std::int64_t>();
-    for (std::int64_t i = 0; i < idx.numel(); ++i)
+    // Checked on the host (a copy for CUDA indices): a bad index must be an error, never a write
+    // outside the plane.
+    const Tensor host = idx.to(Device::cpu());
+    const std::int64_t* p = host.data<std::int64_t>();
+    for (std::int64_t i = 0; i < host.numel(); ++i)
         GS_CHECK(p[i] >= 0 && p[i] < plane, op, ": index ", p[i], " at position ", i, " is outside the ",
                  x_shape[2], " x ", x_shape[3], " input plane");
     Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-    cpu::max_pool2d_backward(dy.contiguous(), idx, dx);
+    const Tensor dyc = dy.contiguous();
+    if (use_cuda(op, {&dyc, &idx, &dx})) GS_CUDA_CALL(cuda::max_pool2d_backward(dyc, idx, dx));
+    else cpu::max_pool2d_backward(dyc, idx, dx);
     return dx;
 }
 
@@ -74,7 +82,9 @@ Tensor avg_pool2d_forward(const Tensor& x, const Pool2dGeometry& g, bool count_i
     check_float(op, x);
     const Shape ys = validate_pool2d(op, x.shape(), g);
     Tensor y = Tensor::empty(ys, x.dtype(), x.device());
-    cpu::avg_pool2d_forward(x.contiguous(), g, count_include_pad, y);
+    const Tensor xc = x.contiguous();
+    if (use_cuda(op, {&xc, &y})) GS_CUDA_CALL(cuda::avg_pool2d_forward(xc, g, count_include_pad, y));
+    else cpu::avg_pool2d_forward(xc, g, count_include_pad, y);
     return y;
 }
 
@@ -83,7 +93,9 @@ Tensor avg_pool2d_backward(const Tensor& dy, const Shape& x_shape, const Pool2dG
     check_float(op, dy);
     check_grad(op, dy, x_shape, g);
     Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-    cpu::avg_pool2d_backward(dy.contiguous(), g, count_include_pad, dx);
+    const Tensor dyc = dy.contiguous();
+    if (use_cuda(op, {&dyc, &dx})) GS_CUDA_CALL(cuda::avg_pool2d_backward(dyc, g, count_include_pad, dx));
+    else cpu::avg_pool2d_backward(dyc, g, count_include_pad, dx);
     return dx;
 }
 

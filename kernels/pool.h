@@ -23,10 +23,38 @@ struct Pool2dGeometry {
     GS_HOST_DEVICE std::int64_t start_h(std::int64_t oh) const { return oh * stride_h - pad_h; }
     GS_HOST_DEVICE std::int64_t start_w(std::int64_t ow) const { return ow * stride_w - pad_w; }
 
+    // The window of output (oh, ow) clipped to an H x W input: rows [h0, h1), cols [w0, w1).
+    struct Window {
+        std::int64_t h0, h1, w0, w1;
+    };
+    GS_HOST_DEVICE Window window(std::int64_t oh, std::int64_t ow, std::int64_t H, std::int64_t W) const {
+        const std::int64_t hs = start_h(oh), ws = start_w(ow);
+        return {hs > 0 ? hs : 0, hs + kernel_h < H ? hs + kernel_h : H, ws > 0 ? ws : 0, ws + kernel_w < W ? ws + kernel_w : W};
+    }
+
+    // The outputs whose window covers input row ih (column iw): [begin, end), possibly empty. The
+    // adjoint of start_h/start_w: oh covers ih iff start_h(oh) <= ih < start_h(oh) + kernel_h.
+    // Used by backward kernels that give each input pixel to one thread.
+    GS_HOST_DEVICE void covering_h(std::int64_t ih, std::int64_t OH, std::int64_t& begin, std::int64_t& end) const {
+        covering(ih, OH, kernel_h, stride_h, pad_h, begin, end);
+    }
+    GS_HOST_DEVICE void covering_w(std::int64_t iw, std::int64_t OW, std::int64_t& begin, std::int64_t& end) const {
+        covering(iw, OW, kernel_w, stride_w, pad_w, begin, end);
+    }
+
     // "kernel=(2, 2) stride=(2, 2) padding=(0, 0)": for error messages.
     std::string str() const;
 
 private:
+    // o*s - p <= i  and  o*s - p + k - 1 >= i, i.e. ceil((i + p - k + 1) / s) <= o <= floor((i + p) / s).
+    GS_HOST_DEVICE static void covering(std::int64_t i, std::int64_t out, std::int64_t k, std::int64_t s, std::int64_t p,
+                                        std::int64_t& begin, std::int64_t& end) {
+        const std::int64_t lo = i + p - k + 1;  // may be negative; i + p is not (p >= 0)
+        begin = lo <= 0 ? 0 : (lo + s - 1) / s;
+        end = (i + p) / s + 1;
+        if (end > out) end = out;
+        if (begin > end) begin = end;
+    }
     GS_HOST_DEVICE static std::int64_t out_size(std::int64_t in, std::int64_t k, std::int64_t s, std::int64_t p) {
         const std::int64_t span = in + 2 * p - k;
         return (span >= 0 ? span / s : -((-span + s - 1) / s)) + 1;
@@ -83,5 +111,14 @@ void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx);
 void avg_pool2d_forward(const Tensor& x, const Pool2dGeometry& g, bool count_include_pad, Tensor& y);
 void avg_pool2d_backward(const Tensor& dy, const Pool2dGeometry& g, bool count_include_pad, Tensor& dx);
 }  // namespace cpu
+namespace cuda {
+// The same on CUDA tensors (pool_cuda.cu), adding in the CPU's order: forwards one thread per
+// output; max backward one thread per (n, c) plane (the saved indices say nothing about which
+// outputs reach a pixel); avg backward one thread per input pixel over its covering windows.
+void max_pool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& indices);
+void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx);
+void avg_pool2d_forward(const Tensor& x, const Pool2dGeometry& g, bool count_include_pad, Tensor& y);
+void avg_pool2d_backward(const Tensor& dy, const Pool2dGeometry& g, bool count_include_pad, Tensor& dx);
+}  // namespace cuda
 
 }  // namespace gs::kernels

@@ -21,14 +21,9 @@ PoolDims dims_of(const Shape& xs, const Shape& ys) { return {xs[0] * xs[1], xs[2
 bool parallel(const PoolDims& d) { return d.planes > 1 && d.planes * d.H * d.W >= 32768; }
 
 // The window of output (oh, ow) clipped to the input: rows [h0, h1), cols [w0, w1).
-struct Window {
-    i64 h0, h1, w0, w1;
-};
+using Window = Pool2dGeometry::Window;
 
-Window window(const Pool2dGeometry& g, const PoolDims& d, i64 oh, i64 ow) {
-    const i64 hs = g.start_h(oh), ws = g.start_w(ow);
-    return {std::max<i64>(hs, 0), std::min(hs + g.kernel_h, d.H), std::max<i64>(ws, 0), std::min(ws + g.kernel_w, d.W)};
-}
+Window window(const Pool2dGeometry& g, const PoolDims& d, i64 oh, i64 ow) { return g.window(oh, ow, d.H, d.W); }
 
 // Calls f(o, w) for every output o = oh * OW + ow of one plane, in row-major order, with its
 // clipped window w. Max and avg pooling, forward and backward, all walk the windows this way; only

@@ -95,7 +95,6 @@ Plan make_plan(const Tensor& x, const std::vector<std::int64_t>& axes, bool keep
 
 void check_input(const char* op, const Tensor& x) {
     GS_CHECK(x.defined(), op, ": the input tensor is undefined");
-    require_cpu(op, {&x});
 }
 
 }  // namespace
@@ -111,7 +110,8 @@ Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<std::int64_t>& axe
     if (out.numel() == 0) return out;
     GS_CHECK(p.R > 0 || op == ReduceOp::sum || op == ReduceOp::mean, name, ": cannot reduce an empty extent of ",
              x.describe(), " (the result has no value)");
-    cpu::reduce(op, p.src, p.A, p.R, p.B, out);
+    if (use_cuda(name, {&p.src, &out})) GS_CUDA_CALL(cuda::reduce(op, p.src, p.A, p.R, p.B, out));
+    else cpu::reduce(op, p.src, p.A, p.R, p.B, out);
     return out;
 }
 
@@ -136,7 +136,8 @@ Tensor var(const Tensor& x, const std::vector<std::int64_t>& axes, std::int64_t 
     Plan p = make_plan(x, ax, keepdim);
     Tensor out = Tensor::empty(p.out_shape, x.dtype(), x.device());
     if (out.numel() == 0) return out;
-    cpu::var(p.src, p.A, p.R, p.B, double(correction), out);
+    if (use_cuda("var", {&p.src, &out})) GS_CUDA_CALL(cuda::var(p.src, p.A, p.R, p.B, double(correction), out));
+    else cpu::var(p.src, p.A, p.R, p.B, double(correction), out);
     return out;
 }
 
@@ -148,8 +149,14 @@ Tensor arg_reduce(const char* name, bool is_max, const Tensor& x, std::int64_t d
     Tensor out = Tensor::empty(p.out_shape, DType::i64, x.device());
     if (out.numel() == 0) return out;
     GS_CHECK(p.R > 0, name, ": dim ", dim, " of ", x.describe(), " is empty");
-    if (is_max) cpu::argmax(p.src, p.A, p.R, p.B, out);
-    else cpu::argmin(p.src, p.A, p.R, p.B, out);
+    if (use_cuda(name, {&p.src, &out})) {
+        if (is_max) GS_CUDA_CALL(cuda::argmax(p.src, p.A, p.R, p.B, out));
+        else GS_CUDA_CALL(cuda::argmin(p.src, p.A, p.R, p.B, out));
+    } else if (is_max) {
+        cpu::argmax(p.src, p.A, p.R, p.B, out);
+    } else {
+        cpu::argmin(p.src, p.A, p.R, p.B, out);
+    }
     return out;
 }
 }  // namespace

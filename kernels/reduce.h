@@ -116,4 +116,12 @@ void argmax(const Tensor& src, std::int64_t A, std::int64_t R, std::int64_t B, T
 void argmin(const Tensor& src, std::int64_t A, std::int64_t R, std::int64_t B, Tensor& out);
 }  // namespace cpu
 
+namespace cuda {
+// The same contracts on CUDA tensors (reduce_cuda.cu); deterministic for a given shape.
+void reduce(ReduceOp op, const Tensor& src, std::int64_t A, std::int64_t R, std::int64_t B, Tensor& out);
+void var(const Tensor& src, std::int64_t A, std::int64_t R, std::int64_t B, double correction, Tensor& out);
+void argmax(const Tensor& src, std::int64_t A, std::int64_t R, std::int64_t B, Tensor& out);
+void argmin(const Tensor& src, std::int64_t A, std::int64_t R, std::int64_t B, Tensor& out);
+}  // namespace cuda
+
 }  // namespace gs::kernels

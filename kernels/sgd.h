@@ -31,5 +31,8 @@ void sgd_step_(Tensor& w, const Tensor& g, Tensor& v, const SgdStep& step);
 namespace cpu {
 void sgd_step(Tensor& w, const Tensor& g, Tensor& v, const SgdStep& step);
 }
+namespace cuda {
+void sgd_step(Tensor& w, const Tensor& g, Tensor& v, const SgdStep& step);  // optim_step_cuda.cu
+}
 
 }  // namespace gs::kernels

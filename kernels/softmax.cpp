@@ -14,10 +14,10 @@ std::int64_t check_forward(const char* op, const Tensor& x, std::int64_t dim) {
 
 Tensor forward(const char* op, const Tensor& x_, std::int64_t dim, bool log) {
     const std::int64_t d = check_forward(op, x_, dim);
-    require_cpu(op, {&x_});
     const Tensor x = x_.contiguous();
     Tensor y = Tensor::empty_like(x);
-    cpu::softmax(x, d, log, y);
+    if (use_cuda(op, {&x, &y})) GS_CUDA_CALL(cuda::softmax(x, d, log, y));
+    else cpu::softmax(x, d, log, y);
     return y;
 }
 
@@ -25,10 +25,12 @@ Tensor backward(const char* op, const Tensor& y_, const Tensor& dy_, std::int64_
     const std::int64_t d = check_forward(op, y_, dim);
     GS_CHECK(dy_.defined() && dy_.shape() == y_.shape() && dy_.dtype() == y_.dtype(), op, ": dy must match y ",
              y_.describe(), ", got ", dy_.defined() ? dy_.describe() : "undefined");
-    require_cpu(op, {&y_, &dy_});
+    check_same_device(op, {&y_, &dy_});
     const Tensor y = y_.contiguous();
+    const Tensor dy = dy_.contiguous();
     Tensor dx = Tensor::empty_like(y);
-    cpu::softmax_backward(y, dy_.contiguous(), d, log, dx);
+    if (use_cuda(op, {&y, &dy, &dx})) GS_CUDA_CALL(cuda::softmax_backward(y, dy, d, log, dx));
+    else cpu::softmax_backward(y, dy, d, log, dx);
     return dx;
 }
 

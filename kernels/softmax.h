@@ -66,4 +66,10 @@ void softmax(const Tensor& x, std::int64_t dim, bool log, Tensor& y);
 void softmax_backward(const Tensor& y, const Tensor& dy, std::int64_t dim, bool log, Tensor& dx);
 }  // namespace cpu
 
+namespace cuda {
+// The same on CUDA tensors (softmax_cuda.cu).
+void softmax(const Tensor& x, std::int64_t dim, bool log, Tensor& y);
+void softmax_backward(const Tensor& y, const Tensor& dy, std::int64_t dim, bool log, Tensor& dx);
+}  // namespace cuda
+
 }  // namespace gs::kernels

@@ -89,6 +89,7 @@ void deallocate(void* ptr, std::size_t bytes) {
 }
 
 void set_poison(bool on) { g_poison.store(on); }
+bool poison() { return g_poison.load(std::memory_order_relaxed); }
 
 AllocatorStats stats() {
     Pool& p = pool();

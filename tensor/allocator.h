@@ -28,6 +28,8 @@ AllocatorStats stats();
 // as u8), so a kernel that leaves an output element unassigned shows up as a wrong value. The test
 // suite turns it on for every test; it costs a memset per allocation.
 void set_poison(bool on);
+// Whether poisoning is on (the CUDA allocator poisons its blocks too when it is).
+bool poison();
 // Gives every cached block back to the system.
 void empty_cache();
 

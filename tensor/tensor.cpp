@@ -11,27 +11,14 @@
 #include <ostream>
 #include <sstream>
 
+#include "tensor/convert.h"
 #include "tensor/strided.h"
 
+#ifdef GRADSCOPE_WITH_CUDA
+#include "tensor/copy_cuda.h"
+#endif
+
 namespace gs {
-namespace {
-
-// Whether v converts to D without leaving D's range: a float-to-integer conversion out of range (or
-// of NaN) is undefined behaviour, and an integer narrowing would wrap into a silent wrong value.
-template <class D, class S>
-bool fits(S v) {
-    if constexpr (std::is_floating_point_v<D>) {
-        return true;  // f64 -> f32 overflow rounds to inf, as IEEE defines
-    } else if constexpr (std::is_floating_point_v<S>) {
-        // D's range as doubles: [lowest, max + 1), and NaN fails both comparisons.
-        return v >= double(std::numeric_limits<D>::lowest()) && v < double(std::numeric_limits<D>::max()) + 1.0;
-    } else {
-        return std::in_range<D>(v);
-    }
-}
-
-}  // namespace
-
 Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, Strides strides, std::int64_t offset, DType dtype)
     : storage_(std::move(storage)), shape_(std::move(shape)), strides_(std::move(strides)), offset_(offset), dtype_(dtype) {
     GS_CHECK(storage_ != nullptr, "Tensor: null storage");
@@ -417,6 +404,12 @@ Tensor& Tensor::copy_(const Tensor& src) {
     Tensor s = src.shape_ == shape_ ? src : src.expand(shape_);
     // Reading rows that earlier rows already overwrote would be wrong: copy the source aside first.
     if (overlaps(*this, s)) s = s.clone();
+    if (device().is_cuda()) {
+#ifdef GRADSCOPE_WITH_CUDA
+        detail::cuda_copy(*this, s);
+        return *this;
+#endif
+    }
     visit_dtype(dtype_, [&](auto dtag) {
         using D = decltype(dtag);
         visit_dtype(s.dtype_, [&](auto stag) {
@@ -453,10 +446,15 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::fill_(double value) {
     check_defined("fill_");
-    GS_CHECK(device().is_cpu(), "Tensor::fill_: not implemented on ", device().str());
     visit_dtype(dtype_, [&](auto tag) {
         using T = decltype(tag);
         GS_CHECK(fits<T>(value), "Tensor::fill_: value ", value, " is outside the range of ", dtype_name(dtype_));
+        if (device().is_cuda()) {
+#ifdef GRADSCOPE_WITH_CUDA
+            detail::cuda_fill(*this, value);
+            return;
+#endif
+        }
         T* base = static_cast<T*>(storage_->data());
         const T v = static_cast<T>(value);
         for_each_row<1>(shape_, {strides_}, {offset_},
@@ -491,9 +489,17 @@ Tensor Tensor::to(DType dtype) const {
 Tensor Tensor::to(Device device) const {
     check_defined("to");
     if (device == this->device()) return *this;
-    // TODO(#6): host<->device copies.
+#ifdef GRADSCOPE_WITH_CUDA
+    // The bytes move as one contiguous block, made contiguous on the source device first; the
+    // result is a contiguous tensor of the same shape and dtype (allocating it checks the device).
+    const Tensor src = contiguous();
+    Tensor out = empty(shape_, dtype_, device);
+    detail::cuda_transfer(out, src);
+    return out;
+#else
     GS_FAIL("Tensor::to: cannot move a tensor from ", this->device().str(), " to ", device.str(),
-            ": CUDA tensors are not implemented yet in this build (CPU only)");
+            ": gradscope was built without CUDA (use --device cpu)");
+#endif
 }
 
 // ---- printing -------------------------------------------------------------------------------------------

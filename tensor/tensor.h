@@ -169,7 +169,8 @@ T Tensor::at(std::initializer_list<std::int64_t> index) const {
 
 template <class T>
 T Tensor::load(std::int64_t off) const {
-    GS_CHECK(device().is_cpu(), "Tensor: reading elements needs a CPU tensor, this one is on ", device().str());
+    GS_CHECK(device().is_cpu(), "Tensor: reading elements needs a CPU tensor, this one is on ", device().str(),
+             " (copy it with .to(Device::cpu()) first)");
     return visit_dtype(dtype_, [&](auto tag) {
         using S = decltype(tag);
         return static_cast<T>(static_cast<const S*>(storage_->data())[off]);
@@ -178,6 +179,9 @@ T Tensor::load(std::int64_t off) const {
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
+    check_defined("to_vector");
+    GS_CHECK(device().is_cpu(), "Tensor::to_vector: reading elements needs a CPU tensor, this one is on ",
+             device().str(), " (copy it with .to(Device::cpu()) first)");
     Tensor c = to(dtype_of<T>()).contiguous();
     const T* p = c.data<T>();
     return std::vector<T>(p, p + c.numel());
