@@ -73,4 +73,12 @@ public:
     }
 };
 
+class OpTensorDesc : public Descriptor<cudnnOpTensorDescriptor_t, cudnnCreateOpTensorDescriptor, cudnnDestroyOpTensorDescriptor> {
+public:
+    // Computes in the data type (DOUBLE for double data, FLOAT otherwise); NaN propagates.
+    OpTensorDesc(cudnnOpTensorOp_t op, cudnnDataType_t type) {
+        GS_CUDNN_CHECK(cudnnSetOpTensorDescriptor(get(), op, type, CUDNN_PROPAGATE_NAN));
+    }
+};
+
 }  // namespace gs::kernels::cuda
