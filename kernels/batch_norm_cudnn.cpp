@@ -45,6 +45,12 @@ void zero(const Tensor& t, int device) {
     GS_CUDA_CHECK(cudaMemsetAsync(t.raw_data(), 0, std::size_t(t.numel()) * t.itemsize(), cuda_stream(device)));
 }
 
+// An empty tensor: dgamma and dbeta are empty sums (zeros); dx is empty.
+void zero_sums(const Tensor& dgamma, const Tensor& dbeta) {
+    for (const Tensor* t : {&dgamma, &dbeta})
+        if (t->defined() && t->numel() > 0) zero(*t, t->device().index);
+}
+
 // out (C) = sum of src (x's layout) over N and S, per channel.
 template <class T>
 void channel_sum(const BnSetup& s, const void* src, const Tensor& out) {
@@ -68,6 +74,7 @@ void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, dou
                    const BatchNormRunning* running, Tensor& y, Tensor& mean, Tensor& invstd, Tensor& var) {
     const char* op = "batch_norm_forward_train";
     CudaDeviceGuard guard(x.device().index);
+    if (x.numel() == 0) return;  // no channels (the entry point rejects fewer than 2 values per channel)
     const BnSetup s(op, x);
     const Tensor scale = or_filled(gamma, x, 1.0), bias = or_filled(beta, x, 0.0);
     // cuDNN: running = running*(1 - factor) + batch*factor, with the unbiased variance; factor =
@@ -97,6 +104,7 @@ template <class T>
 void forward_eval(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& gamma,
                   const Tensor& beta, double eps, Tensor& y) {
     CudaDeviceGuard guard(x.device().index);
+    if (x.numel() == 0) return;
     const BnSetup s("batch_norm_forward_eval", x);
     inference<T>(s, x.raw_data(), y, or_filled(gamma, x, 1.0), or_filled(beta, x, 0.0), running_mean, running_var,
                  eps);
@@ -107,6 +115,7 @@ void backward_train(const Tensor& dy, const Tensor& x, const Tensor& mean, const
                     Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
     const char* op = "batch_norm_backward_train";
     CudaDeviceGuard guard(dy.device().index);
+    if (dy.numel() == 0) return zero_sums(dgamma, dbeta);
     const BnSetup s(op, dy);
     if (!dx.defined() && !dgamma.defined()) return channel_sum<T>(s, dy.raw_data(), dbeta);  // x may be absent
     // cuDNN writes dx, dscale and dbias together: scratch for the ones not requested.
@@ -129,6 +138,7 @@ void backward_eval(const Tensor& dy, const Tensor& x, const Tensor& running_mean
                    const Tensor& gamma, double eps, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
     const char* op = "batch_norm_backward_eval";
     CudaDeviceGuard guard(dy.device().index);
+    if (dy.numel() == 0) return zero_sums(dgamma, dbeta);
     const BnSetup s(op, dy);
     const Tensor zeros = Tensor::zeros({dy.size(1)}, dy.dtype(), dy.device());
     // dx = gamma * (dy - 0) / sqrt(running_var + eps) + 0.
