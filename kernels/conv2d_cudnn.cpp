@@ -3,7 +3,8 @@
 //
 // Algorithms come from cuDNN's heuristics (cudnnGet*Algorithm_v7), not from benchmarking, so the
 // choice does not depend on timing noise. The math type is pinned to CUDNN_FMA_MATH (no TF32) unless
-// allow_tf32(); with deterministic() only algorithms cuDNN reports as deterministic are used.
+// allow_tf32() (f32; f64 has no reduced-precision math); with deterministic() only algorithms
+// cuDNN reports as deterministic are used.
 // Workspaces come from the caching allocator as u8 tensors. Descriptors are made per call (host
 // work only; a cache keyed by shape is a later optimization). NOTE: cuDNN 9 marks this imperative
 // API deprecated in favour of the graph API; it is kept to this file (and batch_norm_cudnn.cpp,
@@ -54,10 +55,12 @@ struct ConvSetup {
     }
 
     // The math type to run an algorithm the heuristics listed with `listed`, or false when that
-    // entry is not allowed: without TF32 only FMA kernels (cuDNN's DEFAULT math may pick TF32 on
-    // Ampere and later, so entries are re-pinned to FMA and tensor-op entries skipped).
+    // entry is not allowed. f32 without TF32: only FMA kernels (cuDNN's DEFAULT math may pick TF32
+    // on Ampere and later, so entries are re-pinned to FMA and tensor-op entries skipped). f64 has
+    // no reduced-precision path (f64 tensor cores compute in full f64), and f32 with TF32 allowed
+    // takes what the heuristics list.
     bool math_for(cudnnMathType_t listed, cudnnMathType_t& math) const {
-        if (type == CUDNN_DATA_FLOAT && allow_tf32()) {
+        if (type != CUDNN_DATA_FLOAT || allow_tf32()) {
             math = listed;
             return true;
         }
@@ -86,7 +89,8 @@ std::pair<Algo, std::size_t> choose(const char* op, const ConvSetup& s, const st
         if (workspace_size(p.algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;  // not supported with this math
         return {p.algo, bytes};
     }
-    GS_FAIL(op, ": cuDNN offers no ", det ? "deterministic " : "", allow_tf32() ? "" : "non-TF32 ",
+    const bool fma_only = s.type == CUDNN_DATA_FLOAT && !allow_tf32();
+    GS_FAIL(op, ": cuDNN offers no ", det ? "deterministic " : "", fma_only ? "FMA-math (non-TF32) " : "",
             "algorithm for input ", shape_str(xs), ", weight ", shape_str(ws), " and ", g.str(),
             det ? " (turn off deterministic mode)" : "");
 }
