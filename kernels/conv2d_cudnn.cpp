@@ -54,24 +54,18 @@ struct ConvSetup {
                      shape_str(ws), " and ", g.str());
     }
 
-    // The math type to run an algorithm the heuristics listed with `listed`, or false when that
-    // entry is not allowed. f32 without TF32: only FMA kernels (cuDNN's DEFAULT math may pick TF32
-    // on Ampere and later, so entries are re-pinned to FMA and tensor-op entries skipped). f64 has
-    // no reduced-precision path (f64 tensor cores compute in full f64), and f32 with TF32 allowed
-    // takes what the heuristics list.
-    bool math_for(cudnnMathType_t listed, cudnnMathType_t& math) const {
-        if (type != CUDNN_DATA_FLOAT || allow_tf32()) {
-            math = listed;
-            return true;
-        }
-        if (listed == CUDNN_TENSOR_OP_MATH || listed == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;
-        math = CUDNN_FMA_MATH;
-        return true;
+    // The math type to run an algorithm the heuristics listed with `listed`. f32 without TF32:
+    // CUDNN_FMA_MATH whatever was listed (cuDNN's DEFAULT math may use TF32 on Ampere and later;
+    // an algorithm with no FMA kernel then fails its workspace query and the next one is tried).
+    // f64 has no reduced-precision path (f64 tensor cores compute in full f64), and f32 with TF32
+    // allowed takes what the heuristics list.
+    cudnnMathType_t math_for(cudnnMathType_t listed) const {
+        return type == CUDNN_DATA_FLOAT && !allow_tf32() ? CUDNN_FMA_MATH : listed;
     }
 };
 
-// The first algorithm in the heuristics' order that is allowed (status, determinism, math type)
-// and that cuDNN accepts with the pinned math type (its workspace query succeeds). Sets the math
+// The first algorithm in the heuristics' order that is allowed (status, determinism) and that
+// cuDNN accepts with the pinned math type (its workspace query succeeds). Sets the math
 // type on the convolution descriptor and returns the algorithm and its workspace size.
 template <class Algo, class Perf, class Workspace>
 std::pair<Algo, std::size_t> choose(const char* op, const ConvSetup& s, const std::vector<Perf>& perf, int count,
@@ -80,11 +74,8 @@ std::pair<Algo, std::size_t> choose(const char* op, const ConvSetup& s, const st
     const bool det = deterministic();
     for (int i = 0; i < count; ++i) {
         const Perf& p = perf[std::size_t(i)];
-        cudnnMathType_t math{};
-        if (p.status != CUDNN_STATUS_SUCCESS || (det && p.determinism != CUDNN_DETERMINISTIC) ||
-            !s.math_for(p.mathType, math))
-            continue;
-        GS_CUDNN_CHECK(cudnnSetConvolutionMathType(s.conv.get(), math));
+        if (p.status != CUDNN_STATUS_SUCCESS || (det && p.determinism != CUDNN_DETERMINISTIC)) continue;
+        GS_CUDNN_CHECK(cudnnSetConvolutionMathType(s.conv.get(), s.math_for(p.mathType)));
         std::size_t bytes = 0;
         if (workspace_size(p.algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;  // not supported with this math
         return {p.algo, bytes};
