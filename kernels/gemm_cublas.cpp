@@ -1,13 +1,9 @@
-// The CUDA GEMM (gemm.h's cuda::gemm and cuda::gemm_strided_batched) on cuBLAS.
-//
-// Row-major on a column-major library: a row-major M x N matrix C with leading dimension ldc has
-// the same bytes as the column-major N x M matrix C^T with the same leading dimension. So the
-// row-major C = op(A) op(B) is computed as the column-major C^T = op(B)^T op(A)^T: cuBLAS is called
-// with the operands swapped (B first), m = N, n = M, and each operand's own transpose flag (a
-// row-major matrix that is not transposed is, read column-major, already the transpose we need).
-// No data moves; only the argument order changes.
+// The CUDA GEMM (gemm.h's cuda::gemm and cuda::gemm_strided_batched) on cuBLAS. The row-major
+// to column-major translation (operands swapped, C^T = op(B)^T op(A)^T) is explained and tested
+// once, in cublas_args.h.
 #include <type_traits>
 
+#include "kernels/cublas_args.h"
 #include "kernels/cuda_settings.h"
 #include "kernels/gemm.h"
 #include "kernels/library_handles_cuda.h"
@@ -39,13 +35,17 @@ void gemm(int device, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N
           const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
     check_args("cuda::gemm", M, N, K, 1);
     if (M == 0 || N == 0) return;
+    const cublas_args::ColumnMajorGemm c = cublas_args::from_row_major(trans_a, trans_b, M, N, K, lda, ldb, ldc);
+    GS_CHECK(c.valid(), "cuda::gemm: invalid leading dimensions lda=", lda, " ldb=", ldb, " ldc=", ldc, " for M=", M,
+             " N=", N, " K=", K, " trans_a=", trans_a, " trans_b=", trans_b);
     CudaDeviceGuard guard(device);
     cublasHandle_t h = handle_for(device);
-    // Column-major C^T (N x M) = op(B)^T (N x K) * op(A)^T (K x M): see the file comment.
     if constexpr (std::is_same_v<T, float>)
-        GS_CUBLAS_CHECK(cublasSgemm_64(h, op(trans_b), op(trans_a), N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc));
+        GS_CUBLAS_CHECK(cublasSgemm_64(h, op(c.trans_first), op(c.trans_second), c.m, c.n, c.k, &alpha, B, c.ld_first,
+                                       A, c.ld_second, &beta, C, c.ldc));
     else
-        GS_CUBLAS_CHECK(cublasDgemm_64(h, op(trans_b), op(trans_a), N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc));
+        GS_CUBLAS_CHECK(cublasDgemm_64(h, op(c.trans_first), op(c.trans_second), c.m, c.n, c.k, &alpha, B, c.ld_first,
+                                       A, c.ld_second, &beta, C, c.ldc));
 }
 
 template <class T>
@@ -55,14 +55,19 @@ void gemm_strided_batched(int device, bool trans_a, bool trans_b, std::int64_t M
                           std::int64_t batch) {
     check_args("cuda::gemm_strided_batched", M, N, K, batch);
     if (M == 0 || N == 0 || batch == 0) return;
+    const cublas_args::ColumnMajorGemm c = cublas_args::from_row_major(trans_a, trans_b, M, N, K, lda, ldb, ldc);
+    GS_CHECK(c.valid(), "cuda::gemm_strided_batched: invalid leading dimensions lda=", lda, " ldb=", ldb, " ldc=", ldc,
+             " for M=", M, " N=", N, " K=", K, " trans_a=", trans_a, " trans_b=", trans_b);
     CudaDeviceGuard guard(device);
     cublasHandle_t h = handle_for(device);
     if constexpr (std::is_same_v<T, float>)
-        GS_CUBLAS_CHECK(cublasSgemmStridedBatched_64(h, op(trans_b), op(trans_a), N, M, K, &alpha, B, ldb, stride_b, A,
-                                                     lda, stride_a, &beta, C, ldc, stride_c, batch));
+        GS_CUBLAS_CHECK(cublasSgemmStridedBatched_64(h, op(c.trans_first), op(c.trans_second), c.m, c.n, c.k, &alpha, B,
+                                                     c.ld_first, stride_b, A, c.ld_second, stride_a, &beta, C, c.ldc,
+                                                     stride_c, batch));
     else
-        GS_CUBLAS_CHECK(cublasDgemmStridedBatched_64(h, op(trans_b), op(trans_a), N, M, K, &alpha, B, ldb, stride_b, A,
-                                                     lda, stride_a, &beta, C, ldc, stride_c, batch));
+        GS_CUBLAS_CHECK(cublasDgemmStridedBatched_64(h, op(c.trans_first), op(c.trans_second), c.m, c.n, c.k, &alpha, B,
+                                                     c.ld_first, stride_b, A, c.ld_second, stride_a, &beta, C, c.ldc,
+                                                     stride_c, batch));
 }
 
 template void gemm<float>(int, bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*,

@@ -1,6 +1,6 @@
 // Batched matmul on one CUDA device with cuBLAS: the same plan as the CPU loop (matmul_plan.h),
 // with each set of equally spaced products issued as one strided-batched GEMM. The row-major to
-// column-major mapping is explained once, in gemm_cublas.cpp.
+// column-major mapping is explained once, in cublas_args.h.
 #include <vector>
 
 #include "kernels/gemm.h"
