@@ -36,17 +36,22 @@ void check_eps(const char* op, double eps) {
 
 Tensor contig(const Tensor& t) { return t.defined() ? t.contiguous() : t; }
 
-// require_cpu for the optional tensors that are present.
-void require_cpu_defined(const char* op, std::initializer_list<const Tensor*> ts) {
-    for (const Tensor* t : ts)
-        if (t->defined()) GS_CHECK(t->device().is_cpu(), op, ": no implementation for ", t->device().str(), " yet (CPU only)");
+// The running statistics a training forward updates in place.
+void check_running(const char* op, const Tensor& x, const BatchNormRunning& r) {
+    check_channel(op, x, r.mean, "running mean", false);
+    check_channel(op, x, r.var, "running var", false);
+    GS_CHECK(r.mean.is_contiguous() && r.var.is_contiguous(), op,
+             ": the running statistics are updated in place and must be contiguous");
+    GS_CHECK(!r.mean.shares_storage(r.var), op, ": running mean and running var must not share storage");
+    GS_CHECK(r.momentum >= 0 && r.momentum <= 1, op, ": momentum must be in [0, 1], got ", r.momentum);
 }
 
 Tensor channel_empty(const Tensor& x) { return Tensor::empty({x.size(1)}, x.dtype(), x.device()); }
 
 }  // namespace
 
-BatchNormTrainResult batch_norm_forward_train(const Tensor& x_, const Tensor& gamma_, const Tensor& beta_, double eps) {
+BatchNormTrainResult batch_norm_forward_train(const Tensor& x_, const Tensor& gamma_, const Tensor& beta_, double eps,
+                                              const BatchNormRunning* running) {
     const char* op = "batch_norm_forward_train";
     const std::int64_t M = check_input(op, x_);
     check_channel(op, x_, gamma_, "gamma", true);
@@ -55,11 +60,18 @@ BatchNormTrainResult batch_norm_forward_train(const Tensor& x_, const Tensor& ga
     // One value per channel has no variance; say so rather than divide by zero.
     GS_CHECK(M >= 2, op, ": training needs at least 2 values per channel (N*H*W >= 2) to estimate a variance, x is ",
              x_.describe());
-    require_cpu(op, {&x_});
-    require_cpu_defined(op, {&gamma_, &beta_});
+    if (running) check_running(op, x_, *running);
     const Tensor x = x_.contiguous(), gamma = contig(gamma_), beta = contig(beta_);
-    BatchNormTrainResult r{Tensor::empty_like(x), channel_empty(x), channel_empty(x), channel_empty(x)};
-    cpu::batch_norm_forward_train(x, gamma, beta, eps, r.y, r.mean, r.invstd, r.var);
+    BatchNormTrainResult r{Tensor::empty_like(x), channel_empty(x), channel_empty(x), Tensor()};
+    if (use_cuda(op, {&x_})) {
+        if (!running) r.var = channel_empty(x);
+        GS_CUDA_CALL(cuda::batch_norm_forward_train(x, gamma, beta, eps, running, r.y, r.mean, r.invstd, r.var));
+        return r;
+    }
+    Tensor var = channel_empty(x);
+    cpu::batch_norm_forward_train(x, gamma, beta, eps, r.y, r.mean, r.invstd, var);
+    if (running) cpu::batch_norm_update_running(r.mean, var, *running);
+    else r.var = var;
     return r;
 }
 
@@ -72,12 +84,14 @@ Tensor batch_norm_forward_eval(const Tensor& x_, const Tensor& running_mean, con
     check_channel(op, x_, gamma, "gamma", true);
     check_channel(op, x_, beta, "beta", true);
     check_eps(op, eps);
-    require_cpu(op, {&x_, &running_mean, &running_var});
-    require_cpu_defined(op, {&gamma, &beta});
     const Tensor x = x_.contiguous();
     Tensor y = Tensor::empty_like(x);
-    cpu::batch_norm_forward_eval(x, running_mean.contiguous(), running_var.contiguous(), contig(gamma), contig(beta),
-                                 eps, y);
+    if (use_cuda(op, {&x_}))
+        GS_CUDA_CALL(cuda::batch_norm_forward_eval(x, running_mean.contiguous(), running_var.contiguous(),
+                                                   contig(gamma), contig(beta), eps, y));
+    else
+        cpu::batch_norm_forward_eval(x, running_mean.contiguous(), running_var.contiguous(), contig(gamma),
+                                     contig(beta), eps, y);
     return y;
 }
 
@@ -87,9 +101,11 @@ namespace {
 void check_dy_x(const char* op, const Tensor& dy, const Tensor& x, bool x_required, const char* why) {
     check_input(op, dy);
     GS_CHECK(x.defined() || !x_required, op, ": x is needed for ", why, " but is undefined");
-    if (x.defined())
+    if (x.defined()) {
         GS_CHECK(x.shape() == dy.shape() && x.dtype() == dy.dtype(), op, ": x must match dy ", dy.describe(),
                  ", got ", x.describe());
+        check_same_device(op, {&dy, &x});
+    }
 }
 
 BatchNormGrads alloc_grads(const Tensor& dy, bool need_dx, bool need_dgamma, bool need_dbeta) {
@@ -111,12 +127,15 @@ BatchNormGrads batch_norm_backward_train(const Tensor& dy, const Tensor& x, cons
     check_channel(op, dy, mean, "mean", !need_stats);
     check_channel(op, dy, invstd, "invstd", !need_stats);
     check_channel(op, dy, gamma, "gamma", true);
-    require_cpu(op, {&dy});
-    require_cpu_defined(op, {&x, &mean, &invstd, &gamma});
     BatchNormGrads g = alloc_grads(dy, need_dx, need_dgamma, need_dbeta);
     if (!need_dx && !need_dgamma && !need_dbeta) return g;
-    cpu::batch_norm_backward_train(dy.contiguous(), need_stats ? x.contiguous() : Tensor(), contig(mean),
-                                   contig(invstd), contig(gamma), g.dx, g.dgamma, g.dbeta);
+    const Tensor xc = need_stats ? x.contiguous() : Tensor();
+    if (use_cuda(op, {&dy}))
+        GS_CUDA_CALL(cuda::batch_norm_backward_train(dy.contiguous(), xc, contig(mean), contig(invstd), contig(gamma),
+                                                     g.dx, g.dgamma, g.dbeta));
+    else
+        cpu::batch_norm_backward_train(dy.contiguous(), xc, contig(mean), contig(invstd), contig(gamma), g.dx,
+                                       g.dgamma, g.dbeta);
     return g;
 }
 
@@ -129,12 +148,16 @@ BatchNormGrads batch_norm_backward_eval(const Tensor& dy, const Tensor& x, const
     check_channel(op, dy, running_var, "running_var", false);
     check_channel(op, dy, gamma, "gamma", true);
     check_eps(op, eps);
-    require_cpu(op, {&dy, &running_mean, &running_var});
-    require_cpu_defined(op, {&x, &gamma});
     BatchNormGrads g = alloc_grads(dy, need_dx, need_dgamma, need_dbeta);
     if (!need_dx && !need_dgamma && !need_dbeta) return g;
-    cpu::batch_norm_backward_eval(dy.contiguous(), need_dgamma ? x.contiguous() : Tensor(), running_mean.contiguous(),
-                                  running_var.contiguous(), contig(gamma), eps, g.dx, g.dgamma, g.dbeta);
+    const Tensor xc = need_dgamma ? x.contiguous() : Tensor();
+    if (use_cuda(op, {&dy}))
+        GS_CUDA_CALL(cuda::batch_norm_backward_eval(dy.contiguous(), xc, running_mean.contiguous(),
+                                                    running_var.contiguous(), contig(gamma), eps, g.dx, g.dgamma,
+                                                    g.dbeta));
+    else
+        cpu::batch_norm_backward_eval(dy.contiguous(), xc, running_mean.contiguous(), running_var.contiguous(),
+                                      contig(gamma), eps, g.dx, g.dgamma, g.dbeta);
     return g;
 }
 

@@ -10,7 +10,8 @@
 // statistics the caller owns (updating them is the caller's business, not the kernel's).
 //
 // The per-element formulas live here as functors; batch_norm_cpu.cpp computes the per-channel sums
-// (in double, in a fixed order that does not depend on the thread count) and applies them.
+// (in double, in a fixed order that does not depend on the thread count) and applies them. On CUDA,
+// batch_norm_cudnn.cpp runs cuDNN's batch norm, which implements the same formulas.
 #include <cmath>
 
 #include "kernels/host_device.h"
@@ -49,11 +50,32 @@ struct BatchNormBackwardEval {
     GS_HOST_DEVICE T operator()(T dy, T scale) const { return dy * scale; }
 };
 
+// The running-statistics update of a training step, as nn::BatchNorm and PyTorch define it:
+//   running = (1 - momentum) * running + momentum * batch statistic,
+// with the batch mean for running_mean and the UNBIASED batch variance (divides by M-1) for
+// running_var. cuDNN's exponentialAverageFactor is this momentum exactly (its update is
+// running*(1-factor) + batch*factor, with the unbiased variance).
+struct BatchNormRunningUpdate {
+    template <class T>
+    GS_HOST_DEVICE T operator()(T running, T batch, T momentum) const {
+        return (T(1) - momentum) * running + momentum * batch;
+    }
+};
+
+// Running statistics a training forward updates in place: (C) tensors of x's dtype and device,
+// contiguous; momentum in [0, 1].
+struct BatchNormRunning {
+    Tensor mean;
+    Tensor var;
+    double momentum = 0.1;
+};
+
 struct BatchNormTrainResult {
     Tensor y;        // x's shape
     Tensor mean;     // (C) batch mean, saved for backward
     Tensor invstd;   // (C) 1/sqrt(biased batch variance + eps), saved for backward
-    Tensor var;      // (C) unbiased batch variance (divides by M-1), for the running-stat update
+    Tensor var;      // (C) unbiased batch variance (divides by M-1), for the running-stat update;
+                     // undefined when the forward was given `running` and did the update itself
 };
 
 struct BatchNormGrads {
@@ -64,7 +86,10 @@ struct BatchNormGrads {
 
 // x: (N, C, ...) f32/f64 with N*S >= 2 (a batch variance needs two values per channel);
 // gamma, beta: (C) of x's dtype, or undefined (absent); eps >= 0. Returns y and the statistics.
-BatchNormTrainResult batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps);
+// With `running`, also updates running->mean and running->var in place by BatchNormRunningUpdate
+// (the one in-place write of these kernels, as in cuDNN) and leaves the result's var undefined.
+BatchNormTrainResult batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                                              const BatchNormRunning* running = nullptr);
 
 // x: (N, C, ...); running_mean, running_var: (C) of x's dtype; gamma, beta: (C) or undefined;
 // eps >= 0. Returns y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta.
@@ -100,6 +125,23 @@ void batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& 
 void batch_norm_backward_eval(const Tensor& dy, const Tensor& x, const Tensor& running_mean,
                               const Tensor& running_var, const Tensor& gamma, double eps, Tensor& dx, Tensor& dgamma,
                               Tensor& dbeta);
+// running = BatchNormRunningUpdate(running, batch, momentum) elementwise, in place.
+void batch_norm_update_running(const Tensor& batch_mean, const Tensor& batch_var, const BatchNormRunning& running);
 }  // namespace cpu
+
+namespace cuda {
+// The same contracts on one CUDA device with cuDNN (batch_norm_cudnn.cpp). The training forward
+// takes the running statistics itself (cuDNN updates them in the same pass): with `running`, var
+// is undefined and is not written; without, var receives the unbiased batch variance.
+void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                              const BatchNormRunning* running, Tensor& y, Tensor& mean, Tensor& invstd, Tensor& var);
+void batch_norm_forward_eval(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                             const Tensor& gamma, const Tensor& beta, double eps, Tensor& y);
+void batch_norm_backward_train(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                               const Tensor& gamma, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+void batch_norm_backward_eval(const Tensor& dy, const Tensor& x, const Tensor& running_mean,
+                              const Tensor& running_var, const Tensor& gamma, double eps, Tensor& dx, Tensor& dgamma,
+                              Tensor& dbeta);
+}  // namespace cuda
 
 }  // namespace gs::kernels

@@ -203,4 +203,20 @@ void batch_norm_backward_eval(const Tensor& dy_, const Tensor& x_, const Tensor&
     });
 }
 
+void batch_norm_update_running(const Tensor& batch_mean, const Tensor& batch_var, const BatchNormRunning& running) {
+    visit_float(batch_mean.dtype(), "batch_norm running statistics", [&](auto tag) {
+        using T = decltype(tag);
+        const BatchNormRunningUpdate f;
+        const T m = T(running.momentum);
+        const T* bm = batch_mean.data<T>();
+        const T* bv = batch_var.data<T>();
+        T* rm = running.mean.data<T>();
+        T* rv = running.var.data<T>();
+        for (std::int64_t c = 0; c < batch_mean.numel(); ++c) {
+            rm[c] = f(rm[c], bm[c], m);
+            rv[c] = f(rv[c], bv[c], m);
+        }
+    });
+}
+
 }  // namespace gs::kernels::cpu

@@ -32,57 +32,65 @@ Shape validate_conv2d(const char* op, const Shape& xs, const Shape& ws, const Co
 }
 
 namespace {
-void check_tensors(const char* op, std::initializer_list<const Tensor*> ts) {
-    require_cpu(op, ts);
+// Checks dtypes and devices; returns true when the tensors are on a CUDA device.
+bool check_tensors(const char* op, std::initializer_list<const Tensor*> ts) {
+    const bool cuda = use_cuda(op, ts);
     check_same_dtype(op, ts);
     GS_CHECK(is_floating((*ts.begin())->dtype()), op, ": expected f32 or f64, got ",
              dtype_name((*ts.begin())->dtype()));
+    return cuda;
 }
 }  // namespace
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g) {
     const char* op = "conv2d_forward";
+    bool cuda = false;
     if (b.defined()) {
-        check_tensors(op, {&x, &w, &b});
+        cuda = check_tensors(op, {&x, &w, &b});
         GS_CHECK(b.dim() == 1 && b.size(0) == w.size(0), op, ": bias ", shape_str(b.shape()),
                  " does not match weight ", shape_str(w.shape()));
     } else {
-        check_tensors(op, {&x, &w});
+        cuda = check_tensors(op, {&x, &w});
     }
     const Shape ys = validate_conv2d(op, x.shape(), w.shape(), g);
     Tensor y = Tensor::empty(ys, x.dtype(), x.device());
-    cpu::conv2d_forward(x.contiguous(), w.contiguous(), b.defined() ? b.contiguous() : b, g, y);
+    const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
+    if (cuda) GS_CUDA_CALL(cuda::conv2d_forward(xc, wc, bc, g, y));
+    else cpu::conv2d_forward(xc, wc, bc, g, y);
     return y;
 }
 
 Tensor conv2d_backward_input(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dGeometry& g) {
     const char* op = "conv2d_backward_input";
-    check_tensors(op, {&dy, &w});
+    const bool cuda = check_tensors(op, {&dy, &w});
     const Shape ys = validate_conv2d(op, x_shape, w.shape(), g);
     GS_CHECK(dy.shape() == ys, op, ": output gradient ", shape_str(dy.shape()), " does not match the output shape ",
              shape_str(ys), " of input ", shape_str(x_shape), " and weight ", shape_str(w.shape()));
     Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-    cpu::conv2d_backward_input(dy.contiguous(), w.contiguous(), g, dx);
+    if (cuda) GS_CUDA_CALL(cuda::conv2d_backward_input(dy.contiguous(), w.contiguous(), g, dx));
+    else cpu::conv2d_backward_input(dy.contiguous(), w.contiguous(), g, dx);
     return dx;
 }
 
 Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_shape, const Conv2dGeometry& g) {
     const char* op = "conv2d_backward_weight";
-    check_tensors(op, {&dy, &x});
+    const bool cuda = check_tensors(op, {&dy, &x});
     const Shape ys = validate_conv2d(op, x.shape(), w_shape, g);
     GS_CHECK(dy.shape() == ys, op, ": output gradient ", shape_str(dy.shape()), " does not match the output shape ",
              shape_str(ys), " of input ", shape_str(x.shape()), " and weight ", shape_str(w_shape));
     Tensor dw = Tensor::empty(w_shape, dy.dtype(), dy.device());
-    cpu::conv2d_backward_weight(dy.contiguous(), x.contiguous(), g, dw);
+    if (cuda) GS_CUDA_CALL(cuda::conv2d_backward_weight(dy.contiguous(), x.contiguous(), g, dw));
+    else cpu::conv2d_backward_weight(dy.contiguous(), x.contiguous(), g, dw);
     return dw;
 }
 
 Tensor conv2d_backward_bias(const Tensor& dy) {
     const char* op = "conv2d_backward_bias";
-    check_tensors(op, {&dy});
+    const bool cuda = check_tensors(op, {&dy});
     GS_CHECK(dy.dim() == 4, op, ": output gradient must be 4-d (N, K, OH, OW), got ", shape_str(dy.shape()));
     Tensor db = Tensor::empty({dy.size(1)}, dy.dtype(), dy.device());
-    cpu::conv2d_backward_bias(dy.contiguous(), db);
+    if (cuda) GS_CUDA_CALL(cuda::conv2d_backward_bias(dy.contiguous(), db));
+    else cpu::conv2d_backward_bias(dy.contiguous(), db);
     return db;
 }
 

@@ -63,4 +63,13 @@ void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dGeome
 void conv2d_backward_bias(const Tensor& dy, Tensor& db);
 }  // namespace cpu
 
+namespace cuda {
+// The same contracts on one CUDA device with cuDNN (conv2d_cudnn.cpp): heuristic algorithms, FMA
+// math unless allow_tf32(), deterministic algorithms when deterministic() (kernels/cuda_settings.h).
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g, Tensor& y);
+void conv2d_backward_input(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g, Tensor& dx);
+void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dGeometry& g, Tensor& dw);
+void conv2d_backward_bias(const Tensor& dy, Tensor& db);
+}  // namespace cuda
+
 }  // namespace gs::kernels

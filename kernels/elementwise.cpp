@@ -1,6 +1,7 @@
 // Entry points of kernels/elementwise.h: validate, allocate the output, dispatch by device.
 #include "kernels/dispatch.h"
 #include "kernels/elementwise.h"
+#include "kernels/relu_cudnn.h"
 
 namespace gs::kernels {
 
@@ -95,6 +96,12 @@ bool unary_grad_reads_y(UnaryOp op) {
 }  // namespace
 
 Tensor unary(UnaryOp op, const Tensor& x) {
+    if (op == UnaryOp::relu && x.defined() && x.is_cuda()) {  // cuDNN's ReLU (relu_cudnn.cpp)
+        check_floating(op_name(op), x);
+        Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+        GS_CUDA_CALL(cuda::relu_forward(x.contiguous(), y));
+        return y;
+    }
     Tensor y = unary_output(op_name(op), x);
     if (use_cuda(op_name(op), {&x, &y})) GS_CUDA_CALL(cuda::unary(op, x, y));
     else cpu::unary(op, x, y);
@@ -104,13 +111,15 @@ Tensor unary(UnaryOp op, const Tensor& x) {
 Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy) {
     const char* name = op_name(op);
     GS_CHECK(dy.defined(), name, "_backward: dy is undefined");
+    const bool cudnn_relu = op == UnaryOp::relu && dy.is_cuda();
     check_floating(name, dy);
     GS_CHECK(!unary_grad_reads_x(op) || x.defined(), name, "_backward: needs the input x");
     GS_CHECK(!unary_grad_reads_y(op) || y.defined(), name, "_backward: needs the output y");
     check_saved(name, x, dy, "x");
     check_saved(name, y, dy, "y");
     Tensor dx = Tensor::empty(dy.shape(), dy.dtype(), dy.device());
-    if (use_cuda(name, {&dy, &dx})) GS_CUDA_CALL(cuda::unary_backward(op, x, y, dy, dx));
+    if (cudnn_relu) GS_CUDA_CALL(cuda::relu_backward(y.contiguous(), dy.contiguous(), dx));  // relu_cudnn.cpp
+    else if (use_cuda(name, {&dy, &dx})) GS_CUDA_CALL(cuda::unary_backward(op, x, y, dy, dx));
     else cpu::unary_backward(op, x, y, dy, dx);
     return dx;
 }

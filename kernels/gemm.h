@@ -43,7 +43,29 @@ void set_gemm_isa(GemmIsa isa);
 }  // namespace cpu
 
 // Raw host pointers can only mean the CPU, so the CPU GEMM is also the gs::kernels entry point.
-// (The CUDA backend will call cuBLAS from its own kernels, not through this function.)
+// The CUDA GEMM below takes the device explicitly and is called by the CUDA kernels themselves.
 using cpu::gemm;
+
+namespace cuda {
+
+// The same row-major contract as cpu::gemm (op(A) M x K, op(B) K x N, C M x N, leading dimensions,
+// beta == 0 makes C write-only, C must not overlap A or B), with A, B and C in the memory of CUDA
+// device `device`; runs cuBLAS on gs::cuda_stream(device), asynchronously. Full f32/f64 FMA math
+// unless allow_tf32() (kernels/cuda_settings.h) lets f32 use TF32 tensor cores. Defined in
+// gemm_cublas.cpp (CUDA build only) for float and double.
+template <class T>
+void gemm(int device, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha,
+          const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc);
+
+// `batch` independent products C_i = alpha op(A_i) op(B_i) + beta C_i with A_i = A + i*stride_a,
+// B_i = B + i*stride_b, C_i = C + i*stride_c (a stride of 0 shares one matrix); one cuBLAS call.
+// The C_i must not overlap one another.
+template <class T>
+void gemm_strided_batched(int device, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                          T alpha, const T* A, std::int64_t lda, std::int64_t stride_a, const T* B, std::int64_t ldb,
+                          std::int64_t stride_b, T beta, T* C, std::int64_t ldc, std::int64_t stride_c,
+                          std::int64_t batch);
+
+}  // namespace cuda
 
 }  // namespace gs::kernels

@@ -9,7 +9,7 @@ namespace {
 
 // Checks dtypes/devices and returns the broadcast batch shape of a (..., M, K) and b (..., K, N).
 Shape check_operands(const char* op, const Tensor& a, const Tensor& b) {
-    require_cpu(op, {&a, &b});
+    check_same_device(op, {&a, &b});
     check_same_dtype(op, {&a, &b});
     GS_CHECK(is_floating(a.dtype()), op, ": expected f32 or f64 operands, got ", dtype_name(a.dtype()));
     GS_CHECK(a.dim() >= 2 && b.dim() >= 2, op, ": operands must be at least 2-d, got ", shape_str(a.shape()),
@@ -41,7 +41,9 @@ Tensor matmul_sum_to(const Tensor& a, const Tensor& b, const Shape& out_batch) {
              shape_str(full), " of operands ", shape_str(a.shape()), " and ", shape_str(b.shape()));
     const std::int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
     Tensor out = Tensor::empty(with_matrix(out_batch, M, N), a.dtype(), a.device());
-    cpu::matmul_sum_to(a.expand(with_matrix(full, M, K)), b.expand(with_matrix(full, K, N)), out);
+    const Tensor ae = a.expand(with_matrix(full, M, K)), be = b.expand(with_matrix(full, K, N));
+    if (use_cuda(op, {&a, &b, &out})) GS_CUDA_CALL(cuda::matmul_sum_to(ae, be, out));
+    else cpu::matmul_sum_to(ae, be, out);
     return out;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// Matrix products of tensors (torch.matmul semantics) on top of kernels::gemm.
+// Matrix products of tensors (torch.matmul semantics) on top of kernels::gemm (CPU) and cuBLAS (CUDA).
 #include "tensor/tensor.h"
 
 namespace gs::kernels {
@@ -28,5 +28,11 @@ namespace cpu {
 // contiguous with shape out_batch + (M, N). Assigns every element of out.
 void matmul_sum_to(const Tensor& a, const Tensor& b, Tensor& out);
 }  // namespace cpu
+
+namespace cuda {
+// The same contract on one CUDA device, with cuBLAS (matmul_cublas.cpp): strided-batched GEMMs,
+// summed entries accumulated with beta = 1 in increasing batch order (deterministic).
+void matmul_sum_to(const Tensor& a, const Tensor& b, Tensor& out);
+}  // namespace cuda
 
 }  // namespace gs::kernels

@@ -290,3 +290,34 @@ TEST_CASE("batch_norm accepts non-contiguous inputs and empty channels") {
     CHECK(e.y.numel() == 0);
     CHECK(e.mean.shape() == Shape{0});
 }
+
+TEST_CASE_TEMPLATE("batch_norm_forward_train updates running statistics in place", T, float, double) {
+    // running = (1 - m) running + m batch, with the unbiased batch variance, and var left undefined.
+    const Tensor x = randn<T>({5, 3, 2, 2}, 41, 0.5, 2.0);
+    const auto plain = k::batch_norm_forward_train(x, Tensor(), Tensor(), 1e-5);
+    const Tensor rm = randn<T>({3}, 42), rv = randn<T>({3}, 43, 2.0, 0.3);
+    const std::vector<double> rm0 = rm.to_vector<double>(), rv0 = rv.to_vector<double>();
+    const k::BatchNormRunning running{rm, rv, 0.25};
+    const auto r = k::batch_norm_forward_train(x, Tensor(), Tensor(), 1e-5, &running);
+    CHECK_FALSE(r.var.defined());
+    CHECK(r.y.to_vector<double>() == plain.y.to_vector<double>());
+    const std::vector<double> bm = plain.mean.to_vector<double>(), bv = plain.var.to_vector<double>();
+    const double tol = sizeof(T) == 4 ? 1e-6 : 1e-15;  // one blend, rounded in T
+    for (std::size_t c = 0; c < 3; ++c) {
+        CHECK(std::abs(rm.to_vector<double>()[c] - (0.75 * rm0[c] + 0.25 * bm[c])) <= tol * (1 + std::abs(rm0[c])));
+        CHECK(std::abs(rv.to_vector<double>()[c] - (0.75 * rv0[c] + 0.25 * bv[c])) <= tol * (1 + std::abs(rv0[c])));
+    }
+    // Bad running statistics are refused before anything is written.
+    const k::BatchNormRunning bad_m{rm, rv, 1.5};
+    CHECK_THROWS_WITH_AS(k::batch_norm_forward_train(x, Tensor(), Tensor(), 1e-5, &bad_m),
+                         doctest::Contains("momentum must be in [0, 1]"), gs::Error);
+    const k::BatchNormRunning shared{rm, rm, 0.1};
+    CHECK_THROWS_WITH_AS(k::batch_norm_forward_train(x, Tensor(), Tensor(), 1e-5, &shared),
+                         doctest::Contains("must not share storage"), gs::Error);
+    const k::BatchNormRunning strided{Tensor::zeros({6}, gs::dtype_of<T>()).slice(0, 0, 6, 2), rv, 0.1};
+    CHECK_THROWS_WITH_AS(k::batch_norm_forward_train(x, Tensor(), Tensor(), 1e-5, &strided),
+                         doctest::Contains("contiguous"), gs::Error);
+    const k::BatchNormRunning wrong{Tensor::zeros({4}, gs::dtype_of<T>()), rv, 0.1};
+    CHECK_THROWS_WITH_AS(k::batch_norm_forward_train(x, Tensor(), Tensor(), 1e-5, &wrong),
+                         doctest::Contains("running mean must have shape [3]"), gs::Error);
+}
