@@ -295,11 +295,13 @@ def plot_stiffness_lr(run):
         label = f"lr {e['lr']:g}"
         axes[0][0].plot(steps, [val(o["cosine"]["train_within_class"]) for o in ot], "o-", ms=3, label=label)
         axes[0][1].plot(steps, [val(o["cosine"]["train_between_class"]) for o in ot], "o-", ms=3, label=label)
-        axes[1][0].plot(steps, [val(o["xi"]["euclidean"]["half"]) for o in ot], "o-", ms=3, label=label)
+        line, = axes[1][0].plot(steps, [val(o["xi"]["euclidean"]["half"]) for o in ot], "o-", ms=3, label=label + " xi_1/2")
+        axes[1][0].plot(steps, [val(o["xi"]["euclidean"]["zero"]) for o in ot], "s--", ms=3, color=line.get_color(),
+                        label=label + " xi_0")
         axes[1][1].plot([val(o["probe_train_loss"]) for o in ot], [val(o["cosine"]["train_between_class"]) for o in ot],
                         "o-", ms=3, label=label)
     for ax, title in ((axes[0][0], "within-class cosine stiffness"), (axes[0][1], "between-class cosine stiffness"),
-                      (axes[1][0], "xi_1/2 (euclidean input distance)")):
+                      (axes[1][0], "xi_1/2 and xi_0 (euclidean input distance)")):
         ax.set_xscale("log")
         ax.set_xlabel("step (0 drawn at 0.5)")
         ax.set_title(title, fontsize=10)

@@ -438,6 +438,8 @@ ClassifierResult run_lr_sweep(const ClassifierSpec& spec, const std::vector<doub
         {"cosine_train_val", "train-val cosine stiffness", [](const json& m) { return m["cosine"]["train_val"]; }},
         {"xi_half_euclidean", "xi_1/2 (euclidean)", [](const json& m) { return m["xi"]["euclidean"]["half"]; }},
         {"xi_zero_euclidean", "xi_0 (euclidean)", [](const json& m) { return m["xi"]["euclidean"]["zero"]; }},
+        {"xi_half_cosine", "xi_1/2 (cosine distance)", [](const json& m) { return m["xi"]["cosine"]["half"]; }},
+        {"xi_zero_cosine", "xi_0 (cosine distance)", [](const json& m) { return m["xi"]["cosine"]["zero"]; }},
     };
     std::string r = "# gs-stiffness learning-rate sweep: " + spec.model + " on " + spec.dataset + " (" + spec.randomize + ")\n\n";
     r += std::string("Convention: ") + kConvention + ". One run per learning rate (same seed, data order and probes), "
@@ -445,8 +447,8 @@ ClassifierResult run_lr_sweep(const ClassifierSpec& spec, const std::vector<doub
          "(v1: larger lr, larger critical length; later versions: larger lr, smaller critical length and lower stiffness); "
          "below is what this run measured.\n\n";
     r += "| lr | final probe train loss | final test acc | cos within (train) | cos between (train) | max between over training | "
-         "cos train-val | xi_0 eucl | xi_1/2 eucl | xi_1/2 cos-dist |\n";
-    r += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+         "cos train-val | xi_0 eucl | xi_1/2 eucl | xi_0 cos-dist | xi_1/2 cos-dist |\n";
+    r += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (const json& e : runs) {
         double max_between = std::nan("");
         for (const json& o : e["over_training"]) {
@@ -457,7 +459,7 @@ ClassifierResult run_lr_sweep(const ClassifierSpec& spec, const std::vector<doub
         r += "| " + fmt(e["lr"]) + " | " + fmt(f["probe_train_loss"]) + " | " + fmt(e["final_eval"]["test_accuracy"]) + " | " +
              fmt(f["cosine"]["train_within_class"]) + " | " + fmt(f["cosine"]["train_between_class"]) + " | " + fmt(num(max_between)) +
              " | " + fmt(f["cosine"]["train_val"]) + " | " + fmt(f["xi"]["euclidean"]["zero"]) + " | " +
-             fmt(f["xi"]["euclidean"]["half"]) + " | " + fmt(f["xi"]["cosine"]["half"]) + " |\n";
+             fmt(f["xi"]["euclidean"]["half"]) + " | " + fmt(f["xi"]["cosine"]["zero"]) + " | " + fmt(f["xi"]["cosine"]["half"]) + " |\n";
     }
     r += "\nAt the end of training, as the learning rate grows:\n\n";
     for (const Quantity& q : qs) {
@@ -467,7 +469,26 @@ ClassifierResult run_lr_sweep(const ClassifierSpec& spec, const std::vector<doub
         summary["direction"][q.key] = d;
         r += std::string("- ") + q.label + " " + d + "\n";
     }
-    r += "\nA different number of steps or seed can change these; the curves over training are in figures/stiffness_lr.png.\n";
+    // Over training: every rate is measured at the same steps (same data, epochs and schedule).
+    r += "\nOver training, cosine stiffness of the train probes, within-class / between-class, and xi_1/2 (euclidean):\n\n| step |";
+    std::string rule = "|---:|";
+    for (const json& e : runs) {
+        r += " lr " + fmt(e["lr"]) + " within / between | xi_1/2 |";
+        rule += "---:|---:|";
+    }
+    r += "\n" + rule + "\n";
+    const json& steps = runs[0]["over_training"];
+    for (std::size_t k = 0; k < steps.size(); ++k) {
+        r += "| " + std::to_string(steps[k]["step"].get<std::int64_t>()) + " |";
+        for (const json& e : runs) {
+            const json& o = k < e["over_training"].size() ? e["over_training"][k] : json::object();
+            r += " " + fmt(o.value(json::json_pointer("/cosine/train_within_class"), json())) + " / " +
+                 fmt(o.value(json::json_pointer("/cosine/train_between_class"), json())) + " | " +
+                 fmt(o.value(json::json_pointer("/xi/euclidean/half"), json())) + " |";
+        }
+        r += "\n";
+    }
+    r += "\nA different number of steps or seed can change these; the curves are in figures/stiffness_lr.png.\n";
     write_json_atomic(dir / "summary.json", summary);
     write_file_atomic(dir / "report.md", r);
     return {"complete", 0, summary};
