@@ -2,8 +2,6 @@
 // and the learning-rate sweep. See experiment.h for the files and records.
 #include "experiments/stiffness/experiment.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <charconv>
@@ -481,10 +479,19 @@ ClassifierResult run_lr_sweep(const ClassifierSpec& spec, const std::vector<doub
     for (std::size_t k = 0; k < steps.size(); ++k) {
         r += "| " + std::to_string(steps[k]["step"].get<std::int64_t>()) + " |";
         for (const json& e : runs) {
-            const json& o = k < e["over_training"].size() ? e["over_training"][k] : json::object();
-            r += " " + fmt(o.value(json::json_pointer("/cosine/train_within_class"), json())) + " / " +
-                 fmt(o.value(json::json_pointer("/cosine/train_between_class"), json())) + " | " +
-                 fmt(o.value(json::json_pointer("/xi/euclidean/half"), json())) + " |";
+            const json o = k < e["over_training"].size() ? e["over_training"][k] : json::object();
+            auto field = [&o](const char* path) {
+                const json::json_pointer p(path);
+                return o.contains(p) ? o.at(p) : json();
+            };
+            // Appends one at a time: GCC 12 warns (-Wrestrict, a false positive) on the chained form.
+            r += ' ';
+            r += fmt(field("/cosine/train_within_class"));
+            r += " / ";
+            r += fmt(field("/cosine/train_between_class"));
+            r += " | ";
+            r += fmt(field("/xi/euclidean/half"));
+            r += " |";
         }
         r += "\n";
     }
