@@ -165,7 +165,8 @@ int main(int argc, char** argv) {
         std::vector<double> sweep;
         if (!lrs.empty()) {
             sweep = parse_lrs(lrs);
-            GS_CHECK(!f.given("--lr"), "--lrs: cannot be combined with --lr (the sweep sets each run's rate)");
+            // A resumed sweep's config.toml holds the default --lr too: only a new run is checked.
+            GS_CHECK(!common.resume.empty() || !f.given("--lr"), "--lrs: cannot be combined with --lr (the sweep sets each run's rate)");
             GS_CHECK(!eval, "--lrs: cannot be combined with --eval-only");
         }
         if (common.runtime.threads > 0) omp_set_num_threads(common.runtime.threads);

@@ -1,9 +1,10 @@
 # gs-stiffness --lrs: one run per learning rate in lr-<rate>/ and the comparison (summary.json with
-# per-rate values and directions, report.md) in the run folder.
-file(REMOVE_RECURSE ${RUN})
-execute_process(COMMAND ${CMD} --lrs 0.1,0.01 --train-examples 300 --test-examples 100 --widths 16 --steps 4 --batch-size 32
-                        --per-class 2 --bins 4 --no-plot --progress off --run-dir ${RUN}
-                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+# per-rate values and directions, report.md) in the run folder; a sweep interrupted in its first
+# run resumes (from its config.toml, which holds --lr too) to the same measurements.
+file(REMOVE_RECURSE ${RUN} ${RUN}_resumed)
+set(args --lrs 0.1,0.01 --train-examples 300 --test-examples 100 --widths 16 --steps 4 --batch-size 32 --per-class 2 --bins 4
+         --no-plot --progress off)
+execute_process(COMMAND ${CMD} ${args} --run-dir ${RUN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "gs-stiffness --lrs exited with ${rc}:\n${out}${err}")
 endif()
@@ -22,4 +23,20 @@ foreach(f report.md lr-0.01/summary.json lr-0.1/stiffness.json lr-0.1/report.md)
     message(FATAL_ERROR "no ${f}")
   endif()
 endforeach()
-message(STATUS "ok:\n${out}")
+execute_process(COMMAND ${CMD} ${args} --run-dir ${RUN}_resumed --interrupt-after-steps 3
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out2 ERROR_VARIABLE err)
+if(NOT rc EQUAL 130)
+  message(FATAL_ERROR "interrupted sweep: expected exit code 130, got ${rc}:\n${out2}${err}")
+endif()
+execute_process(COMMAND ${CMD} --resume ${RUN}_resumed --progress off --no-plot RESULT_VARIABLE rc OUTPUT_VARIABLE out2 ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "resumed sweep: expected exit code 0, got ${rc}:\n${out2}${err}")
+endif()
+foreach(f lr-0.01/stiffness.json lr-0.1/stiffness.json)
+  file(READ ${RUN}/${f} a)
+  file(READ ${RUN}_resumed/${f} b)
+  if(NOT a STREQUAL b)
+    message(FATAL_ERROR "${f} of the resumed sweep differs from the uninterrupted sweep's")
+  endif()
+endforeach()
+message(STATUS "ok:\n${out}${out2}")
