@@ -6,6 +6,7 @@
     /usr/bin/python3 scripts/plot.py expressivity RUN_DIR    # Zhang et al. section 4: residual vs n, SGD
     /usr/bin/python3 scripts/plot.py implicit_reg RUN_DIR    # Zhang et al. section 5: distance to w*, kernels
     /usr/bin/python3 scripts/plot.py stiffness RUN_DIR       # class-stiffness heatmaps, stiffness vs distance
+    /usr/bin/python3 scripts/plot.py stiffness_lr RUN_DIR    # a gs-stiffness --lrs sweep: stiffness and xi per lr
 
 Figures go to RUN_DIR/figures/ as PNG. Needs matplotlib (Debian: python3-matplotlib); exits with
 status 3 and a one-line reason when it is missing.
@@ -208,6 +209,13 @@ def plot_stiffness(run):
             ax.set_title(f"class {key} stiffness (test)")
             fig.colorbar(im, ax=ax)
         print("figure:", save(fig, run, "class_stiffness.png"))
+        if "superclass" in st:
+            fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+            for ax, key in zip(axes, ("sign", "cosine")):
+                im = ax.imshow(arr(st["superclass"][key]), cmap="RdBu_r", vmin=-1, vmax=1)
+                ax.set_title(f"super-class {key} stiffness (test)")
+                fig.colorbar(im, ax=ax)
+            print("figure:", save(fig, run, "superclass_stiffness.png"))
         return
     ms = st["measurements"]
     pick = ms if len(ms) <= 6 else [ms[int(round(i * (len(ms) - 1) / 5))] for i in range(6)]
@@ -247,9 +255,68 @@ def plot_stiffness(run):
         ax.legend(fontsize=7)
     print("figure:", save(fig, run, "stiffness_blocks.png"))
 
+    if "superclass_stiffness" in ms[0]:
+        # CIFAR-100: the super-class matrices (train probes), and the fine class matrix with its
+        # classes ordered by super-class so the block structure of papers.md §2.3 shows.
+        coarse = st["examples"]["coarse_labels"][: st["examples"]["n_train"]]
+        fine = st["examples"]["labels"][: st["examples"]["n_train"]]
+        f2c = {}
+        for f, c in zip(fine, coarse):
+            f2c.setdefault(f, c)
+        order = sorted(range(st["classes"]), key=lambda k: (f2c.get(k, 1 << 30), k))
+        fig, axes = plt.subplots(2, len(pick) + 1, figsize=(2.6 * len(pick) + 0.6, 5.2), squeeze=False,
+                                 gridspec_kw={"width_ratios": [1] * len(pick) + [0.08]})
+        for k, m in enumerate(pick):
+            im = axes[0][k].imshow(arr(m["superclass_stiffness"]["train"]["cosine"]), cmap="RdBu_r", vmin=-1, vmax=1)
+            axes[0][k].set_title(f"super-classes, step {m['step']}", fontsize=9)
+            c = arr(m["class_stiffness"]["train"]["cosine"])[np.ix_(order, order)]
+            axes[1][k].imshow(c, cmap="RdBu_r", vmin=-1, vmax=1)
+            axes[1][k].set_title("fine, by super-class", fontsize=9)
+            for r in (0, 1):
+                axes[r][k].set_xticks([])
+                axes[r][k].set_yticks([])
+        fig.colorbar(im, cax=axes[0][-1])
+        axes[1][-1].axis("off")
+        fig.suptitle("cosine stiffness of train probes")
+        print("figure:", save(fig, run, "superclass_stiffness.png"))
+
+
+def plot_stiffness_lr(run):
+    """gs-stiffness --lrs: within/between-class stiffness and xi over training, one line per learning rate."""
+    import numpy as np
+
+    with open(os.path.join(run, "summary.json")) as f:
+        summary = json.load(f)
+    val = lambda v: np.nan if v is None else v
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+    for e in summary["runs"]:
+        ot = e["over_training"]
+        steps = [max(o["step"], 0.5) for o in ot]  # step 0 drawn at 0.5 on the log axis
+        label = f"lr {e['lr']:g}"
+        axes[0][0].plot(steps, [val(o["cosine"]["train_within_class"]) for o in ot], "o-", ms=3, label=label)
+        axes[0][1].plot(steps, [val(o["cosine"]["train_between_class"]) for o in ot], "o-", ms=3, label=label)
+        line, = axes[1][0].plot(steps, [val(o["xi"]["euclidean"]["half"]) for o in ot], "o-", ms=3, label=label + " xi_1/2")
+        axes[1][0].plot(steps, [val(o["xi"]["euclidean"]["zero"]) for o in ot], "s--", ms=3, color=line.get_color(),
+                        label=label + " xi_0")
+        axes[1][1].plot([val(o["probe_train_loss"]) for o in ot], [val(o["cosine"]["train_between_class"]) for o in ot],
+                        "o-", ms=3, label=label)
+    for ax, title in ((axes[0][0], "within-class cosine stiffness"), (axes[0][1], "between-class cosine stiffness"),
+                      (axes[1][0], "xi_1/2 and xi_0 (euclidean input distance)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("step (0 drawn at 0.5)")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7)
+    axes[1][1].set_xlabel("probe train loss")
+    axes[1][1].set_title("between-class stiffness at a given training loss", fontsize=10)
+    axes[1][1].invert_xaxis()  # training runs left to right
+    axes[1][1].legend(fontsize=7)
+    fig.suptitle("learning-rate sweep (train probes)")
+    print("figure:", save(fig, run, "stiffness_lr.png"))
+
 
 KINDS = {"train": plot_train, "randomization": plot_randomization, "regularization": plot_regularization,
-         "expressivity": plot_expressivity, "implicit_reg": plot_implicit_reg, "stiffness": plot_stiffness}
+         "expressivity": plot_expressivity, "implicit_reg": plot_implicit_reg, "stiffness": plot_stiffness,
+         "stiffness_lr": plot_stiffness_lr}
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in KINDS:

@@ -1,16 +1,20 @@
 // experiments/stiffness: cosine and sign stiffness from a Gram matrix (identical examples give 1,
 // negated gradients -1, zero gradients 0), class matrices and block means on hand-made Grams,
-// distance binning, the critical length on synthetic curves, and the Gram route against
-// stiffness computed from materialized per-example gradients of a small MLP.
+// distance binning, the critical length on synthetic curves, the Gram route against stiffness
+// computed from materialized per-example gradients of a small MLP, the super-class split, and
+// chunked probe Grams against the one-pass Gram. Whole runs: test_stiffness_experiment.cpp.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "autograd/elementwise.h"
 #include "autograd/loss.h"
 #include "autograd/reduce.h"
+#include "experiments/stiffness/experiment.h"
 #include "experiments/stiffness/stiffness.h"
+#include "nn/layers.h"
 #include "nn/models.h"
 #include "nn/per_example.h"
 #include "test_util.h"
@@ -175,4 +179,81 @@ TEST_CASE("Gram cosine stiffness equals the one from materialized per-example gr
             CHECK(from_gram.sign(i, j) == direct.sign(i, j));
         }
     }
+}
+
+TEST_CASE("super-class split of between-class cells and the fine-to-coarse map") {
+    // 4 fine classes: 0 and 1 in super-class 0, 2 in super-class 1, 3 unknown (-1: skipped).
+    Matrix c(4, 4);
+    for (i64 a = 0; a < 4; ++a)
+        for (i64 b = 0; b < 4; ++b) c(a, b) = a == b ? 99.0 : 10.0 * double(a) + double(b);
+    c(0, 2) = std::nan("");  // a cell without pairs is skipped
+    const SuperclassSplit s = superclass_split(c, {0, 0, 1, -1});
+    CHECK(s.same == doctest::Approx((1.0 + 10.0) / 2));           // (0,1), (1,0)
+    CHECK(s.other == doctest::Approx((12.0 + 20.0 + 21.0) / 3));  // (1,2), (2,0), (2,1); (0,2) is NaN
+    CHECK(std::isnan(superclass_split(c, {0, 1, 2, 3}).same));
+    CHECK_THROWS_WITH_AS(superclass_split(c, {0, 0}), doctest::Contains("2 fine-to-coarse entries"), gs::Error);
+
+    const auto m = fine_to_coarse({0, 1, 0, 2}, {5, 5, 5, 7}, 4);
+    REQUIRE(m.has_value());
+    CHECK(*m == std::vector<i64>{5, 5, 7, -1});
+    CHECK_FALSE(fine_to_coarse({0, 0}, {1, 2}, 2).has_value());  // class 0 in two super-classes
+}
+
+TEST_CASE("the learning-rate sweep's direction words and folder names") {
+    CHECK(direction({0.1, 0.2, 0.3}) == "increases");
+    CHECK(direction({0.3, 0.2, -1.0}) == "decreases");
+    CHECK(direction({0.3, 0.4, 0.1}) == "is not monotonic");
+    CHECK(direction({0.3, 0.3}) == "is not monotonic");
+    CHECK(direction({0.3, std::nan("")}) == "is undetermined");
+    CHECK(direction({0.3}) == "is undetermined");
+    CHECK(lr_dir_name(0.01) == "lr-0.01");
+    CHECK(lr_dir_name(0.3) == "lr-0.3");
+    CHECK(measurement_steps(8) == std::vector<i64>{0, 1, 2, 4, 8});
+    CHECK(measurement_steps(6) == std::vector<i64>{0, 1, 2, 4, 6});
+}
+
+namespace {
+
+// Gram, norms, losses and predictions of measure_gram with chunk `chunk` against one pass.
+void check_chunked_gram(nn::Module& model, const Tensor& x, const Tensor& y, i64 chunk) {
+    const GramResult one = measure_gram(model, x, y);
+    const GramResult blocks = measure_gram(model, x, y, chunk);
+    const i64 B = x.size(0);
+    REQUIRE(blocks.gram.rows == B);
+    double worst = 0;
+    for (i64 i = 0; i < B; ++i)
+        for (i64 j = 0; j < B; ++j)
+            worst = std::max(worst, std::abs(blocks.gram(i, j) - one.gram(i, j)) / (1e-30 + std::abs(one.gram(i, j)) +
+                                                                                  std::sqrt(one.gram(i, i) * one.gram(j, j))));
+    // f64: the per-layer method (patches vs materialized) may differ with the pass size, so allow
+    // rounding, relative to the entry's scale sqrt(G_ii G_jj).
+    CHECK_MESSAGE(worst < 1e-12, "chunk ", chunk, ": worst relative difference ", worst);
+    for (i64 i = 0; i < B; ++i) {
+        CHECK(blocks.squared_norms[std::size_t(i)] == doctest::Approx(one.squared_norms[std::size_t(i)]).epsilon(1e-12));
+        CHECK(blocks.losses[std::size_t(i)] == doctest::Approx(one.losses[std::size_t(i)]).epsilon(1e-12));
+        CHECK(blocks.predictions[std::size_t(i)] == one.predictions[std::size_t(i)]);
+    }
+    CHECK(model.is_training());  // restored
+}
+
+}  // namespace
+
+TEST_CASE("chunked probe Grams equal the one-pass Gram: MLP and a small CNN") {
+    Generator gen(7);
+    auto mlp = nn::mlp(6, {5, 4}, 3, gen, DType::f64);
+    const Tensor x = test::randn64({7, 6}, 31);
+    const Tensor y = Tensor::from_vector<std::int64_t>({0, 1, 2, 0, 1, 2, 2}, {7});
+    for (i64 chunk : {1, 2, 3, 6}) check_chunked_gram(*mlp, x, y, chunk);  // 3: chunks of 3, 3 and 1
+
+    nn::Conv2dOptions co;
+    co.dtype = DType::f64;
+    co.padding = 1;
+    nn::Sequential cnn;
+    cnn.push_back(std::make_shared<nn::Conv2d>(2, 3, 3, gen, co));
+    cnn.push_back(std::make_shared<nn::ReLU>());
+    cnn.push_back(std::make_shared<nn::Flatten>());
+    cnn.push_back(std::make_shared<nn::Linear>(3 * 5 * 5, 4, gen, true, DType::f64));
+    const Tensor xc = test::randn64({9, 2, 5, 5}, 41);
+    const Tensor yc = Tensor::from_vector<std::int64_t>({0, 1, 2, 3, 0, 1, 2, 3, 0}, {9});
+    for (i64 chunk : {2, 4}) check_chunked_gram(cnn, xc, yc, chunk);
 }

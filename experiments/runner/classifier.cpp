@@ -79,18 +79,6 @@ nn::LrSchedule build_schedule(const ClassifierSpec& spec, std::int64_t steps_per
     return nn::LrSchedule::cosine(spec.lr, spec.epochs, 0.0, steps_per_epoch);
 }
 
-data::Pipeline pipeline(const ClassifierSpec& spec, bool train) {
-    data::Pipeline p;
-    if (train && spec.random_crop) {
-        if (spec.pad > 0) p.pad(spec.pad);
-        p.random_crop(spec.crop, spec.crop);
-    }
-    else p.center_crop(spec.crop, spec.crop);
-    p.to_float(DType::f32, 1.0 / 255.0);
-    if (spec.whiten) p.whiten();
-    return p;
-}
-
 // Per-example losses (N) of a batch.
 Variable per_example_loss(const ClassifierSpec& spec, const Variable& logits, const Tensor& labels) {
     if (spec.loss == "hinge") return autograd::multiclass_hinge(logits, labels);
@@ -121,7 +109,7 @@ Eval evaluate(const ClassifierSpec& spec, nn::Module& model, const data::Dataset
     lo.batch_size = 500;
     lo.shuffle = false;
     lo.prefetch = 0;
-    lo.transform = pipeline(spec, false);
+    lo.transform = classifier_pipeline(spec, false);
     data::Loader loader(split.images, split.labels, lo);
     double loss_sum = 0;
     std::int64_t correct = 0;
@@ -223,6 +211,18 @@ void require_cpu_device(const RuntimeOptions& rt, const std::string& why) {
     GS_CHECK(Device::parse(rt.device).is_cpu(), "--device ", rt.device, ": ", why, "; use --device cpu");
 }
 
+data::Pipeline classifier_pipeline(const ClassifierSpec& spec, bool train) {
+    data::Pipeline p;
+    if (train && spec.random_crop) {
+        if (spec.pad > 0) p.pad(spec.pad);
+        p.random_crop(spec.crop, spec.crop);
+    }
+    else p.center_crop(spec.crop, spec.crop);
+    p.to_float(DType::f32, 1.0 / 255.0);
+    if (spec.whiten) p.whiten();
+    return p;
+}
+
 void ClassifierSpec::validate() const {
     std::set<std::string> datasets(data::known_datasets().begin(), data::known_datasets().end());
     GS_CHECK(datasets.count(dataset), "--dataset: unknown dataset '", dataset, "' (known datasets: ", join(datasets), ")");
@@ -248,13 +248,14 @@ void ClassifierSpec::validate() const {
     GS_CHECK(step_epochs >= 1, "--step-epochs: must be at least 1, got ", step_epochs);
     GS_CHECK(loss == "cross_entropy" || loss == "hinge", "--loss: unknown loss '", loss, "' (cross_entropy, hinge)");
     GS_CHECK(epochs >= 1, "--epochs: must be at least 1, got ", epochs);
+    GS_CHECK(steps >= 0, "--steps: must not be negative, got ", steps);
     GS_CHECK(batch_size >= 1, "--batch-size: must be at least 1, got ", batch_size);
     GS_CHECK(log_every >= 1, "--log-every: must be at least 1, got ", log_every);
     GS_CHECK(checkpoint_every >= 0, "--checkpoint-every: must not be negative, got ", checkpoint_every);
 }
 
 nlohmann::json ClassifierSpec::to_json() const {
-    return {{"dataset", dataset},       {"data_dir", data_dir},         {"train_examples", train_examples},
+    nlohmann::json j = {{"dataset", dataset},       {"data_dir", data_dir},         {"train_examples", train_examples},
             {"test_examples", test_examples}, {"randomize", randomize}, {"corrupt_prob", corrupt_prob},
             {"crop", crop},             {"random_crop", random_crop},   {"pad", pad},     {"whiten", whiten},
             {"model", model},           {"widths", widths},             {"optimizer", optimizer},
@@ -263,6 +264,8 @@ nlohmann::json ClassifierSpec::to_json() const {
             {"step_epochs", step_epochs}, {"loss", loss},               {"epochs", epochs},
             {"batch_size", batch_size}, {"stop_at_fit", stop_at_fit},   {"log_every", log_every},
             {"checkpoint_every", checkpoint_every}, {"seed", seed}};
+    if (steps > 0) j["steps"] = steps;  // only when set: gs-train's summaries stay as they were
+    return j;
 }
 
 std::shared_ptr<nn::Module> build_classifier_model(const std::string& name, const std::vector<std::int64_t>& widths,
@@ -283,7 +286,7 @@ data::Splits load_classifier_data(const ClassifierSpec& spec) {
 }
 
 ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptions& rt, const fs::path& dir, bool resume,
-                                  Progress& progress, const data::Splits* preloaded) {
+                                  Progress& progress, const data::Splits* preloaded, const TrainHooks& hooks) {
     spec.validate();
     const Device device = check_device(rt);
     const auto wall_start = Clock::now();
@@ -335,7 +338,7 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
     data::LoaderOptions lo;
     lo.batch_size = spec.batch_size;
     lo.seed = spec.seed;
-    lo.transform = pipeline(spec, true);
+    lo.transform = classifier_pipeline(spec, true);
     lo.prefetch = 2;
     lo.threads = rt.threads;
     data::Loader loader(splits.train, lo);
@@ -345,9 +348,11 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
 
     LoopState st;
     MetricsLog metrics;
+    nlohmann::json hook_state;  // what the hooks saved in the checkpoint being resumed
     if (resume) {
         const nlohmann::json run = nn::load_checkpoint(checkpoint_path, *model, *opt);
         st = LoopState::from_json(run);
+        hook_state = run.value("hook", nlohmann::json(nullptr));
         metrics = MetricsLog::resume(dir / "metrics.jsonl", st.step);
         progress.line("resuming " + dir.string() + " at epoch " + std::to_string(st.epoch + 1) + ", step " +
                       std::to_string(st.step));
@@ -394,18 +399,26 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
         st.wall_seconds = now_wall();
         nlohmann::json run = st.to_json();
         run["threads"] = omp_get_max_threads();
+        if (hooks.state) run["hook"] = hooks.state();
         nn::save_checkpoint(checkpoint_path, *model, *opt, run);
     };
 
     InterruptGuard guard;
     bool raised = false;
-    const std::int64_t total_steps = spec.epochs * per_epoch;
-    bool fitted_stop = false;
+    const std::int64_t total_steps = spec.steps > 0 ? spec.steps : spec.epochs * per_epoch;
+    const std::int64_t total_epochs = (total_steps + per_epoch - 1) / per_epoch;
+    // With spec.steps the run ends at that step, wherever it falls in an epoch.
+    auto steps_reached = [&] { return spec.steps > 0 && st.step >= spec.steps; };
+    auto step_info = [&](double lr) {
+        return StepInfo{st.step, st.epoch, per_epoch, total_steps, lr, now_wall(), resume, *model, splits, metrics, progress};
+    };
     model->train();
-    while (st.epoch < spec.epochs && !fitted_stop) {
+    if (hooks.on_start) hooks.on_start(step_info(schedule.lr(st.epoch, st.batch)), resume ? &hook_state : nullptr);
+    bool fitted_stop = false;
+    while ((spec.steps > 0 || st.epoch < spec.epochs) && !fitted_stop) {
         if (st.batch < per_epoch) loader.seek(st.epoch, st.batch);  // == per_epoch: only the evaluation is left
         const double lr_epoch = schedule.lr(st.epoch, 0);
-        while (st.batch < per_epoch) {
+        while (st.batch < per_epoch && !steps_reached()) {
             const auto t0 = Clock::now();
             const data::Batch batch = loader.next();
             const double lr = schedule.lr(st.epoch, st.batch);
@@ -425,6 +438,7 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
             ++st.step;
             ++st.batch;
             st.train_seconds += seconds_since(t0);
+            if (hooks.on_step) hooks.on_step(step_info(lr));
 
             if (st.step % spec.log_every == 0) {
                 metrics.append({{"kind", "step"},
@@ -440,7 +454,7 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
             ps.step = st.step;
             ps.total_steps = total_steps;
             ps.epoch = st.epoch;
-            ps.epochs = spec.epochs;
+            ps.epochs = total_epochs;
             ps.loss = st.epoch_window.loss();
             ps.accuracy = st.epoch_window.accuracy();
             ps.examples_per_second = st.train_seconds > 0 ? double(st.examples) / st.train_seconds : 0;
@@ -466,6 +480,10 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
         const Eval train_eval = evaluate(spec, *model, splits.train, device);
         const Eval test_eval = evaluate(spec, *model, splits.test, device);
         const std::int64_t done = st.epoch + 1;
+        // A run cut short by spec.steps ends with a partial epoch, recorded with its fraction.
+        const bool partial = st.batch < per_epoch;
+        const nlohmann::json epoch_value =
+            partial ? nlohmann::json(double(st.epoch) + double(st.batch) / double(per_epoch)) : nlohmann::json(done);
         if (splits.test.size() > 0 && test_eval.accuracy > st.best_test_accuracy) {
             st.best_test_accuracy = test_eval.accuracy;
             st.best_epoch = done;
@@ -479,11 +497,11 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
                         {"train_accuracy", train_eval.accuracy},
                         {"test_loss", test_eval.loss},
                         {"test_accuracy", test_eval.accuracy},
-                        {"epoch", done},
+                        {"epoch", epoch_value},
                         {"step", st.step}};
         metrics.append({{"kind", "epoch"},
                         {"step", st.step},
-                        {"epoch", done},
+                        {"epoch", epoch_value},
                         {"time", now_wall()},
                         {"lr", lr_epoch},
                         {"train_loss", train_eval.loss},
@@ -495,15 +513,19 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
                         {"examples_per_second", st.train_seconds > 0 ? double(st.examples) / st.train_seconds : 0.0}});
         char line[256];
         std::snprintf(line, sizeof line, "epoch %lld/%lld  step %lld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%",
-                      (long long)done, (long long)spec.epochs, (long long)st.step, train_eval.loss,
+                      (long long)done, (long long)total_epochs, (long long)st.step, train_eval.loss,
                       100 * train_eval.accuracy, test_eval.loss, 100 * test_eval.accuracy);
         progress.line(line);
-        st.epoch = done;
-        st.batch = 0;
-        st.epoch_window = Window{};
+        if (!partial) {
+            st.epoch = done;
+            st.batch = 0;
+            st.epoch_window = Window{};
+        }
         fitted_stop = spec.stop_at_fit && st.first_fit_step.has_value();
+        const bool finished = spec.steps > 0 ? steps_reached() : done == spec.epochs;
         save();
-        write_json_atomic(summary_path, summary(done == spec.epochs || fitted_stop ? "complete" : "running"));
+        write_json_atomic(summary_path, summary(finished || fitted_stop ? "complete" : "running"));
+        if (finished) break;
     }
     progress.finish();
     st.wall_seconds = now_wall();

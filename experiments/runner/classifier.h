@@ -19,8 +19,14 @@
 //
 // Resume contract: with the same thread count, a run interrupted at any step and resumed ends with
 // the same weights, metrics (except "time" and speed) and summary values as an uninterrupted run.
+//
+// Hooks (TrainHooks) let an experiment measure the model during training without a loop of its
+// own (gs-stiffness): they see the model after every optimizer step, append their records to
+// metrics.jsonl (which resume truncates to the checkpoint's step like the runner's own records)
+// and keep any further state in the checkpoint, so hooked runs resume exactly too.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -28,6 +34,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/transforms.h"
 #include "nn/module.h"
 #include "experiments/runner/progress.h"
 
@@ -59,6 +66,10 @@ struct ClassifierSpec {
     std::int64_t step_epochs = 1;         // step schedule: epochs between decays
     std::string loss = "cross_entropy";   // cross_entropy, hinge
     std::int64_t epochs = 10;
+    // > 0: train exactly this many optimizer steps instead of `epochs` epochs; a partial last epoch
+    // ends with the usual evaluation, recorded with a fractional "epoch". Written to to_json() only
+    // when set (gs-train does not offer it).
+    std::int64_t steps = 0;
     std::int64_t batch_size = 128;
     bool stop_at_fit = false;             // stop at the first epoch end with 100% training accuracy
     // ---- bookkeeping
@@ -89,6 +100,37 @@ struct ClassifierResult {
     nlohmann::json summary;
 };
 
+class MetricsLog;
+
+// What a hook sees. `step` counts optimizer steps taken (0 before the first); the model is in
+// training mode and must be left so (switch to eval and back, as measure code does); hooks must not
+// draw from any random stream the training uses, or resume stops being exact.
+struct StepInfo {
+    std::int64_t step = 0;
+    std::int64_t epoch = 0;            // completed epochs
+    std::int64_t steps_per_epoch = 0;
+    std::int64_t total_steps = 0;      // the run's last step
+    double lr = 0;                     // the learning rate of the step just taken (the first at step 0)
+    double wall_seconds = 0;           // of the whole run so far, resumed parts included
+    bool resumed = false;              // on_start only: continuing from a checkpoint
+    nn::Module& model;
+    const data::Splits& data;          // after randomization: the labels the model trains on
+    MetricsLog& metrics;
+    Progress& progress;
+};
+
+struct TrainHooks {
+    // Once, when data, model and optimizer are ready and before any step is taken: on a fresh run
+    // at step 0 (`state` null), on a resumed one at the checkpoint's step with the `state` value
+    // saved in that checkpoint (a JSON null when the hook saved none).
+    std::function<void(const StepInfo&, const nlohmann::json* state)> on_start;
+    // After every optimizer step (before the interruption check and any checkpoint of that step, so
+    // a checkpoint at step s includes what the hook did at step s).
+    std::function<void(const StepInfo&)> on_step;
+    // The hook's state, stored in every checkpoint (called at each save).
+    std::function<nlohmann::json()> state;
+};
+
 // The model `name` (mlp with `widths`, alexnet_small, inception_small, inception_small_nobn) for
 // (C, H, W) inputs and `classes` outputs, initialized from Philox stream "INIT" of `seed`: every
 // experiment that builds a model by name gets the same weights for the same seed. The conv models
@@ -97,15 +139,20 @@ std::shared_ptr<nn::Module> build_classifier_model(const std::string& name, cons
                                                    std::uint64_t seed, std::int64_t C, std::int64_t H, std::int64_t W,
                                                    std::int64_t classes, const std::string& fix = "");
 
+// The input pipeline of the runner: (random) crop, scaling to [0, 1], whitening per `spec`; with
+// train = false the evaluation pipeline (center crop), which hooks use for probe inputs.
+data::Pipeline classifier_pipeline(const ClassifierSpec& spec, bool train);
+
 // Loads spec.dataset (with spec.data_dir) and takes the subsets; no randomization yet.
 data::Splits load_classifier_data(const ClassifierSpec& spec);
 
 // Trains per `spec` in `dir` (created if needed). resume = false starts afresh (an existing
 // checkpoint in `dir` is an error, so a finished run is never overwritten by accident); resume =
 // true continues from dir/checkpoint.safetensors, or returns the stored summary at once when the
-// run had completed. `data`: splits from load_classifier_data (loaded here when null).
+// run had completed (no hook is called then). `data`: splits from load_classifier_data (loaded
+// here when null). `hooks`: see TrainHooks.
 ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptions& runtime,
                                   const std::filesystem::path& dir, bool resume, Progress& progress,
-                                  const data::Splits* data = nullptr);
+                                  const data::Splits* data = nullptr, const TrainHooks& hooks = {});
 
 }  // namespace gs::exp

@@ -90,6 +90,34 @@ ClassMeans class_means(const Matrix& c) {
     return {wn ? ws / double(wn) : kNaN, bn ? bs / double(bn) : kNaN};
 }
 
+SuperclassSplit superclass_split(const Matrix& c, const std::vector<std::int64_t>& f2c) {
+    GS_CHECK(c.rows == c.cols && std::int64_t(f2c.size()) == c.rows, "superclass_split: ", c.rows, "x", c.cols,
+             " class matrix with ", f2c.size(), " fine-to-coarse entries");
+    double ss = 0, os = 0;
+    std::int64_t sn = 0, on = 0;
+    for (std::int64_t a = 0; a < c.rows; ++a)
+        for (std::int64_t b = 0; b < c.cols; ++b) {
+            const std::int64_t ca = f2c[std::size_t(a)], cb = f2c[std::size_t(b)];
+            if (a == b || ca < 0 || cb < 0 || std::isnan(c(a, b))) continue;
+            if (ca == cb) ss += c(a, b), ++sn;
+            else os += c(a, b), ++on;
+        }
+    return {sn ? ss / double(sn) : kNaN, on ? os / double(on) : kNaN};
+}
+
+std::optional<std::vector<std::int64_t>> fine_to_coarse(const std::vector<std::int64_t>& fine,
+                                                        const std::vector<std::int64_t>& coarse, std::int64_t K) {
+    GS_CHECK(fine.size() == coarse.size(), "fine_to_coarse: ", fine.size(), " fine labels and ", coarse.size(), " coarse ones");
+    std::vector<std::int64_t> map(std::size_t(K), -1);
+    for (std::size_t i = 0; i < fine.size(); ++i) {
+        GS_CHECK(fine[i] >= 0 && fine[i] < K, "fine_to_coarse: label ", fine[i], " of example ", i, " outside [0, ", K, ")");
+        std::int64_t& m = map[std::size_t(fine[i])];
+        if (m >= 0 && m != coarse[i]) return std::nullopt;
+        m = coarse[i];
+    }
+    return map;
+}
+
 const char* distance_name(Distance d) { return d == Distance::euclidean ? "euclidean" : "cosine"; }
 
 Matrix pairwise_distances(const Tensor& x, Distance d) {
@@ -166,19 +194,76 @@ std::optional<double> critical_length(const DistanceCurve& curve, double thresho
     return std::nullopt;
 }
 
-GramResult measure_gram(nn::Module& model, const Tensor& x, const Tensor& labels) {
+namespace {
+
+// One collector pass over `x` (n, ...): the Gram (n, n), squared norms, losses, predictions.
+GramResult gram_pass(nn::Module& model, const Tensor& x, const Tensor& labels) {
+    GramResult r;
+    nn::PerExampleCollector pe(model);
+    const autograd::Variable logits = model(autograd::Variable(x));
+    const autograd::Variable losses = autograd::cross_entropy(logits, labels);  // (B)
+    autograd::sum(losses).backward();  // the SUM: row i is example i's own gradient
+    r.gram = Matrix::from_tensor(pe.gram());
+    r.squared_norms = pe.squared_norms().to(DType::f64).to_vector<double>();
+    r.losses = losses.value().to(DType::f64).to_vector<double>();
+    r.predictions = kernels::argmax(logits.value(), 1).to_vector<std::int64_t>();
+    return r;
+}
+
+// Rows [a0, a0 + na) then [b0, b0 + nb) of t along dim 0, as one contiguous tensor.
+Tensor two_ranges(const Tensor& t, std::int64_t a0, std::int64_t na, std::int64_t b0, std::int64_t nb) {
+    Shape shape = t.shape();
+    shape[0] = na + nb;
+    Tensor out = Tensor::empty(shape, t.dtype());
+    out.narrow(0, 0, na).copy_(t.narrow(0, a0, na));
+    if (nb > 0) out.narrow(0, na, nb).copy_(t.narrow(0, b0, nb));
+    return out;
+}
+
+}  // namespace
+
+GramResult measure_gram(nn::Module& model, const Tensor& x, const Tensor& labels, std::int64_t chunk) {
     const bool was_training = model.is_training();
     model.eval();
+    const std::int64_t B = x.size(0);
     GramResult r;
-    {
-        nn::PerExampleCollector pe(model);
-        const autograd::Variable logits = model(autograd::Variable(x));
-        const autograd::Variable losses = autograd::cross_entropy(logits, labels);  // (B)
-        autograd::sum(losses).backward();  // the SUM: row i is example i's own gradient
-        r.gram = Matrix::from_tensor(pe.gram());
-        r.squared_norms = pe.squared_norms().to(DType::f64).to_vector<double>();
-        r.losses = losses.value().to(DType::f64).to_vector<double>();
-        r.predictions = kernels::argmax(logits.value(), 1).to_vector<std::int64_t>();
+    if (chunk <= 0 || chunk >= B) {
+        r = gram_pass(model, x, labels);
+    } else {
+        const std::int64_t chunks = (B + chunk - 1) / chunk;
+        auto begin = [&](std::int64_t I) { return I * chunk; };
+        auto size = [&](std::int64_t I) { return std::min(chunk, B - I * chunk); };
+        r.gram = Matrix(B, B);
+        r.squared_norms.assign(std::size_t(B), 0.0);
+        r.losses.assign(std::size_t(B), 0.0);
+        r.predictions.assign(std::size_t(B), 0);
+        std::vector<bool> diagonal_done(std::size_t(chunks), false);
+        // Copies block (pass rows [p0, p0 + n) x pass cols [q0, q0 + m)) to G rows from i0, cols from j0.
+        auto put = [&](const Matrix& g, std::int64_t p0, std::int64_t n, std::int64_t q0, std::int64_t m, std::int64_t i0,
+                       std::int64_t j0) {
+            for (std::int64_t a = 0; a < n; ++a)
+                for (std::int64_t b = 0; b < m; ++b) r.gram(i0 + a, j0 + b) = g(p0 + a, q0 + b);
+        };
+        // chunks >= 2 here, so every chunk is in some pair; its diagonal block comes from the first.
+        for (std::int64_t I = 0; I < chunks; ++I)
+            for (std::int64_t J = I + 1; J < chunks; ++J) {
+                const std::int64_t nI = size(I), nJ = size(J);
+                GramResult p = gram_pass(model, two_ranges(x, begin(I), nI, begin(J), nJ), two_ranges(labels, begin(I), nI, begin(J), nJ));
+                model.zero_grad();
+                put(p.gram, 0, nI, nI, nJ, begin(I), begin(J));
+                put(p.gram, nI, nJ, 0, nI, begin(J), begin(I));
+                for (const auto& [K, off] : {std::pair{I, std::int64_t(0)}, std::pair{J, nI}}) {
+                    if (diagonal_done[std::size_t(K)]) continue;
+                    diagonal_done[std::size_t(K)] = true;
+                    put(p.gram, off, size(K), off, size(K), begin(K), begin(K));
+                    for (std::int64_t a = 0; a < size(K); ++a) {
+                        const std::size_t dst = std::size_t(begin(K) + a), src = std::size_t(off + a);
+                        r.squared_norms[dst] = p.squared_norms[src];
+                        r.losses[dst] = p.losses[src];
+                        r.predictions[dst] = p.predictions[src];
+                    }
+                }
+            }
     }
     model.zero_grad();
     model.train(was_training);

@@ -59,6 +59,21 @@ struct ClassMeans {
 };
 ClassMeans class_means(const Matrix& c);
 
+// CIFAR-100 (papers.md §2.3: "awareness of super-class membership"): the between-class cells C(a, b),
+// a != b, of a fine-class matrix split by whether classes a and b share a super-class. fine_to_coarse
+// maps each of the K fine classes to its super-class (-1: unknown, its cells are skipped). NaN for
+// a group without cells.
+struct SuperclassSplit {
+    double same = 0, other = 0;
+};
+SuperclassSplit superclass_split(const Matrix& c, const std::vector<std::int64_t>& fine_to_coarse);
+
+// The super-class of each of K fine classes as seen in paired (fine, coarse) labels: -1 for a class
+// that does not occur. nullopt when a fine class occurs with two super-classes (e.g. after
+// randomizing the fine labels), so there is no mapping.
+std::optional<std::vector<std::int64_t>> fine_to_coarse(const std::vector<std::int64_t>& fine,
+                                                        const std::vector<std::int64_t>& coarse, std::int64_t K);
+
 enum class Distance { euclidean, cosine };
 const char* distance_name(Distance d);
 
@@ -92,12 +107,20 @@ double first_bin_mean(const DistanceCurve& curve, std::int64_t min_count = 1);
 // backpropagates the SUM of the per-example cross-entropy losses, and returns the (B, B) Gram of
 // the per-example gradients over all parameters, their squared norms (B) and the losses (B).
 // Parameter .grad values are cleared afterwards. The model's training mode is restored.
+//
+// chunk > 0 bounds the memory (the collector holds every layer's input and output gradient for the
+// examples of one pass, and its Gram kernels scratch in proportion): the examples are cut into
+// chunks of `chunk` and each pair of chunks I < J runs as one pass of 2 x chunk examples whose
+// Gram gives the blocks G[I,I], G[I,J], G[J,J] (a single chunk runs alone). Per-example gradients
+// do not depend on which examples share a pass (eval mode), so the result equals the one-pass
+// Gram up to rounding; the price is about (B / chunk) / 2 times the forward and backward work.
+// chunk <= 0 or >= B: one pass.
 struct GramResult {
     Matrix gram;
     std::vector<double> squared_norms;
     std::vector<double> losses;
     std::vector<std::int64_t> predictions;
 };
-GramResult measure_gram(nn::Module& model, const Tensor& x, const Tensor& labels);
+GramResult measure_gram(nn::Module& model, const Tensor& x, const Tensor& labels, std::int64_t chunk = 0);
 
 }  // namespace gs::exp::stiffness
