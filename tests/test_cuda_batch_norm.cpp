@@ -18,7 +18,7 @@ namespace {
 using gs::Shape;
 using gs::Tensor;
 using i64 = std::int64_t;
-using gs::test::check_gpu_close;
+using gs::test::check_close;
 using gs::test::gpu;
 using gs::test::max_abs;
 using gs::test::randn;
@@ -32,7 +32,7 @@ double tol() {
 }
 template <class T>
 void close(const Tensor& got, const Tensor& want, const std::string& what) {
-    check_gpu_close(got, want, tol<T>(), tol<T>() * std::max(1.0, max_abs(want)), what);
+    check_close(got, want, tol<T>(), tol<T>() * std::max(1.0, max_abs(want)), what);
 }
 
 enum class Affine { full, shift_only, none };

@@ -19,7 +19,7 @@ using gs::Shape;
 using gs::Tensor;
 using gs::kernels::Conv2dGeometry;
 using i64 = std::int64_t;
-using gs::test::check_gpu_close;
+using gs::test::check_close;
 using gs::test::gpu;
 using gs::test::max_abs;
 using gs::test::randu;
@@ -74,17 +74,17 @@ void check_problem(const Problem& p, gs::Generator& gen) {
     const std::string name = p.name;
 
     Tensor want = k::conv2d_forward(x, w, b, p.g);
-    check_gpu_close(k::conv2d_forward(gpu(x), gpu(w), gpu(b), p.g), want, rtol<T>, atol_for<T>(want), name + ": forward");
-    check_gpu_close(k::conv2d_forward(gpu(x), gpu(w), Tensor(), p.g), y_cpu, rtol<T>, atol_for<T>(y_cpu),
+    check_close(k::conv2d_forward(gpu(x), gpu(w), gpu(b), p.g), want, rtol<T>, atol_for<T>(want), name + ": forward");
+    check_close(k::conv2d_forward(gpu(x), gpu(w), Tensor(), p.g), y_cpu, rtol<T>, atol_for<T>(y_cpu),
                     name + ": forward without bias");
     want = k::conv2d_backward_input(dy, w, xs, p.g);
-    check_gpu_close(k::conv2d_backward_input(gpu(dy), gpu(w), xs, p.g), want, rtol<T>, atol_for<T>(want),
+    check_close(k::conv2d_backward_input(gpu(dy), gpu(w), xs, p.g), want, rtol<T>, atol_for<T>(want),
                     name + ": backward input");
     want = k::conv2d_backward_weight(dy, x, ws, p.g);
-    check_gpu_close(k::conv2d_backward_weight(gpu(dy), gpu(x), ws, p.g), want, rtol<T>, atol_for<T>(want),
+    check_close(k::conv2d_backward_weight(gpu(dy), gpu(x), ws, p.g), want, rtol<T>, atol_for<T>(want),
                     name + ": backward weight");
     want = k::conv2d_backward_bias(dy);
-    check_gpu_close(k::conv2d_backward_bias(gpu(dy)), want, rtol<T>, atol_for<T>(want), name + ": backward bias");
+    check_close(k::conv2d_backward_bias(gpu(dy)), want, rtol<T>, atol_for<T>(want), name + ": backward bias");
 }
 
 }  // namespace
@@ -128,9 +128,9 @@ TEST_CASE_TEMPLATE("cuda conv2d with an empty batch", T, float, double) {
     CHECK(k::conv2d_forward(x, w, Tensor(), g).shape() == Shape{0, 4, 5, 5});
     const Tensor dy = gpu(Tensor::zeros({0, 4, 5, 5}, gs::dtype_of<T>()));
     // An empty sum over the batch: zeros (not uninitialized memory).
-    check_gpu_close(k::conv2d_backward_weight(dy, x, {4, 3, 3, 3}, g), Tensor::zeros({4, 3, 3, 3}, gs::dtype_of<T>()), 0,
+    check_close(k::conv2d_backward_weight(dy, x, {4, 3, 3, 3}, g), Tensor::zeros({4, 3, 3, 3}, gs::dtype_of<T>()), 0,
                     0, "empty-batch weight gradient");
-    check_gpu_close(k::conv2d_backward_bias(dy), Tensor::zeros({4}, gs::dtype_of<T>()), 0, 0, "empty-batch bias gradient");
+    check_close(k::conv2d_backward_bias(dy), Tensor::zeros({4}, gs::dtype_of<T>()), 0, 0, "empty-batch bias gradient");
 }
 
 TEST_CASE("cuda conv2d refuses mixed devices and names them") {

@@ -19,7 +19,7 @@ namespace {
 using gs::Shape;
 using gs::Tensor;
 using i64 = std::int64_t;
-using gs::test::check_gpu_close;
+using gs::test::check_close;
 using gs::test::gpu;
 using gs::test::randu;
 
@@ -37,7 +37,7 @@ template <class T, class View>
 void compare(const Tensor& a, const Tensor& b, View view, i64 K, const std::string& what) {
     const Tensor want = gs::kernels::matmul(view(a, 0), view(b, 1));
     const Tensor got = gs::kernels::matmul(view(gpu(a), 0), view(gpu(b), 1));
-    check_gpu_close(got, want, 0, tol<T>(K), what);
+    check_close(got, want, 0, tol<T>(K), what);
 }
 
 auto same = [](const Tensor& t, int) { return t; };
@@ -116,13 +116,13 @@ TEST_CASE_TEMPLATE("cuda matmul_sum_to matches the CPU for every reduction", T, 
         CAPTURE(gs::shape_str(ob));
         const Tensor want = gs::kernels::matmul_sum_to(a, b, ob);
         const Tensor got = gs::kernels::matmul_sum_to(gpu(a), gpu(b), ob);
-        check_gpu_close(got, want, 0, 6 * tol<T>(K), "sum_to " + gs::shape_str(ob));  // up to 6 products summed
+        check_close(got, want, 0, 6 * tol<T>(K), "sum_to " + gs::shape_str(ob));  // up to 6 products summed
     }
     // The folded reduction (a read transposed, stacked along K): one GEMM with inner size 6K.
     const Tensor x = randu<T>({2, 3, K, M}, g), dy = randu<T>({2, 3, K, N}, g);
     const Tensor want = gs::kernels::matmul_sum_to(x.transpose(-1, -2), dy, {});
     const Tensor got = gs::kernels::matmul_sum_to(gpu(x).transpose(-1, -2), gpu(dy), {});
-    check_gpu_close(got, want, 0, tol<T>(6 * K), "inner-folded weight gradient");
+    check_close(got, want, 0, tol<T>(6 * K), "inner-folded weight gradient");
 }
 
 TEST_CASE_TEMPLATE("cuda matmul with empty dims", T, float, double) {
@@ -130,7 +130,7 @@ TEST_CASE_TEMPLATE("cuda matmul with empty dims", T, float, double) {
     // K = 0: an empty sum, so zeros (written by a memset, not left uninitialized).
     const Tensor c = gs::kernels::matmul(gpu(Tensor::zeros({3, 0}, gs::dtype_of<T>())),
                                          gpu(Tensor::zeros({0, 2}, gs::dtype_of<T>())));
-    check_gpu_close(c, Tensor::zeros({3, 2}, gs::dtype_of<T>()), 0, 0, "K = 0");
+    check_close(c, Tensor::zeros({3, 2}, gs::dtype_of<T>()), 0, 0, "K = 0");
     // M = 0 and an empty batch: empty results of the right shape.
     const Tensor e = gs::kernels::matmul(gpu(Tensor::zeros({0, 4}, gs::dtype_of<T>())),
                                          gpu(Tensor::zeros({4, 3}, gs::dtype_of<T>())));

@@ -16,7 +16,7 @@ namespace {
 using gs::Shape;
 using gs::Tensor;
 using gs::kernels::UnaryOp;
-using gs::test::check_gpu_close;
+using gs::test::check_close;
 using gs::test::gpu;
 using gs::test::randn;
 
@@ -39,11 +39,11 @@ TEST_CASE_TEMPLATE("cuda relu forward matches the CPU exactly with NaN propagate
         CAPTURE(gs::shape_str(s));
         const Tensor x = special<T>(s, 500 + std::uint64_t(gs::numel(s)));
         const Tensor want = gs::kernels::unary(UnaryOp::relu, x);
-        check_gpu_close(gs::kernels::unary(UnaryOp::relu, gpu(x)), want, 0, 0, "relu");  // exact: no rounding
+        check_close(gs::kernels::unary(UnaryOp::relu, gpu(x)), want, 0, 0, "relu");  // exact: no rounding
     }
     // A strided (transposed) input is read through its view.
     const Tensor x = special<T>({9, 4}, 510);
-    check_gpu_close(gs::kernels::unary(UnaryOp::relu, gpu(x).t()), gs::kernels::unary(UnaryOp::relu, x.t()), 0, 0,
+    check_close(gs::kernels::unary(UnaryOp::relu, gpu(x).t()), gs::kernels::unary(UnaryOp::relu, x.t()), 0, 0,
                     "relu of a transposed view");
     CHECK(gs::kernels::unary(UnaryOp::relu, gpu(Tensor::zeros({0, 3}, gs::dtype_of<T>()))).shape() == Shape{0, 3});
 }
@@ -62,5 +62,5 @@ TEST_CASE_TEMPLATE("cuda relu backward matches the CPU exactly", T, float, doubl
     dyv[0] = dyv[1] = std::numeric_limits<T>::quiet_NaN();
     const Tensor dy = Tensor::from_vector(dyv, s);
     const Tensor want = gs::kernels::unary_backward(UnaryOp::relu, Tensor(), y, dy);
-    check_gpu_close(gs::kernels::unary_backward(UnaryOp::relu, Tensor(), gpu(y), gpu(dy)), want, 0, 0, "relu backward");
+    check_close(gs::kernels::unary_backward(UnaryOp::relu, Tensor(), gpu(y), gpu(dy)), want, 0, 0, "relu backward");
 }
