@@ -12,9 +12,10 @@ Tensor value_or_none(const Variable& v) { return v.defined() ? v.value() : Tenso
 
 }  // namespace
 
-BatchNormTrainOutput batch_norm_train(const Variable& x, const Variable& gamma, const Variable& beta, double eps) {
+BatchNormTrainOutput batch_norm_train(const Variable& x, const Variable& gamma, const Variable& beta, double eps,
+                                      const kernels::BatchNormRunning* running) {
     const Tensor g = value_or_none(gamma);
-    kernels::BatchNormTrainResult r = kernels::batch_norm_forward_train(x.value(), g, value_or_none(beta), eps);
+    kernels::BatchNormTrainResult r = kernels::batch_norm_forward_train(x.value(), g, value_or_none(beta), eps, running);
     const bool need_dx = needs(x), need_dgamma = needs(gamma), need_dbeta = needs(beta);
     // dbeta needs only dy; dx and dgamma need x and the statistics; only dx needs gamma's value.
     const bool need_stats = need_dx || need_dgamma;

@@ -4,6 +4,7 @@
 // layers. The running statistics are plain tensors owned by the caller (nn::BatchNorm), never
 // differentiated.
 #include "autograd/variable.h"
+#include "kernels/batch_norm.h"
 
 namespace gs::autograd {
 
@@ -15,7 +16,10 @@ struct BatchNormTrainOutput {
 
 // Training mode: normalizes with the batch statistics, and the gradient flows through them (the
 // examples of a batch are coupled). Needs N*H*W >= 2.
-BatchNormTrainOutput batch_norm_train(const Variable& x, const Variable& gamma, const Variable& beta, double eps);
+// With `running`, the kernel also updates running->mean/var in place (on x's device) and the
+// returned var is undefined.
+BatchNormTrainOutput batch_norm_train(const Variable& x, const Variable& gamma, const Variable& beta, double eps,
+                                      const kernels::BatchNormRunning* running = nullptr);
 
 // Eval mode: normalizes with running_mean/running_var (C), which are constants: each example's
 // output depends on that example only.

@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "kernels/elementwise.h"
 #include "tensor/strided.h"
 
 namespace gs::autograd {
@@ -32,7 +33,8 @@ std::vector<Node*> backward_order(const std::vector<Node*>& roots) {
     return {post.rbegin(), post.rend()};
 }
 
-// dst += src elementwise, both contiguous CPU tensors of one shape and dtype. TODO(#6): CUDA.
+// dst += src elementwise, both contiguous CPU tensors of one shape and dtype (CUDA gradients are
+// summed out of place in accumulate).
 void add_into(Tensor& dst, const Tensor& src) {
     GS_CHECK(dst.device().is_cpu() && src.device().is_cpu(), "autograd accumulate: gradients on ", dst.device().str(),
              " are not supported yet (CPU only)");
@@ -53,6 +55,13 @@ void accumulate(Tensor& slot, bool& owned, const Tensor& g) {
     if (!slot.defined()) {
         slot = g;
         owned = false;
+        return;
+    }
+    if (slot.is_cuda()) {
+        // On a GPU the sum goes to a new buffer from the caching allocator (no in-place kernel is
+        // needed, and the device pool makes the allocation cheap); mixed devices throw by name.
+        slot = kernels::binary(kernels::BinaryOp::add, slot, g);
+        owned = true;
         return;
     }
     if (!owned || !slot.is_contiguous()) {

@@ -84,21 +84,6 @@ BatchNorm::BatchNorm(std::int64_t channels, std::int64_t expected_dim, BatchNorm
     register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64));
 }
 
-namespace {
-
-// running = (1 - m) running + m batch, in place (running is contiguous, owned by the module).
-void blend_into(const Tensor& running, const Tensor& batch, double m) {
-    const Tensor b = batch.to(running.dtype()).contiguous();
-    visit_float(running.dtype(), "BatchNorm running statistics", [&](auto tag) {
-        using T = decltype(tag);
-        T* r = running.data<T>();
-        const T* s = b.data<T>();
-        for (std::int64_t i = 0; i < running.numel(); ++i) r[i] = T(1 - m) * r[i] + T(m) * s[i];
-    });
-}
-
-}  // namespace
-
 Variable BatchNorm::forward(const Variable& x) {
     GS_CHECK(x.dim() == expected_dim_ && x.size(1) == channels_, type_name(), ": expected input ",
              expected_dim_ == 2 ? "(N, " : "(N, ", channels_, expected_dim_ == 2 ? ")" : ", H, W)", ", got ",
@@ -113,10 +98,18 @@ Variable BatchNorm::forward(const Variable& x) {
     // An active PerExampleCollector refuses training mode (it couples examples) before any
     // running statistic moves; without one this is a no-op.
     per_example_record(*this, x, Variable());
-    autograd::BatchNormTrainOutput out = autograd::batch_norm_train(x, gamma, beta, opt_.eps);
-    blend_into(buffer("running_mean"), out.mean, opt_.momentum);
-    blend_into(buffer("running_var"), out.var, opt_.momentum);
-    buffer("num_batches_tracked").data<std::int64_t>()[0] += 1;
+    // The kernel updates the running statistics in place, on the device they live on.
+    const kernels::BatchNormRunning running{buffer("running_mean"), buffer("running_var"), opt_.momentum};
+    autograd::BatchNormTrainOutput out = autograd::batch_norm_train(x, gamma, beta, opt_.eps, &running);
+    Tensor tracked = buffer("num_batches_tracked");
+    if (tracked.device().is_cpu()) {
+        tracked.data<std::int64_t>()[0] += 1;
+    } else {
+        // No i64 kernels on CUDA: the counter makes a round trip (one small synchronizing copy per
+        // BatchNorm call; only checkpoints read it).
+        const std::int64_t n = tracked.to(Device::cpu()).item<std::int64_t>();
+        tracked.copy_(Tensor::full({}, double(n + 1), DType::i64).to(tracked.device()));
+    }
     return out.y;
 }
 
