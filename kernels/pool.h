@@ -39,11 +39,10 @@ private:
 struct MaxPoolStep {
     template <class T>
     GS_HOST_DEVICE void operator()(T v, std::int64_t i, T& best, std::int64_t& best_i) const {
-        if (best != best) return;  // already NaN
-        if (v > best || v != v) {
-            best = v;
-            best_i = i;
-        }
+        // Branch-free selects: on real data "v > best" is a coin flip the branch predictor loses.
+        const bool take = (best == best) & ((v > best) | (v != v));
+        best = take ? v : best;
+        best_i = take ? i : best_i;
     }
 };
 
