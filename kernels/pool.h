@@ -46,6 +46,19 @@ struct MaxPoolStep {
     }
 };
 
+// MaxPoolStep for a window known to hold no NaN: strict ">" keeps the first of equal values.
+// `seen_nan` records a NaN so the caller can rescan that window with MaxPoolStep; the plain
+// compare-and-select keeps no flag in the dependency chain and compiles to max/cmov.
+struct MaxPoolStepNoNan {
+    template <class T>
+    GS_HOST_DEVICE void operator()(T v, std::int64_t i, T& best, std::int64_t& best_i, bool& seen_nan) const {
+        const bool take = v > best;
+        best = take ? v : best;
+        best_i = take ? i : best_i;
+        seen_nan |= v != v;
+    }
+};
+
 // The divisor of an average-pooling window: the whole window size when padding counts, else the
 // number of real input pixels it covers (rows [h0, h1) x cols [w0, w1) after clipping).
 struct AvgPoolDivisor {

@@ -53,6 +53,7 @@ void max_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& in
     T* Y = y.data<T>();
     i64* I = indices.data<i64>();
     const MaxPoolStep step;
+    const MaxPoolStepNoNan fast_step;
 #pragma omp parallel for if (parallel(d)) schedule(static)
     for (i64 p = 0; p < d.planes; ++p) {
         const T* in = X + p * d.H * d.W;
@@ -61,7 +62,14 @@ void max_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& in
         for_each_window(g, d, [&](i64 o, const Window& w) {
             T best = -std::numeric_limits<T>::infinity();
             i64 best_i = w.h0 * d.W + w.w0;  // a real pixel: valid even if all are -inf
-            for_each_pixel(w, d.W, [&](i64 i) { step(in[i], i, best, best_i); });
+            bool seen_nan = false;
+            for_each_pixel(w, d.W, [&](i64 i) { fast_step(in[i], i, best, best_i, seen_nan); });
+            if (seen_nan) {
+                // Rare: rescan with the NaN-propagating step.
+                best = -std::numeric_limits<T>::infinity();
+                best_i = w.h0 * d.W + w.w0;
+                for_each_pixel(w, d.W, [&](i64 i) { step(in[i], i, best, best_i); });
+            }
             out[o] = best;
             idx[o] = best_i;
         });
