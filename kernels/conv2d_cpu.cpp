@@ -135,10 +135,10 @@ std::atomic<i64> g_chunk_rows_override{0};
 
 i64 chunk_rows(const ConvDims& d, i64 cols, std::size_t elem_bytes) {
     const i64 rows = d.col_rows();
-    if (const i64 o = g_chunk_rows_override.load(std::memory_order_relaxed); o > 0) return std::min(o, rows);
+    if (const i64 o = g_chunk_rows_override.load(std::memory_order_relaxed); o > 0) return std::max<i64>(std::min(o, rows), 1);
     constexpr i64 kChunkBytes = 192 * 1024;
     const i64 fit = std::max<i64>(kChunkBytes / std::max<i64>(cols * i64(elem_bytes), 1), 16);
-    return std::min(fit, rows);
+    return std::max<i64>(std::min(fit, rows), 1);
 }
 
 // Whether to run slices in parallel (each with a serial gemm) rather than one by one.
@@ -180,8 +180,9 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeom
                 // The bias seeds y and gemm adds the products with beta = 1.
                 for (i64 k = 0; k < d.Kg; ++k) std::fill(yg + k * cols, yg + (k + 1) * cols, B[gi * d.Kg + k]);
             }
-            // y_g = sum over row chunks of w_g[:, chunk] * col[chunk, :], chunks in order.
-            for (i64 r0 = 0; r0 < rows; r0 += chunk) {
+            // y_g = sum over row chunks of w_g[:, chunk] * col[chunk, :], chunks in order. With no
+            // input channels (rows == 0) one empty chunk still lets gemm assign y = bias or 0.
+            for (i64 r0 = 0; r0 == 0 || r0 < rows; r0 += chunk) {
                 const i64 r1 = std::min(rows, r0 + chunk);
                 const T* bmat = col;
                 if (direct && pointwise) {

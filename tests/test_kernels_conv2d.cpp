@@ -175,6 +175,16 @@ TEST_CASE("conv2d with an empty batch") {
     for (double v : dw.to_vector<double>()) CHECK(v == 0.0);
 }
 
+TEST_CASE("conv2d with no input channels gives the bias") {
+    // No products to sum: y must still be assigned (the outputs come from the poisoned allocator).
+    Tensor x = Tensor::zeros({2, 0, 5, 5}), w = Tensor::zeros({3, 0, 3, 3});
+    Tensor b = Tensor::from_vector(std::vector<float>{1.f, 2.f, 3.f}, {3});
+    const auto y = gs::kernels::conv2d_forward(x, w, b, geom(1, 1, 1, 1, 1, 1, 1)).to_vector<float>();
+    REQUIRE(y.size() == 2 * 3 * 25);
+    for (std::size_t i = 0; i < y.size(); ++i) CHECK(y[i] == float((i / 25) % 3 + 1));
+    for (float v : gs::kernels::conv2d_forward(x, w, Tensor(), {}).to_vector<float>()) CHECK(v == 0.f);
+}
+
 TEST_CASE("conv2d rejects bad shapes and geometry naming them") {
     Tensor x = Tensor::zeros({2, 4, 5, 5}), w = Tensor::zeros({6, 2, 3, 3});
     using gs::kernels::conv2d_forward;
