@@ -76,8 +76,8 @@ double median_ms(int repeats, F f) {
         const auto t0 = std::chrono::steady_clock::now();
         const double c0 = cpu_ms();
         f();
-        t.push_back(g_cpu_time ? cpu_ms() - c0
-                               : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        const auto wall = std::chrono::steady_clock::now() - t0;
+        t.push_back(g_cpu_time ? cpu_ms() - c0 : std::chrono::duration<double, std::milli>(wall).count());
     }
     std::sort(t.begin(), t.end());
     return g_min ? t.front() : t[t.size() / 2];
@@ -118,11 +118,12 @@ int main(int argc, char** argv) {
         const Tensor y = kernels::conv2d_forward(x, w, b, g);
         const Tensor dy = normal(y.shape(), gen, 0.0, 1.0, dt);
         const double f = median_ms(repeats, [&] { (void)kernels::conv2d_forward(x, w, b, g); });
-        const double bi = l.need_dx ? median_ms(repeats, [&] { (void)kernels::conv2d_backward_input(dy, w, x.shape(), g); }) : 0.0;
+        const double bi =
+            l.need_dx ? median_ms(repeats, [&] { (void)kernels::conv2d_backward_input(dy, w, x.shape(), g); }) : 0.0;
         const double bw = median_ms(repeats, [&] { (void)kernels::conv2d_backward_weight(dy, x, w.shape(), g); });
         total[0] += f, total[1] += bi, total[2] += bw;
-        std::printf("{\"layer\": \"%s\", \"fwd_ms\": %.3f, \"bwd_input_ms\": %.3f, \"bwd_weight_ms\": %.3f}\n", l.name, f,
-                    bi, bw);
+        std::printf("{\"layer\": \"%s\", \"fwd_ms\": %.3f, \"bwd_input_ms\": %.3f, \"bwd_weight_ms\": %.3f}\n",
+                    l.name, f, bi, bw);
     }
     std::printf("{\"layer\": \"total\", \"fwd_ms\": %.3f, \"bwd_input_ms\": %.3f, \"bwd_weight_ms\": %.3f}\n", total[0],
                 total[1], total[2]);

@@ -4,9 +4,9 @@
 //
 //   train_bench --workload mlp_3x512 --mode train --batch 128 --shape 1,28,28 --steps 50 --warmup 5
 //
-// Reported: examples/s over the timed steps, seconds (wall and CPU) per step, minor page faults per timed step
-// (getrusage; the pooled allocator should keep this near 0), fresh allocations per timed step,
-// and the process's peak RSS.
+// Reported: examples/s over the timed steps, seconds (wall and CPU) per step, minor page faults
+// per timed step (getrusage; the pooled allocator should keep this near 0), fresh allocations per
+// timed step, and the process's peak RSS.
 #include <omp.h>
 #include <sys/resource.h>
 
@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
                 "\"minor_faults_per_step\": %.6g, "
                 "\"fresh_allocations_per_step\": %.6g, \"peak_rss_kb\": %ld}\n",
                 workload.c_str(), mode.c_str(), (long long)batch, omp_get_max_threads(), (long long)steps,
-                double(batch * steps) / seconds, seconds / double(steps), cpu / double(steps), double(faults) / double(steps),
-                double(fresh) / double(steps), peak_rss_kb());
+                double(batch * steps) / seconds, seconds / double(steps), cpu / double(steps),
+                double(faults) / double(steps), double(fresh) / double(steps), peak_rss_kb());
     return 0;
 }
