@@ -61,6 +61,10 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Con
 void conv2d_backward_input(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g, Tensor& dx);
 void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dGeometry& g, Tensor& dw);
 void conv2d_backward_bias(const Tensor& dy, Tensor& db);
+// The im2col column matrix is built (and consumed by gemm) a chunk of rows at a time, sized so a
+// chunk stays in L2. rows > 0 caps the chunk at that many rows instead; 0 restores the default.
+// For tests, which need several chunks on small shapes. Not synchronized with running convolutions.
+void set_conv2d_column_chunk(std::int64_t rows);
 }  // namespace cpu
 
 namespace cuda {

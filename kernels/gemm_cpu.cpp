@@ -465,7 +465,7 @@ template void gemm<double>(bool, bool, i64, i64, i64, double, const double*, i64
                            double*, i64);
 
 ScratchBuffer& thread_scratch(ScratchSlot slot) {
-    thread_local ScratchBuffer buffers[4];
+    thread_local ScratchBuffer buffers[int(ScratchSlot::count)];
     return buffers[int(slot)];
 }
 

@@ -67,11 +67,23 @@ private:
 struct MaxPoolStep {
     template <class T>
     GS_HOST_DEVICE void operator()(T v, std::int64_t i, T& best, std::int64_t& best_i) const {
-        if (best != best) return;  // already NaN
-        if (v > best || v != v) {
-            best = v;
-            best_i = i;
-        }
+        // Branch-free selects: on real data "v > best" is a coin flip the branch predictor loses.
+        const bool take = (best == best) & ((v > best) | (v != v));
+        best = take ? v : best;
+        best_i = take ? i : best_i;
+    }
+};
+
+// MaxPoolStep for a window known to hold no NaN: strict ">" keeps the first of equal values.
+// `seen_nan` records a NaN so the caller can rescan that window with MaxPoolStep; the plain
+// compare-and-select keeps no flag in the dependency chain and compiles to max/cmov.
+struct MaxPoolStepNoNan {
+    template <class T>
+    GS_HOST_DEVICE void operator()(T v, std::int64_t i, T& best, std::int64_t& best_i, bool& seen_nan) const {
+        const bool take = v > best;
+        best = take ? v : best;
+        best_i = take ? i : best_i;
+        seen_nan |= v != v;
     }
 };
 

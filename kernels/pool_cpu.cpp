@@ -48,6 +48,7 @@ void max_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& in
     T* Y = y.data<T>();
     i64* I = indices.data<i64>();
     const MaxPoolStep step;
+    const MaxPoolStepNoNan fast_step;
 #pragma omp parallel for if (parallel(d)) schedule(static)
     for (i64 p = 0; p < d.planes; ++p) {
         const T* in = X + p * d.H * d.W;
@@ -56,7 +57,14 @@ void max_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& in
         for_each_window(g, d, [&](i64 o, const Window& w) {
             T best = -std::numeric_limits<T>::infinity();
             i64 best_i = w.h0 * d.W + w.w0;  // a real pixel: valid even if all are -inf
-            for_each_pixel(w, d.W, [&](i64 i) { step(in[i], i, best, best_i); });
+            bool seen_nan = false;
+            for_each_pixel(w, d.W, [&](i64 i) { fast_step(in[i], i, best, best_i, seen_nan); });
+            if (seen_nan) {
+                // Rare: rescan with the NaN-propagating step.
+                best = -std::numeric_limits<T>::infinity();
+                best_i = w.h0 * d.W + w.w0;
+                for_each_pixel(w, d.W, [&](i64 i) { step(in[i], i, best, best_i); });
+            }
             out[o] = best;
             idx[o] = best_i;
         });
@@ -78,16 +86,34 @@ void max_backward(const Tensor& dy, const Tensor& indices, Tensor& dx) {
     }
 }
 
+// A window one column wide that moves one column at a time (LocalResponseNorm's window over
+// channels, pooled as (N, 1, C, H*W)): output row oh is the sum of whole input rows, so the loops
+// run along rows and vectorize. The pixels of each window are still visited in the same order.
+bool column_window(const Pool2dGeometry& g) { return g.kernel_w == 1 && g.stride_w == 1 && g.pad_w == 0; }
+
 template <class T>
 void avg_forward(const Tensor& x, const Pool2dGeometry& g, bool include_pad, Tensor& y) {
     const PoolDims d = dims_of(x.shape(), y.shape());
     const T* X = x.data<T>();
     T* Y = y.data<T>();
     const AvgPoolDivisor divisor;
+    const bool by_rows = column_window(g);
 #pragma omp parallel for if (parallel(d)) schedule(static)
     for (i64 p = 0; p < d.planes; ++p) {
         const T* in = X + p * d.H * d.W;
         T* out = Y + p * d.OH * d.OW;
+        if (by_rows) {
+            for (i64 oh = 0; oh < d.OH; ++oh) {
+                const Window w = window(g, d, oh, 0);
+                const T div = T(divisor(g, include_pad, w.h0, w.h1, 0, 1));
+                T* o = out + oh * d.OW;
+                std::fill(o, o + d.OW, T(0));
+                for (i64 ih = w.h0; ih < w.h1; ++ih)
+                    for (i64 ow = 0; ow < d.OW; ++ow) o[ow] += in[ih * d.W + ow];
+                for (i64 ow = 0; ow < d.OW; ++ow) o[ow] /= div;
+            }
+            continue;
+        }
         for_each_window(g, d, [&](i64 o, const Window& w) {
             T s = T(0);
             for_each_pixel(w, d.W, [&](i64 i) { s += in[i]; });
@@ -107,6 +133,16 @@ void avg_backward(const Tensor& dy, const Pool2dGeometry& g, bool include_pad, T
         const T* dout = DY + p * d.OH * d.OW;
         T* out = DX + p * d.H * d.W;
         std::fill(out, out + d.H * d.W, T(0));
+        if (column_window(g)) {
+            for (i64 oh = 0; oh < d.OH; ++oh) {
+                const Window w = window(g, d, oh, 0);
+                const T div = T(divisor(g, include_pad, w.h0, w.h1, 0, 1));
+                const T* go = dout + oh * d.OW;
+                for (i64 ih = w.h0; ih < w.h1; ++ih)
+                    for (i64 ow = 0; ow < d.OW; ++ow) out[ih * d.W + ow] += go[ow] / div;
+            }
+            continue;
+        }
         for_each_window(g, d, [&](i64 o, const Window& w) {
             const T share = dout[o] / T(divisor(g, include_pad, w.h0, w.h1, w.w0, w.w1));
             for_each_pixel(w, d.W, [&](i64 i) { out[i] += share; });

@@ -38,7 +38,8 @@ private:
 
 // The calling thread's scratch buffer number `slot`. Different slots never alias, so a kernel
 // can hold several at once (e.g. slot 0 for im2col columns while gemm packs into its own slots).
-enum class ScratchSlot { gemm_a, gemm_b, columns, partials };
+// `staging`: a kernel's copy of an operand regrouped for gemm (e.g. conv's outputs of several images).
+enum class ScratchSlot { gemm_a, gemm_b, columns, partials, staging, count };
 ScratchBuffer& thread_scratch(ScratchSlot slot);
 
 }  // namespace gs::kernels::cpu

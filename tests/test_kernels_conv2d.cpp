@@ -175,6 +175,16 @@ TEST_CASE("conv2d with an empty batch") {
     for (double v : dw.to_vector<double>()) CHECK(v == 0.0);
 }
 
+TEST_CASE("conv2d with no input channels gives the bias") {
+    // No products to sum: y must still be assigned (the outputs come from the poisoned allocator).
+    Tensor x = Tensor::zeros({2, 0, 5, 5}), w = Tensor::zeros({3, 0, 3, 3});
+    Tensor b = Tensor::from_vector(std::vector<float>{1.f, 2.f, 3.f}, {3});
+    const auto y = gs::kernels::conv2d_forward(x, w, b, geom(1, 1, 1, 1, 1, 1, 1)).to_vector<float>();
+    REQUIRE(y.size() == 2 * 3 * 25);
+    for (std::size_t i = 0; i < y.size(); ++i) CHECK(y[i] == float((i / 25) % 3 + 1));
+    for (float v : gs::kernels::conv2d_forward(x, w, Tensor(), {}).to_vector<float>()) CHECK(v == 0.f);
+}
+
 TEST_CASE("conv2d rejects bad shapes and geometry naming them") {
     Tensor x = Tensor::zeros({2, 4, 5, 5}), w = Tensor::zeros({6, 2, 3, 3});
     using gs::kernels::conv2d_forward;
@@ -208,4 +218,51 @@ TEST_CASE("Conv2dGeometry output sizes") {
     CHECK(g.out_w(7, 3) == 2);  // (7 - 2 - 1)/3 + 1
     CHECK(g.out_h(2, 3) == 0);  // span -1 floors to -1, +1 = 0
     CHECK(g.out_h(1, 5) <= 0);
+}
+
+// The column matrix is built and consumed a chunk of rows at a time. Chunks of 1, 2 and 7 rows
+// split the (c, r, s) rows mid-filter and mid-channel, and the last case gets several chunks from
+// the default L2 sizing; outputs come from the poisoned allocator (tests/main.cpp), so an element
+// a chunk fails to assign stays NaN and fails the comparison.
+TEST_CASE_TEMPLATE("conv2d column chunks match naive loops with 1 and 2 threads", T, float, double) {
+    std::vector<Problem> ps = problems();
+    ps.push_back({2, 37, 25, 25, 4, 3, 3, geom(1, 1, 1, 1, 1, 1, 1), "several default chunks"});
+    const int saved = omp_get_max_threads();
+    for (const i64 chunk : {i64(1), i64(2), i64(7), i64(0)}) {
+        gs::kernels::cpu::set_conv2d_column_chunk(chunk);
+        for (const Problem& p : ps) {
+            if (chunk != 0 && p.C > 8) continue;  // the big case is there for the default sizing
+            CAPTURE(chunk);
+            CAPTURE(p.name);
+            gs::Generator gen(31);
+            const Reference ref(p);
+            Tensor x = randu<T>({p.N, p.C, p.H, p.W}, gen);
+            Tensor w = randu<T>({p.K, p.C / p.g.groups, p.R, p.S}, gen);
+            Tensor b = randu<T>({p.K}, gen);
+            Tensor dy = randu<T>({p.N, p.K, ref.OH, ref.OW}, gen);
+            const auto xv = x.template to_vector<double>(), wv = w.template to_vector<double>(),
+                       bv = b.template to_vector<double>(), dyv = dy.template to_vector<double>();
+            const auto y_ref = ref.forward(xv, wv, bv), dx_ref = ref.backward_input(dyv, wv),
+                       dw_ref = ref.backward_weight(dyv, xv);
+            std::vector<std::vector<T>> runs[2];
+            for (int threads : {1, 2}) {
+                CAPTURE(threads);
+                omp_set_num_threads(threads);
+                Tensor y = gs::kernels::conv2d_forward(x, w, b, p.g);
+                Tensor dx = gs::kernels::conv2d_backward_input(dy, w, x.shape(), p.g);
+                Tensor dw = gs::kernels::conv2d_backward_weight(dy, x, w.shape(), p.g);
+                // Sums of up to C*R*S = 333 products of values in [-1, 1] (N*OH*OW = 1250 for dw):
+                // float keeps ~1e-4 absolute on those, double ~1e-12.
+                const double t = sizeof(T) == 4 ? 2e-4 : 1e-11;
+                CHECK(max_abs_diff(y, y_ref) <= t);
+                CHECK(max_abs_diff(dx, dx_ref) <= t);
+                CHECK(max_abs_diff(dw, dw_ref) <= t);
+                runs[threads - 1] = {y.template to_vector<T>(), dx.template to_vector<T>(), dw.template to_vector<T>()};
+            }
+            // Images and dw chunks are split by shape alone, never by the thread count.
+            CHECK(runs[0] == runs[1]);
+        }
+    }
+    gs::kernels::cpu::set_conv2d_column_chunk(0);
+    omp_set_num_threads(saved);
 }

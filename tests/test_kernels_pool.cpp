@@ -39,6 +39,9 @@ std::vector<Case> cases() {
         {{3, 1, 5, 5}, geom(5, 5, 1, 1, 2, 2), "window as big as the input, max padding"},
         {{1, 1, 1, 1}, geom(1, 1, 1, 1, 0, 0), "1x1"},
         {{2, 5, 33, 7}, geom(4, 3, 3, 2, 2, 1), "odd sizes"},
+        // One column wide, moving one column: the row-wise path (LocalResponseNorm's channel window).
+        {{2, 1, 13, 33}, geom(9, 1, 1, 1, 4, 0), "column window 9x1 pad 4 (LRN)"},
+        {{1, 3, 7, 5}, geom(4, 1, 2, 1, 2, 0), "column window 4x1 stride 2"},
     };
 }
 
