@@ -18,6 +18,7 @@
 #include "data/transforms.h"
 #include "experiments/runner/interrupt.h"
 #include "experiments/runner/run_dir.h"
+#include "kernels/cuda_settings.h"
 #include "kernels/reduce.h"
 #include "nn/checkpoint.h"
 #include "nn/models.h"
@@ -289,6 +290,7 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
                                   Progress& progress, const data::Splits* preloaded, const TrainHooks& hooks) {
     spec.validate();
     const Device device = check_device(rt);
+    kernels::set_deterministic(rt.deterministic);  // cuDNN then picks only deterministic algorithms
     const auto wall_start = Clock::now();
     const fs::path checkpoint_path = dir / "checkpoint.safetensors", summary_path = dir / "summary.json";
     if (resume) {

@@ -21,7 +21,7 @@ void add_common_flags(Flags& flags, CommonOptions& o, const std::string& presets
     flags.runtime_option("--threads", o.runtime.threads, "OpenMP threads (0: all cores)")->check(CLI::NonNegativeNumber);
     flags.runtime_option("--device", o.runtime.device, "cpu, cuda or cuda:N");
     flags.runtime_flag("--deterministic", o.runtime.deterministic,
-                       "deterministic algorithms only (CPU kernels always are; recorded in the summary)");
+                       "deterministic algorithms only (cuDNN picks among deterministic ones; CPU kernels always are; recorded)");
     flags.runtime_option("--progress", o.progress, "auto (a bar on terminals, lines otherwise), bar, plain, off")
         ->check(CLI::IsMember({"auto", "bar", "plain", "off"}));
     flags.runtime_flag("--plot", o.plot, "draw the figures into <run dir>/figures at the end (scripts/plot.py, matplotlib)");
