@@ -60,6 +60,23 @@ Tensor softmax_backward(const Tensor& y, const Tensor& dy, std::int64_t dim);
 // y: the output of log_softmax(x, dim); dy: the gradient of y. Returns dx.
 Tensor log_softmax_backward(const Tensor& y, const Tensor& dy, std::int64_t dim);
 
+// x viewed as (outer, D, inner), contiguous, softmax along D: row r (of outer * inner) holds the
+// elements (o, j, i) at (o*D + j)*inner + i, so it starts at base(r) with stride inner. Shared by the
+// CPU and CUDA loops.
+struct SoftmaxRows {
+    std::int64_t outer = 1, D = 1, inner = 1;
+    SoftmaxRows(const Tensor& x, std::int64_t dim) {
+        for (std::int64_t k = 0; k < dim; ++k) outer *= x.size(k);
+        D = x.size(dim);
+        for (std::int64_t k = dim + 1; k < x.dim(); ++k) inner *= x.size(k);
+    }
+    std::int64_t count() const { return outer * inner; }
+    GS_HOST_DEVICE static std::int64_t base(std::int64_t r, std::int64_t D, std::int64_t inner) {
+        return (r / inner) * D * inner + r % inner;
+    }
+    std::int64_t base(std::int64_t r) const { return base(r, D, inner); }
+};
+
 namespace cpu {
 // Contiguous inputs; outputs pre-allocated (contiguous, same shape) and assigned. `dim` is wrapped.
 void softmax(const Tensor& x, std::int64_t dim, bool log, Tensor& y);

@@ -8,20 +8,8 @@
 namespace gs::kernels::cpu {
 namespace {
 
-// x viewed as (outer, D, inner), contiguous: element (o, j, i) at (o*D + j)*inner + i.
-struct Rows {
-    std::int64_t outer = 1, D = 1, inner = 1;
-    Rows(const Tensor& x, std::int64_t dim) {
-        for (std::int64_t k = 0; k < dim; ++k) outer *= x.size(k);
-        D = x.size(dim);
-        for (std::int64_t k = dim + 1; k < x.dim(); ++k) inner *= x.size(k);
-    }
-    std::int64_t count() const { return outer * inner; }
-    std::int64_t base(std::int64_t r) const { return (r / inner) * D * inner + r % inner; }
-};
-
 template <class F>
-void for_each_row(const Rows& rows, F&& f) {
+void for_each_row(const SoftmaxRows& rows, F&& f) {
     const std::int64_t n = rows.count();
 #pragma omp parallel for if (n * rows.D >= kParallelGrain) schedule(static)
     for (std::int64_t r = 0; r < n; ++r) f(rows.base(r), rows.inner);
@@ -33,7 +21,7 @@ void softmax(const Tensor& x_, std::int64_t dim, bool log, Tensor& y_) {
     visit_float(x_.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {
         using T = decltype(tag);
         if (x_.numel() == 0) return;  // D may be 0: there is no first element to start the max from
-        const Rows rows(x_, dim);
+        const SoftmaxRows rows(x_, dim);
         const T* x = x_.data<T>();
         T* y = y_.data<T>();
         const std::int64_t D = rows.D;
@@ -67,7 +55,7 @@ void softmax_backward(const Tensor& y_, const Tensor& dy_, std::int64_t dim, boo
     visit_float(y_.dtype(), log ? "log_softmax_backward" : "softmax_backward", [&](auto tag) {
         using T = decltype(tag);
         if (y_.numel() == 0) return;
-        const Rows rows(y_, dim);
+        const SoftmaxRows rows(y_, dim);
         const T* y = y_.data<T>();
         const T* dy = dy_.data<T>();
         T* dx = dx_.data<T>();

@@ -10,21 +10,11 @@
 namespace gs::kernels::cuda {
 namespace {
 
-// x viewed as (outer, D, inner), contiguous: row r starts at (r / inner) * D * inner + r % inner.
-struct Rows {
-    std::int64_t outer = 1, D = 1, inner = 1;
-    Rows(const Tensor& x, std::int64_t dim) {
-        for (std::int64_t k = 0; k < dim; ++k) outer *= x.size(k);
-        D = x.size(dim);
-        for (std::int64_t k = dim + 1; k < x.dim(); ++k) inner *= x.size(k);
-    }
-};
-
 template <class T>
 __global__ void softmax_kernel(const T* x, T* y, std::int64_t rows, std::int64_t D, std::int64_t st, bool log) {
     const std::int64_t step = std::int64_t(blockDim.x) * gridDim.x;
     for (std::int64_t r = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += step) {
-        const std::int64_t b = (r / st) * D * st + r % st;
+        const std::int64_t b = SoftmaxRows::base(r, D, st);
         const MaxNan max_nan;
         T m = x[b];
         for (std::int64_t j = 1; j < D; ++j) m = max_nan(m, x[b + j * st]);
@@ -53,7 +43,7 @@ __global__ void softmax_backward_kernel(const T* y, const T* dy, T* dx, std::int
                                         std::int64_t st, bool log) {
     const std::int64_t step = std::int64_t(blockDim.x) * gridDim.x;
     for (std::int64_t r = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += step) {
-        const std::int64_t b = (r / st) * D * st + r % st;
+        const std::int64_t b = SoftmaxRows::base(r, D, st);
         double acc = 0;
         if (log) {
             for (std::int64_t j = 0; j < D; ++j) acc += double(dy[b + j * st]);
@@ -73,10 +63,10 @@ void softmax(const Tensor& x, std::int64_t dim, bool log, Tensor& y) {
     visit_float(x.dtype(), log ? "log_softmax" : "softmax", [&](auto tag) {
         using T = decltype(tag);
         if (x.numel() == 0) return;
-        const Rows rows(x, dim);
+        const SoftmaxRows rows(x, dim);
         const int device = x.device().index;
         CudaDeviceGuard guard(device);
-        const std::int64_t n = rows.outer * rows.inner;
+        const std::int64_t n = rows.count();
         softmax_kernel<<<grid_size(n), kBlockSize, 0, cuda_stream(device)>>>(x.data<T>(), y.data<T>(), n, rows.D,
                                                                               rows.inner, log);
         GS_CUDA_CHECK(cudaGetLastError());
@@ -87,10 +77,10 @@ void softmax_backward(const Tensor& y, const Tensor& dy, std::int64_t dim, bool 
     visit_float(y.dtype(), log ? "log_softmax_backward" : "softmax_backward", [&](auto tag) {
         using T = decltype(tag);
         if (y.numel() == 0) return;
-        const Rows rows(y, dim);
+        const SoftmaxRows rows(y, dim);
         const int device = y.device().index;
         CudaDeviceGuard guard(device);
-        const std::int64_t n = rows.outer * rows.inner;
+        const std::int64_t n = rows.count();
         softmax_backward_kernel<<<grid_size(n), kBlockSize, 0, cuda_stream(device)>>>(
             y.data<T>(), dy.data<T>(), dx.data<T>(), n, rows.D, rows.inner, log);
         GS_CUDA_CHECK(cudaGetLastError());
