@@ -52,6 +52,35 @@ struct MulticlassHingeBackward {
     GS_HOST_DEVICE T operator()(T v, T dloss_over_c) const { return v > T(0) ? dloss_over_c : T(0); }
 };
 
+// One example's multiclass hinge loss, shared by the CPU and CUDA loops: the mean over the C
+// classes of the clamped violations of the wrong ones, summed in double. xr: the example's C logits.
+template <class T>
+GS_HOST_DEVICE T multiclass_hinge_row(const T* xr, std::int64_t y, std::int64_t C, double margin) {
+    const MulticlassHingeViolation violation;
+    const HingeClamp clamp;
+    double sum = 0;
+    for (std::int64_t j = 0; j < C; ++j)
+        if (j != y) sum += double(clamp(violation(xr[j], xr[y], T(margin))));
+    return T(sum / double(C));
+}
+
+// Its gradient: assigns out[0..C) for this example's dloss.
+template <class T>
+GS_HOST_DEVICE void multiclass_hinge_backward_row(const T* xr, std::int64_t y, std::int64_t C, double margin, T dloss,
+                                                  T* out) {
+    const MulticlassHingeViolation violation;
+    const MulticlassHingeBackward grad;
+    const T scale = dloss / T(C);
+    // The label's logit appears with a minus sign in every wrong class's term.
+    T label_grad = T(0);
+    for (std::int64_t j = 0; j < C; ++j) {
+        if (j == y) continue;
+        out[j] = grad(violation(xr[j], xr[y], T(margin)), scale);
+        label_grad -= out[j];
+    }
+    out[y] = label_grad;
+}
+
 // 1 - t*x, the binary hinge argument.
 struct BinaryHingeViolation {
     template <class T>

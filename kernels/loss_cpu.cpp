@@ -69,16 +69,7 @@ void multiclass_hinge(const Tensor& logits, const Tensor& labels_, double margin
         const T* x = logits.data<T>();
         const std::int64_t* labels = labels_.data<std::int64_t>();
         T* loss = loss_.data<T>();
-        for_each_example(N, C, [&](std::int64_t n) {
-            const MulticlassHingeViolation violation;
-            const HingeClamp clamp;
-            const T* xr = x + n * C;
-            const std::int64_t y = labels[n];
-            double sum = 0;
-            for (std::int64_t j = 0; j < C; ++j)
-                if (j != y) sum += double(clamp(violation(xr[j], xr[y], T(margin))));
-            loss[n] = T(sum / double(C));
-        });
+        for_each_example(N, C, [&](std::int64_t n) { loss[n] = multiclass_hinge_row(x + n * C, labels[n], C, margin); });
     });
 }
 
@@ -92,20 +83,7 @@ void multiclass_hinge_backward(const Tensor& dloss_, const Tensor& logits, const
         const std::int64_t* labels = labels_.data<std::int64_t>();
         T* dx = dlogits.data<T>();
         for_each_example(N, C, [&](std::int64_t n) {
-            const MulticlassHingeViolation violation;
-            const MulticlassHingeBackward grad;
-            const T* xr = x + n * C;
-            T* out = dx + n * C;
-            const std::int64_t y = labels[n];
-            const T scale = dloss[n] / T(C);
-            // The label's logit appears with a minus sign in every wrong class's term.
-            T label_grad = T(0);
-            for (std::int64_t j = 0; j < C; ++j) {
-                if (j == y) continue;
-                out[j] = grad(violation(xr[j], xr[y], T(margin)), scale);
-                label_grad -= out[j];
-            }
-            out[y] = label_grad;
+            multiclass_hinge_backward_row(x + n * C, labels[n], C, margin, dloss[n], dx + n * C);
         });
     });
 }

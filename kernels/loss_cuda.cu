@@ -45,37 +45,13 @@ __global__ void cross_entropy_backward_kernel(const T* dloss, const T* lp, const
 template <class T>
 __global__ void multiclass_hinge_kernel(const T* x, const std::int64_t* labels, double margin, T* loss,
                                         std::int64_t N, std::int64_t C) {
-    GS_FOR_EACH_EXAMPLE(n, N) {
-        const MulticlassHingeViolation violation;
-        const HingeClamp clamp;
-        const T* xr = x + n * C;
-        const std::int64_t y = labels[n];
-        double sum = 0;
-        for (std::int64_t j = 0; j < C; ++j)
-            if (j != y) sum += double(clamp(violation(xr[j], xr[y], T(margin))));
-        loss[n] = T(sum / double(C));
-    }
+    GS_FOR_EACH_EXAMPLE(n, N) loss[n] = multiclass_hinge_row(x + n * C, labels[n], C, margin);
 }
 
 template <class T>
 __global__ void multiclass_hinge_backward_kernel(const T* dloss, const T* x, const std::int64_t* labels,
                                                  double margin, T* dx, std::int64_t N, std::int64_t C) {
-    GS_FOR_EACH_EXAMPLE(n, N) {
-        const MulticlassHingeViolation violation;
-        const MulticlassHingeBackward grad;
-        const T* xr = x + n * C;
-        T* out = dx + n * C;
-        const std::int64_t y = labels[n];
-        const T scale = dloss[n] / T(C);
-        // The label's logit appears with a minus sign in every wrong class's term.
-        T label_grad = T(0);
-        for (std::int64_t j = 0; j < C; ++j) {
-            if (j == y) continue;
-            out[j] = grad(violation(xr[j], xr[y], T(margin)), scale);
-            label_grad -= out[j];
-        }
-        out[y] = label_grad;
-    }
+    GS_FOR_EACH_EXAMPLE(n, N) multiclass_hinge_backward_row(x + n * C, labels[n], C, margin, dloss[n], dx + n * C);
 }
 
 template <class T>
