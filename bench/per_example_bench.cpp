@@ -1,10 +1,19 @@
 // Per-example gradient speed: per-example gradients/s (one forward + backward with a
-// PerExampleCollector, then the (B, P) gradients materialized), the same for squared norms only,
-// and the 500-example Gram matrix (the kernel of a class-stiffness matrix), for the MLP 3x512 on
-// 1x28x28 (Fashion-MNIST shape) and alexnet_small on 3x28x28, f32, random data. Each timing is the
-// best of --reps runs after one warm-up run.
+// PerExampleCollector, then the (B, P) gradients materialized), the same in chunks of --chunk
+// examples (memory bounded by the chunk, not by B x P), squared norms only, and the M-example Gram
+// matrix (the kernel of a class-stiffness matrix), for the MLP 3x512 on 1x28x28 (Fashion-MNIST
+// shape) and alexnet_small on 3x28x28, f32, random data. Each timing is the best of --reps runs
+// after one warm-up run.
 //
-// Usage: per_example_bench [--batch B] [--gram-examples M] [--reps R]
+// Materializing (B, P) floats is bounded by the memory's write speed, so the bench also times a
+// plain parallel fill of a warm (B, P) buffer: B / that time is the most per-example gradients/s
+// any method that writes them all can reach on this machine.
+//
+//   per_example_bench [--model mlp|alexnet_small|all] [--batch B] [--gram-examples M] [--chunk C]
+//                     [--reps R] [--threads N] [--json]
+//
+// --json prints one JSON line per model with the fields of bench/per_example_peer.py (bench/run
+// interleaves the two).
 #include <omp.h>
 
 #include <algorithm>
@@ -24,6 +33,14 @@ using namespace gs;
 using autograd::Variable;
 
 namespace {
+
+[[noreturn]] void usage(const std::string& why) {
+    std::fprintf(stderr,
+                 "per_example_bench: %s\nusage: per_example_bench [--model mlp|alexnet_small|all] [--batch B] "
+                 "[--gram-examples M] [--chunk C] [--reps R] [--threads N] [--json]\n",
+                 why.c_str());
+    std::exit(2);
+}
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -46,56 +63,115 @@ void pass(nn::Module& net, const Tensor& x, const Tensor& y, const std::function
     net.zero_grad();
 }
 
-void bench_model(const std::string& name, nn::Module& net, const Shape& example, std::int64_t B, std::int64_t M, int reps) {
+// Seconds to write n floats into a warm buffer with all threads: the write-bandwidth floor of
+// materializing n per-example gradient entries.
+double fill_seconds(std::int64_t n, int reps) {
+    Tensor buf = Tensor::empty({n});
+    float* p = buf.data<float>();
+    float v = 0;
+    return best_of(reps, [&] {
+        v += 1;
+#pragma omp parallel for schedule(static)
+        for (std::int64_t i = 0; i < n; ++i) p[i] = v;
+    });
+}
+
+struct Options {
+    std::string model = "all";
+    std::int64_t batch = 128, gram_examples = 500, chunk = 16;
+    int reps = 3;
+    bool json = false;
+};
+
+void bench_model(const std::string& name, nn::Module& net, const Shape& example, const Options& o) {
+    const std::int64_t B = o.batch, M = o.gram_examples, P = net.num_parameters();
     Generator gen(5);
     Shape xs{B};
     xs.insert(xs.end(), example.begin(), example.end());
     const Tensor x = normal(xs, gen, 0, 1, DType::f32);
     const Tensor y = randint({B}, gen, 0, 10);
-    const double t_plain = best_of(reps, [&] {
+    const double t_plain = best_of(o.reps, [&] {
         autograd::sum(autograd::cross_entropy(net.forward(Variable(x)), y)).backward();
         net.zero_grad();
     });
-    const double t_grads = best_of(reps, [&] { pass(net, x, y, [](nn::PerExampleCollector& pe) { (void)pe.gradients(); }); });
-    const double t_norms = best_of(reps, [&] { pass(net, x, y, [](nn::PerExampleCollector& pe) { (void)pe.squared_norms(); }); });
+    const double t_grads = best_of(o.reps, [&] { pass(net, x, y, [](nn::PerExampleCollector& pe) { (void)pe.gradients(); }); });
+    const double t_chunked = best_of(o.reps, [&] {
+        pass(net, x, y, [&](nn::PerExampleCollector& pe) {
+            for (std::int64_t b = 0; b < B; b += o.chunk) (void)pe.gradients({}, b, std::min(B, b + o.chunk));
+        });
+    });
+    const double t_norms = best_of(o.reps, [&] { pass(net, x, y, [](nn::PerExampleCollector& pe) { (void)pe.squared_norms(); }); });
+    const double t_fill = fill_seconds(B * P, o.reps);
     Shape ms{M};
     ms.insert(ms.end(), example.begin(), example.end());
     const Tensor xm = normal(ms, gen, 0, 1, DType::f32);
     const Tensor ym = randint({M}, gen, 0, 10);
     double t_gram_only = 1e30;  // the gram() call alone, best over the same runs
-    const double t_gram = best_of(reps, [&] {
+    const double t_gram = best_of(o.reps, [&] {
         pass(net, xm, ym, [&](nn::PerExampleCollector& pe) {
             const double t0 = now();
             (void)pe.gram();
             t_gram_only = std::min(t_gram_only, now() - t0);
         });
     });
-    std::printf("%-14s P=%-8lld batch %lld: plain fwd+bwd %.3f s | per-example grads %.3f s = %.0f /s | norms only %.3f s = "
-                "%.0f /s | Gram of %lld examples: fwd+bwd+Gram %.3f s, Gram alone %.3f s\n",
-                name.c_str(), (long long)net.num_parameters(), (long long)B, t_plain, t_grads, double(B) / t_grads, t_norms,
-                double(B) / t_norms, (long long)M, t_gram, t_gram_only);
+    const double bytes = 4.0 * double(B) * double(P);
+    if (o.json) {
+        std::printf("{\"model\": \"%s\", \"parameters\": %lld, \"batch\": %lld, \"gram_examples\": %lld, \"threads\": %d, "
+                    "\"plain_seconds\": %.6g, \"grads_seconds\": %.6g, \"grads_per_second\": %.6g, \"chunk\": %lld, "
+                    "\"chunked_grads_seconds\": %.6g, \"chunked_grads_per_second\": %.6g, \"norms_seconds\": %.6g, "
+                    "\"norms_per_second\": %.6g, \"gram_seconds\": %.6g, \"gram_only_seconds\": %.6g, "
+                    "\"fill_seconds\": %.6g, \"fill_bound_grads_per_second\": %.6g, \"fill_gb_per_second\": %.6g}\n",
+                    name.c_str(), (long long)P, (long long)B, (long long)M, omp_get_max_threads(), t_plain, t_grads,
+                    double(B) / t_grads, (long long)o.chunk, t_chunked, double(B) / t_chunked, t_norms, double(B) / t_norms,
+                    t_gram, t_gram_only, t_fill, double(B) / t_fill, bytes / t_fill * 1e-9);
+        std::fflush(stdout);
+        return;
+    }
+    std::printf("%-14s P=%-8lld batch %lld: plain fwd+bwd %.3f s | per-example grads %.3f s = %.0f /s (chunks of %lld: %.0f "
+                "/s; a bare fill of the (B, P) buffer: %.0f /s at %.1f GB/s) | norms only %.3f s = %.0f /s | Gram of %lld "
+                "examples: fwd+bwd+Gram %.3f s, Gram alone %.3f s\n",
+                name.c_str(), (long long)P, (long long)B, t_plain, t_grads, double(B) / t_grads, (long long)o.chunk,
+                double(B) / t_chunked, double(B) / t_fill, bytes / t_fill * 1e-9, t_norms, double(B) / t_norms,
+                (long long)M, t_gram, t_gram_only);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::int64_t B = 128, M = 500;
-    int reps = 3;
+    Options o;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--batch" && i + 1 < argc) B = std::atol(argv[++i]);
-        else if (a == "--gram-examples" && i + 1 < argc) M = std::atol(argv[++i]);
-        else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
-        else {
-            std::fprintf(stderr, "usage: per_example_bench [--batch B] [--gram-examples M] [--reps R]\n");
-            return 2;
-        }
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) usage(a + " needs a value");
+            return argv[++i];
+        };
+        auto positive = [&]() -> std::int64_t {
+            const std::string v = value();
+            char* end = nullptr;
+            const long long n = std::strtoll(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || n < 1) usage(a + ": expected a positive integer, got '" + v + "'");
+            return n;
+        };
+        if (a == "--model") o.model = value();
+        else if (a == "--batch") o.batch = positive();
+        else if (a == "--gram-examples") o.gram_examples = positive();
+        else if (a == "--chunk") o.chunk = positive();
+        else if (a == "--reps") o.reps = int(positive());
+        else if (a == "--threads") omp_set_num_threads(int(positive()));
+        else if (a == "--json") o.json = true;
+        else usage("unknown argument '" + a + "'");
     }
-    std::printf("threads: %d\n", omp_get_max_threads());
+    if (o.model != "all" && o.model != "mlp" && o.model != "alexnet_small")
+        usage("--model: mlp, alexnet_small or all, got '" + o.model + "'");
+    if (!o.json) std::printf("threads: %d\n", omp_get_max_threads());
     Generator gen(1);
-    auto mlp = nn::mlp(28 * 28, {512, 512, 512}, 10, gen);
-    bench_model("mlp 3x512", *mlp, {1, 28, 28}, B, M, reps);
-    auto alex = nn::alexnet_small(3, 10, gen);
-    bench_model("alexnet_small", *alex, {3, 28, 28}, B, M, reps);
+    if (o.model != "alexnet_small") {
+        auto mlp = nn::mlp(28 * 28, {512, 512, 512}, 10, gen);
+        bench_model(o.json ? "mlp" : "mlp 3x512", *mlp, {1, 28, 28}, o);
+    }
+    if (o.model != "mlp") {
+        auto alex = nn::alexnet_small(3, 10, gen);
+        bench_model("alexnet_small", *alex, {3, 28, 28}, o);
+    }
     return 0;
 }
