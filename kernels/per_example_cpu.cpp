@@ -29,8 +29,9 @@ bool parallel_ok(i64 n) { return n > 1 && omp_get_max_threads() > 1 && !omp_in_p
 template <class T>
 struct Chunk {
     std::vector<T> ubuf, dbuf;
-    const T* U = nullptr;  // (n, P, F)
+    const T* U = nullptr;  // (n, P, F), or (n, P, nf) columns [f0, f0 + nf) of it: row stride ldu
     const T* D = nullptr;  // (n, P, O)
+    i64 ldu = 0;
 };
 
 template <class T>
@@ -48,28 +49,36 @@ struct Source {
 
     i64 fetch_elems() const { return conv ? s.P * (s.F + s.O) : 0; }
 
-    void fetch(i64 i0, i64 n, Chunk<T>& c) const {
+    // Columns of U come in whole input channels (R * S of them) for a conv, singly for a Linear.
+    i64 column_unit() const { return conv ? R * S : 1; }
+
+    // Patches of examples [i0, i0 + n): all columns of U, or the nf columns from f0 (multiples of
+    // column_unit()), so that a caller blocking over columns unfolds each element once.
+    void fetch(i64 i0, i64 n, Chunk<T>& c, i64 f0 = 0, i64 nf = -1) const {
+        if (nf < 0) nf = s.F - f0;
         if (!conv) {
-            c.U = a + i0 * s.P * s.F;
+            c.U = a + i0 * s.P * s.F + f0;
+            c.ldu = s.F;
             c.D = d + i0 * s.P * s.O;
             return;
         }
-        c.ubuf.resize(std::size_t(n * s.P * s.F));
+        c.ubuf.resize(std::size_t(n * s.P * nf));
         c.dbuf.resize(std::size_t(n * s.P * s.O));
         T* U = c.ubuf.data();
         T* D = c.dbuf.data();
+        const i64 c0 = f0 / (R * S), c1 = (f0 + nf) / (R * S);
 #pragma omp parallel for if (parallel_ok(n)) schedule(static)
         for (i64 i = 0; i < n; ++i) {
             // U[i][(oh, ow)][(c, r, s)] = x[i0 + i, c, in_h(oh, r), in_w(ow, s)], 0 in the padding.
             const T* xi = x + (i0 + i) * C * H * W;
-            T* ui = U + i * s.P * s.F;
+            T* ui = U + i * s.P * nf;
             for (i64 oh = 0; oh < OH; ++oh)
                 for (i64 ow = 0; ow < OW; ++ow) {
-                    T* row = ui + (oh * OW + ow) * s.F;
-                    for (i64 ch = 0; ch < C; ++ch)
+                    T* row = ui + (oh * OW + ow) * nf;
+                    for (i64 ch = c0; ch < c1; ++ch)
                         for (i64 r = 0; r < R; ++r) {
                             const i64 ih = g.in_h(oh, r);
-                            T* out = row + (ch * R + r) * S;
+                            T* out = row + ((ch - c0) * R + r) * S;
                             if (ih < 0 || ih >= H) {
                                 std::fill(out, out + S, T(0));
                                 continue;
@@ -88,6 +97,7 @@ struct Source {
                 for (i64 p = 0; p < s.P; ++p) di[p * s.O + k] = dyi[k * s.P + p];
         }
         c.U = U;
+        c.ldu = nf;
         c.D = D;
     }
 };
@@ -233,34 +243,38 @@ void syrk_lower_add(const T* R, i64 B, i64 ld, T* out) {
                     R + j0 * ld, ld, T(1), out + i0 * B + j0, B);
 }
 
-// Materialized Gram, blocked over PARAMETERS rather than examples: for a block of kb output
-// channels of one group, every example's partial gradient (kb x Fg) is formed once into R (B, kb*Fg)
-// and R R^T is added; the Gram is the sum over blocks. Each per-example gradient element is thus
-// formed exactly once, whatever the budget (blocking over examples would re-form chunks for every
-// block pair). The bias rows (B, O) are formed on the first pass and added last. out starts zeroed.
+// Materialized Gram, blocked over PARAMETERS rather than examples: for a block of nf patch columns
+// (whole input channels) of one group, every example's partial gradient (Og x nf) is formed once
+// into R (B, Og*nf) and R R^T is added; the Gram is the sum over blocks. Each per-example gradient
+// element is thus formed exactly once, whatever the budget (blocking over examples would re-form
+// chunks for every block pair), and blocking over input columns rather than output channels also
+// unfolds each patch element once: a block fetches only its own channels. The bias rows (B, O) are
+// formed on the first pass and added last. out starts zeroed.
 template <class T>
 void gram_materialize(const Source<T>& src, bool weight, bool bias, i64 budget, T* out) {
     const PatchShape& s = src.s;
-    const i64 B = s.B, P = s.P, Fg = s.F / s.G, Og = s.O / s.G;
-    const i64 n = chunk_size(B, src.fetch_elems(), std::max<i64>(budget / 2, 1));  // examples per fetch
-    const i64 kb = std::clamp<i64>(budget / 2 / std::max<i64>(B * Fg, 1), 1, Og);   // channels per block
-    std::vector<T> R(std::size_t(weight ? B * kb * Fg : 0)), bias_rows(std::size_t(bias ? B * s.O : 0));
+    const i64 B = s.B, P = s.P, Fg = s.F / s.G, Og = s.O / s.G, unit = src.column_unit();
+    // Columns per block: half the budget for R, in whole channels, at least one channel.
+    const i64 fb = std::clamp<i64>(budget / 2 / std::max<i64>(B * Og, 1) / unit, 1, std::max<i64>(Fg / unit, 1)) * unit;
+    std::vector<T> R(std::size_t(weight ? B * Og * std::min(fb, Fg) : 0)), bias_rows(std::size_t(bias ? B * s.O : 0));
     Chunk<T> c;
     bool bias_done = !bias;
     for (i64 gi = 0; gi < s.G && (weight || !bias_done); ++gi)
-        for (i64 k0 = 0; k0 < Og; k0 += kb) {
-            const i64 nk = std::min(kb, Og - k0);
-            const i64 ld = nk * Fg;
+        for (i64 f0 = 0; f0 < Fg; f0 += fb) {
+            const i64 nf = std::min(fb, Fg - f0);
+            const i64 ld = Og * nf;
+            // Examples per fetch: the other half of the budget holds their patches.
+            const i64 n = chunk_size(B, P * (nf + s.O), std::max<i64>(budget / 2, 1));
             for (i64 i0 = 0; i0 < B; i0 += n) {
                 const i64 nn = std::min(n, B - i0);
-                src.fetch(i0, nn, c);
+                src.fetch(i0, nn, c, gi * Fg + f0, nf);
 #pragma omp parallel for if (parallel_ok(nn)) schedule(static)
                 for (i64 i = 0; i < nn; ++i) {
-                    const T* U = c.U + i * P * s.F;
+                    const T* U = c.U + i * P * c.ldu;
                     const T* D = c.D + i * P * s.O;
                     if (weight)
-                        gemm<T>(true, false, nk, Fg, P, T(1), D + gi * Og + k0, s.O, U + gi * Fg, s.F, T(0),
-                                R.data() + (i0 + i) * ld, Fg);
+                        gemm<T>(true, false, Og, nf, P, T(1), D + gi * Og, s.O, U, c.ldu, T(0), R.data() + (i0 + i) * ld,
+                                nf);
                     if (!bias_done) {
                         T* b = bias_rows.data() + (i0 + i) * s.O;
                         std::fill(b, b + s.O, T(0));

@@ -309,6 +309,23 @@ TEST_CASE("per_example kernels: gram methods agree beyond one block of examples"
         for (i64 i = 0; i < 260; ++i) diag.push_back(gp.at<double>({i, i}));
         check_close<double>(n, diag, "conv norms vs gram diagonal");
     }
+    // The materialized conv Gram blocks over whole input channels: 3 channels per group with room
+    // for 2 per block (budget / 2 / (B * Og * R * S) = 2) gives a full block and a partial one.
+    for (i64 groups : {1, 2}) {
+        CAPTURE(groups);
+        Conv2dGeometry gg = g;
+        gg.groups = groups;
+        const i64 C = 3 * groups, K = 4, B = 20;
+        const Tensor xs = test::randn<double>({B, C, 4, 4}, 55), dys = test::randn<double>({B, K, 4, 4}, 56);
+        const Shape wsg{K, 3, 3, 3};
+        const i64 budget = 2 * 2 * B * (K / groups) * 9;
+        const Tensor ref = conv2d_per_example_gram(xs, dys, wsg, gg, true, true, {PerExampleMethod::patches, i64(1) << 18});
+        const Tensor gm = conv2d_per_example_gram(xs, dys, wsg, gg, true, true, {PerExampleMethod::materialize, budget});
+        check_close<double>(gm, ref.to_vector<double>(), "conv gram, channel blocks");
+        const Tensor wonly = conv2d_per_example_gram(xs, dys, wsg, gg, true, false, {PerExampleMethod::materialize, budget});
+        const Tensor wref = conv2d_per_example_gram(xs, dys, wsg, gg, true, false, {PerExampleMethod::patches, i64(1) << 18});
+        check_close<double>(wonly, wref.to_vector<double>(), "conv gram, weight only, channel blocks");
+    }
 }
 
 TEST_CASE("per_example kernels: into variants fill a column slice and nothing else") {
