@@ -9,6 +9,7 @@
 #include "experiments/runner/classifier.h"
 #include "experiments/runner/flags.h"
 #include "experiments/runner/run_dir.h"
+#include "kernels/cuda_settings.h"
 #include "nn/safetensors.h"
 #include "temp_dir.h"
 #include "tensor/error.h"
@@ -102,6 +103,25 @@ TEST_CASE("runner: resuming a finished run returns its summary and a second fres
     CHECK(std::int64_t(read_metrics(tmp / "run" / "metrics.jsonl").size()) == lines);
     CHECK_THROWS_WITH_AS(train_classifier(s, {}, tmp / "run", false, quiet), doctest::Contains("already holds a run"), Error);
     CHECK_THROWS_WITH_AS(train_classifier(s, {}, tmp / "none", true, quiet), doctest::Contains("nothing to resume"), Error);
+}
+
+TEST_CASE("runner: --deterministic and --tf32 set the kernels' modes and are recorded in the summary") {
+    TempDir tmp;
+    Progress quiet(Progress::Mode::off);
+    ClassifierSpec s = tiny_spec();
+    s.epochs = 1;
+    RuntimeOptions rt;
+    rt.deterministic = true;
+    rt.tf32 = true;
+    const ClassifierResult on = train_classifier(s, rt, tmp / "on", false, quiet);
+    CHECK(kernels::deterministic());
+    CHECK(kernels::allow_tf32());
+    CHECK(on.summary["deterministic"] == true);
+    CHECK(on.summary["tf32"] == true);
+    const ClassifierResult off = train_classifier(s, {}, tmp / "off", false, quiet);
+    CHECK_FALSE(kernels::deterministic());
+    CHECK_FALSE(kernels::allow_tf32());
+    CHECK(off.summary["tf32"] == false);
 }
 
 TEST_CASE("runner: an MLP fits random labels and stays at chance on the test split") {

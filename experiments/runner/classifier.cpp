@@ -291,6 +291,7 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
     spec.validate();
     const Device device = check_device(rt);
     kernels::set_deterministic(rt.deterministic);  // cuDNN then picks only deterministic algorithms
+    kernels::set_allow_tf32(rt.tf32);
     const auto wall_start = Clock::now();
     const fs::path checkpoint_path = dir / "checkpoint.safetensors", summary_path = dir / "summary.json";
     if (resume) {
@@ -377,7 +378,8 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
                              {"classes", classes},
                              {"threads", omp_get_max_threads()},
                              {"device", rt.device},
-                             {"deterministic", rt.deterministic}};
+                             {"deterministic", rt.deterministic},
+                             {"tf32", rt.tf32}};
     auto summary = [&](const std::string& status) {
         nlohmann::json s = header;
         s["status"] = status;

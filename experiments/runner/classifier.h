@@ -86,6 +86,7 @@ struct RuntimeOptions {
     int threads = 0;             // OpenMP threads; 0: all cores
     std::string device = "cpu";  // cpu, cuda, cuda:N
     bool deterministic = false;  // recorded; CPU kernels are always deterministic
+    bool tf32 = false;           // recorded; CUDA f32 GEMMs and convolutions may use TF32 tensor cores
     std::int64_t interrupt_after_steps = 0;  // testing: raise SIGINT after this step (0: never)
     double plain_interval_seconds = 30;
 };

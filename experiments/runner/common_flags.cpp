@@ -22,6 +22,9 @@ void add_common_flags(Flags& flags, CommonOptions& o, const std::string& presets
     flags.runtime_option("--device", o.runtime.device, "cpu, cuda or cuda:N");
     flags.runtime_flag("--deterministic", o.runtime.deterministic,
                        "deterministic algorithms only (cuDNN picks among deterministic ones; CPU kernels always are; recorded)");
+    flags.runtime_flag("--tf32", o.runtime.tf32,
+                       "let CUDA f32 matmuls and convolutions use TF32 tensor cores (10-bit mantissa products: faster, "
+                       "less exact; no effect on the CPU; recorded)");
     flags.runtime_option("--progress", o.progress, "auto (a bar on terminals, lines otherwise), bar, plain, off")
         ->check(CLI::IsMember({"auto", "bar", "plain", "off"}));
     flags.runtime_flag("--plot", o.plot, "draw the figures into <run dir>/figures at the end (scripts/plot.py, matplotlib)");

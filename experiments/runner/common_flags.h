@@ -22,7 +22,7 @@ struct CommonOptions {
     std::uint64_t seed = 0;
 };
 
-// Adds --run-dir, --resume, --preset, --seed, --threads, --device, --deterministic, --progress and
+// Adds --run-dir, --resume, --preset, --seed, --threads, --device, --deterministic, --tf32, --progress and
 // the testing flag --interrupt-after-steps, and --plot/--no-plot.
 void add_common_flags(Flags& flags, CommonOptions& options, const std::string& presets_help);
 
