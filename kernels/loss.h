@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "kernels/host_device.h"
+#include "kernels/softmax.h"
 #include "tensor/tensor.h"
 
 namespace gs::kernels {
@@ -32,6 +33,21 @@ struct CrossEntropyBackward {
         return (std::exp(logp) - (is_label ? T(1) : T(0))) * dloss;
     }
 };
+
+// One example's cross-entropy, shared by the CPU and CUDA loops: writes the C log-probabilities of
+// logits xr to lp (kept for the backward) and returns -lp[y].
+template <class T>
+GS_HOST_DEVICE T cross_entropy_row(const T* xr, std::int64_t y, std::int64_t C, T* lp) {
+    softmax_row(xr, lp, C, 1, true);
+    return NegLogLikelihood{}(lp[y]);
+}
+
+// Its gradient: assigns dx[0..C) from the row's log-probabilities and dloss.
+template <class T>
+GS_HOST_DEVICE void cross_entropy_backward_row(const T* lp, std::int64_t y, std::int64_t C, T dloss, T* dx) {
+    const CrossEntropyBackward f;
+    for (std::int64_t j = 0; j < C; ++j) dx[j] = f(lp[j], j == y, dloss);
+}
 
 // The margin violation of wrong class j: margin - x_label + x_j. Positive means active.
 struct MulticlassHingeViolation {

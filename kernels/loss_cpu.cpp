@@ -30,18 +30,7 @@ void softmax_cross_entropy(const Tensor& logits, const Tensor& labels_, Tensor& 
         T* lp = log_probs.data<T>();
         T* loss = loss_.data<T>();
         for_each_example(N, C, [&](std::int64_t n) {
-            const T* xr = x + n * C;
-            T* out = lp + n * C;
-            const MaxNan max_nan;
-            const SoftmaxShiftedExp shifted_exp;
-            const LogSoftmaxForward log_softmax;
-            T m = xr[0];
-            for (std::int64_t j = 1; j < C; ++j) m = max_nan(m, xr[j]);
-            double sum = 0;
-            for (std::int64_t j = 0; j < C; ++j) sum += double(shifted_exp(xr[j], m));
-            const T log_sum = T(std::log(sum));
-            for (std::int64_t j = 0; j < C; ++j) out[j] = log_softmax(xr[j], m, log_sum);
-            loss[n] = NegLogLikelihood{}(out[labels[n]]);
+            loss[n] = cross_entropy_row(x + n * C, labels[n], C, lp + n * C);
         });
     });
 }
@@ -55,10 +44,8 @@ void softmax_cross_entropy_backward(const Tensor& dloss_, const Tensor& log_prob
         const T* dloss = dloss_.data<T>();
         const std::int64_t* labels = labels_.data<std::int64_t>();
         T* dx = dlogits.data<T>();
-        for_each_example(N, C, [&](std::int64_t n) {
-            const CrossEntropyBackward f;
-            for (std::int64_t j = 0; j < C; ++j) dx[n * C + j] = f(lp[n * C + j], j == labels[n], dloss[n]);
-        });
+        for_each_example(N, C,
+                         [&](std::int64_t n) { cross_entropy_backward_row(lp + n * C, labels[n], C, dloss[n], dx + n * C); });
     });
 }
 

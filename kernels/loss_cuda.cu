@@ -18,28 +18,14 @@ template <class T>
 __global__ void cross_entropy_kernel(const T* x, const std::int64_t* labels, T* lp, T* loss, std::int64_t N,
                                      std::int64_t C) {
     GS_FOR_EACH_EXAMPLE(n, N) {
-        const T* xr = x + n * C;
-        T* out = lp + n * C;
-        const MaxNan max_nan;
-        const SoftmaxShiftedExp shifted_exp;
-        const LogSoftmaxForward log_softmax;
-        T m = xr[0];
-        for (std::int64_t j = 1; j < C; ++j) m = max_nan(m, xr[j]);
-        double sum = 0;
-        for (std::int64_t j = 0; j < C; ++j) sum += double(shifted_exp(xr[j], m));
-        const T log_sum = T(::log(sum));
-        for (std::int64_t j = 0; j < C; ++j) out[j] = log_softmax(xr[j], m, log_sum);
-        loss[n] = NegLogLikelihood{}(out[labels[n]]);
+        loss[n] = cross_entropy_row(x + n * C, labels[n], C, lp + n * C);
     }
 }
 
 template <class T>
 __global__ void cross_entropy_backward_kernel(const T* dloss, const T* lp, const std::int64_t* labels, T* dx,
                                               std::int64_t N, std::int64_t C) {
-    GS_FOR_EACH_EXAMPLE(n, N) {
-        const CrossEntropyBackward f;
-        for (std::int64_t j = 0; j < C; ++j) dx[n * C + j] = f(lp[n * C + j], j == labels[n], dloss[n]);
-    }
+    GS_FOR_EACH_EXAMPLE(n, N) cross_entropy_backward_row(lp + n * C, labels[n], C, dloss[n], dx + n * C);
 }
 
 template <class T>

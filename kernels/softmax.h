@@ -77,6 +77,49 @@ struct SoftmaxRows {
     std::int64_t base(std::int64_t r) const { return base(r, D, inner); }
 };
 
+// One row of softmax (or log-softmax) forward, D >= 1 elements at stride st from x into y: the
+// traversal every device runs (max, then the exponent sum in double, in index order), so CPU and
+// CUDA results agree to the last bit of the math functions.
+template <class T>
+GS_HOST_DEVICE void softmax_row(const T* x, T* y, std::int64_t D, std::int64_t st, bool log) {
+    const MaxNan max_nan;
+    T m = x[0];
+    for (std::int64_t j = 1; j < D; ++j) m = max_nan(m, x[j * st]);
+    const SoftmaxShiftedExp shifted_exp;
+    double sum = 0;
+    if (log) {
+        for (std::int64_t j = 0; j < D; ++j) sum += double(shifted_exp(x[j * st], m));
+        const LogSoftmaxForward f;
+        const T log_sum = T(std::log(sum));
+        for (std::int64_t j = 0; j < D; ++j) y[j * st] = f(x[j * st], m, log_sum);
+        return;
+    }
+    // Store the exponents first so each is computed once, then scale them in place.
+    for (std::int64_t j = 0; j < D; ++j) {
+        const T e = shifted_exp(x[j * st], m);
+        y[j * st] = e;
+        sum += double(e);
+    }
+    const SoftmaxNormalize normalize;
+    const T inv = T(1.0 / sum);
+    for (std::int64_t j = 0; j < D; ++j) y[j * st] = normalize(y[j * st], inv);
+}
+
+// One row of the backward, from the forward's output y and its gradient dy; the row sum in double.
+template <class T>
+GS_HOST_DEVICE void softmax_backward_row(const T* y, const T* dy, T* dx, std::int64_t D, std::int64_t st, bool log) {
+    double acc = 0;
+    if (log) {
+        for (std::int64_t j = 0; j < D; ++j) acc += double(dy[j * st]);
+        const LogSoftmaxBackward f;
+        for (std::int64_t j = 0; j < D; ++j) dx[j * st] = f(y[j * st], dy[j * st], T(acc));
+        return;
+    }
+    for (std::int64_t j = 0; j < D; ++j) acc += double(dy[j * st]) * double(y[j * st]);
+    const SoftmaxBackward f;
+    for (std::int64_t j = 0; j < D; ++j) dx[j * st] = f(y[j * st], dy[j * st], T(acc));
+}
+
 namespace cpu {
 // Contiguous inputs; outputs pre-allocated (contiguous, same shape) and assigned. `dim` is wrapped.
 void softmax(const Tensor& x, std::int64_t dim, bool log, Tensor& y);

@@ -25,29 +25,7 @@ void softmax(const Tensor& x_, std::int64_t dim, bool log, Tensor& y_) {
         const T* x = x_.data<T>();
         T* y = y_.data<T>();
         const std::int64_t D = rows.D;
-        for_each_row(rows, [&](std::int64_t b, std::int64_t st) {
-            const MaxNan max_nan;
-            T m = x[b];
-            for (std::int64_t j = 1; j < D; ++j) m = max_nan(m, x[b + j * st]);
-            const SoftmaxShiftedExp shifted_exp;
-            double sum = 0;
-            if (log) {
-                for (std::int64_t j = 0; j < D; ++j) sum += double(shifted_exp(x[b + j * st], m));
-                const LogSoftmaxForward f;
-                const T log_sum = T(std::log(sum));
-                for (std::int64_t j = 0; j < D; ++j) y[b + j * st] = f(x[b + j * st], m, log_sum);
-            } else {
-                // Store the exponents first so each is computed once, then scale them in place.
-                for (std::int64_t j = 0; j < D; ++j) {
-                    const T e = shifted_exp(x[b + j * st], m);
-                    y[b + j * st] = e;
-                    sum += double(e);
-                }
-                const SoftmaxNormalize normalize;
-                const T inv = T(1.0 / sum);
-                for (std::int64_t j = 0; j < D; ++j) y[b + j * st] = normalize(y[b + j * st], inv);
-            }
-        });
+        for_each_row(rows, [&](std::int64_t b, std::int64_t st) { softmax_row(x + b, y + b, D, st, log); });
     });
 }
 
@@ -60,18 +38,7 @@ void softmax_backward(const Tensor& y_, const Tensor& dy_, std::int64_t dim, boo
         const T* dy = dy_.data<T>();
         T* dx = dx_.data<T>();
         const std::int64_t D = rows.D;
-        for_each_row(rows, [&](std::int64_t b, std::int64_t st) {
-            double acc = 0;
-            if (log) {
-                for (std::int64_t j = 0; j < D; ++j) acc += double(dy[b + j * st]);
-                const LogSoftmaxBackward f;
-                for (std::int64_t j = 0; j < D; ++j) dx[b + j * st] = f(y[b + j * st], dy[b + j * st], T(acc));
-            } else {
-                for (std::int64_t j = 0; j < D; ++j) acc += double(dy[b + j * st]) * double(y[b + j * st]);
-                const SoftmaxBackward f;
-                for (std::int64_t j = 0; j < D; ++j) dx[b + j * st] = f(y[b + j * st], dy[b + j * st], T(acc));
-            }
-        });
+        for_each_row(rows, [&](std::int64_t b, std::int64_t st) { softmax_backward_row(y + b, dy + b, dx + b, D, st, log); });
     });
 }
 

@@ -15,26 +15,7 @@ __global__ void softmax_kernel(const T* x, T* y, std::int64_t rows, std::int64_t
     const std::int64_t step = std::int64_t(blockDim.x) * gridDim.x;
     for (std::int64_t r = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += step) {
         const std::int64_t b = SoftmaxRows::base(r, D, st);
-        const MaxNan max_nan;
-        T m = x[b];
-        for (std::int64_t j = 1; j < D; ++j) m = max_nan(m, x[b + j * st]);
-        const SoftmaxShiftedExp shifted_exp;
-        double sum = 0;
-        if (log) {
-            for (std::int64_t j = 0; j < D; ++j) sum += double(shifted_exp(x[b + j * st], m));
-            const LogSoftmaxForward f;
-            const T log_sum = T(::log(sum));
-            for (std::int64_t j = 0; j < D; ++j) y[b + j * st] = f(x[b + j * st], m, log_sum);
-        } else {
-            for (std::int64_t j = 0; j < D; ++j) {
-                const T e = shifted_exp(x[b + j * st], m);
-                y[b + j * st] = e;
-                sum += double(e);
-            }
-            const SoftmaxNormalize normalize;
-            const T inv = T(1.0 / sum);
-            for (std::int64_t j = 0; j < D; ++j) y[b + j * st] = normalize(y[b + j * st], inv);
-        }
+        softmax_row(x + b, y + b, D, st, log);
     }
 }
 
@@ -44,16 +25,7 @@ __global__ void softmax_backward_kernel(const T* y, const T* dy, T* dx, std::int
     const std::int64_t step = std::int64_t(blockDim.x) * gridDim.x;
     for (std::int64_t r = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += step) {
         const std::int64_t b = SoftmaxRows::base(r, D, st);
-        double acc = 0;
-        if (log) {
-            for (std::int64_t j = 0; j < D; ++j) acc += double(dy[b + j * st]);
-            const LogSoftmaxBackward f;
-            for (std::int64_t j = 0; j < D; ++j) dx[b + j * st] = f(y[b + j * st], dy[b + j * st], T(acc));
-        } else {
-            for (std::int64_t j = 0; j < D; ++j) acc += double(dy[b + j * st]) * double(y[b + j * st]);
-            const SoftmaxBackward f;
-            for (std::int64_t j = 0; j < D; ++j) dx[b + j * st] = f(y[b + j * st], dy[b + j * st], T(acc));
-        }
+        softmax_backward_row(y + b, dy + b, dx + b, D, st, log);
     }
 }
 
