@@ -209,4 +209,13 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     return out;
 }
 
+Tensor increment(const Tensor& t) {
+    GS_CHECK(t.defined() && t.dtype() == DType::i64, "increment: needs an i64 tensor, got ",
+             t.defined() ? t.describe() : "undefined");
+    Tensor out = Tensor::empty(t.shape(), DType::i64, t.device());
+    if (use_cuda("increment", {&t, &out})) GS_CUDA_CALL(cuda::increment(t, out));
+    else cpu::increment(t, out);
+    return out;
+}
+
 }  // namespace gs::kernels

@@ -180,6 +180,11 @@ struct WhereOp {
     template <class T> GS_HOST_DEVICE T operator()(std::uint8_t c, T a, T b) const { return c ? a : b; }
 };
 
+// x + 1 on integers (counters).
+struct IncrementOp {
+    GS_HOST_DEVICE std::int64_t operator()(std::int64_t x) const { return x + 1; }
+};
+
 // ---- public API -----------------------------------------------------------------------------------
 
 enum class UnaryOp : std::uint8_t { neg, exp, log, sqrt, abs, sign, tanh, sigmoid, relu };
@@ -218,6 +223,10 @@ Tensor binary_backward(BinaryOp op, int which, const Tensor& a, const Tensor& b,
 Tensor compare(CompareOp op, const Tensor& a, const Tensor& b);
 // cond ? a : b with cond (u8), a and b broadcast together; a, b: same dtype (any).
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// t + 1 for an i64 tensor, on t's device: counters such as BatchNorm's num_batches_tracked advance
+// on a GPU without a synchronizing round trip to the host.
+Tensor increment(const Tensor& t);
 
 namespace detail {
 
@@ -282,6 +291,7 @@ void binary_backward(BinaryOp op, int which, const Tensor& a, const Tensor& b, c
                      Tensor& d);
 void compare(CompareOp op, const Tensor& a, const Tensor& b, Tensor& out);
 void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out);
+void increment(const Tensor& t, Tensor& out);
 }  // namespace cpu
 
 namespace cuda {
@@ -298,6 +308,7 @@ void binary_backward(BinaryOp op, int which, const Tensor& a, const Tensor& b, c
                      Tensor& d);
 void compare(CompareOp op, const Tensor& a, const Tensor& b, Tensor& out);
 void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out);
+void increment(const Tensor& t, Tensor& out);
 }  // namespace cuda
 
 }  // namespace gs::kernels

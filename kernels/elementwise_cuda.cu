@@ -86,4 +86,6 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) {
     });
 }
 
+void increment(const Tensor& t, Tensor& out) { map<std::int64_t, std::int64_t>(out, IncrementOp{}, {&t}); }
+
 }  // namespace gs::kernels::cuda

@@ -11,6 +11,7 @@
 #include "autograd/pool.h"
 #include "autograd/reduce.h"
 #include "autograd/shape.h"
+#include "kernels/elementwise.h"
 #include "nn/init.h"
 #include "nn/per_example.h"
 #include "tensor/dtype.h"
@@ -102,14 +103,7 @@ Variable BatchNorm::forward(const Variable& x) {
     const kernels::BatchNormRunning running{buffer("running_mean"), buffer("running_var"), opt_.momentum};
     autograd::BatchNormTrainOutput out = autograd::batch_norm_train(x, gamma, beta, opt_.eps, &running);
     Tensor tracked = buffer("num_batches_tracked");
-    if (tracked.device().is_cpu()) {
-        tracked.data<std::int64_t>()[0] += 1;
-    } else {
-        // No i64 kernels on CUDA: the counter makes a round trip (one small synchronizing copy per
-        // BatchNorm call; only checkpoints read it).
-        const std::int64_t n = tracked.to(Device::cpu()).item<std::int64_t>();
-        tracked.copy_(Tensor::full({}, double(n + 1), DType::i64).to(tracked.device()));
-    }
+    tracked.copy_(kernels::increment(tracked));  // on the buffer's device, no host round trip
     return out.y;
 }
 

@@ -4,6 +4,7 @@
 
 #include "cuda_test_util.h"
 #include "kernels/elementwise.h"
+#include "nn/layers.h"
 #include "test_util.h"
 
 namespace k = gs::kernels;
@@ -99,4 +100,26 @@ TEST_CASE("cuda elementwise: mixed devices throw naming both and empty tensors w
     CHECK_THROWS_WITH_AS(k::binary(k::BinaryOp::add, c, d), doctest::Contains("cuda:0"), gs::Error);
     CHECK_THROWS_WITH_AS(k::where(k::compare(k::CompareOp::lt, d, d), c, c), doctest::Contains("cuda:0"), gs::Error);
     CHECK(k::unary(k::UnaryOp::exp, Tensor::zeros({0, 4}, DType::f32, gpu())).shape() == gs::Shape{0, 4});
+}
+
+TEST_CASE("cuda increment: i64 counters advance on the device, as BatchNorm's num_batches_tracked") {
+    GS_REQUIRE_GPU();
+    const Tensor c = Tensor::full({}, 41.0, DType::i64, gpu());
+    const Tensor bumped = k::increment(c);
+    CHECK(bumped.device() == gpu());
+    CHECK(bumped.to(gs::Device::cpu()).item<std::int64_t>() == 42);
+    CHECK(c.to(gs::Device::cpu()).item<std::int64_t>() == 41);
+    const Tensor v = Tensor::from_vector(std::vector<std::int64_t>{-1, 0, std::int64_t(1) << 40});
+    check_equal(k::increment(v.to(gpu())), k::increment(v), "increment");
+    // The layer's counter stays on the GPU and counts training batches only.
+    gs::nn::BatchNorm1d bn(2);
+    bn.to(gpu());
+    const gs::autograd::Variable x(Tensor::ones({4, 2}, DType::f32, gpu()));
+    bn.forward(x);
+    bn.forward(x);
+    bn.eval();
+    bn.forward(x);
+    const Tensor tracked = bn.buffer("num_batches_tracked");
+    CHECK(tracked.device() == gpu());
+    CHECK(tracked.to(gs::Device::cpu()).item<std::int64_t>() == 2);
 }

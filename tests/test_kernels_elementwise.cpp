@@ -295,3 +295,13 @@ TEST_CASE("elementwise ops on empty tensors return empty results") {
     CHECK(where(Tensor::zeros({0, 1}, DType::u8), e, Tensor::ones({3})).shape() == Shape{0, 3});
     CHECK(unary_backward(UnaryOp::relu, e, e, e).numel() == 0);
 }
+
+TEST_CASE("increment adds one to every element of an i64 tensor and refuses other dtypes") {
+    const Tensor counter = Tensor::full({}, 41.0, DType::i64);
+    const Tensor bumped = increment(counter);
+    CHECK(bumped.item<std::int64_t>() == 42);
+    CHECK(counter.item<std::int64_t>() == 41);  // out of place
+    const Tensor big = Tensor::from_vector(std::vector<std::int64_t>{-1, 0, std::int64_t(1) << 40});
+    CHECK(increment(big).to_vector<std::int64_t>() == std::vector<std::int64_t>{0, 1, (std::int64_t(1) << 40) + 1});
+    CHECK_THROWS_WITH_AS(increment(Tensor::ones({2})), doctest::Contains("increment: needs an i64 tensor"), gs::Error);
+}
