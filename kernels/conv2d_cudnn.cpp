@@ -5,11 +5,16 @@
 // choice does not depend on timing noise. The math type is pinned to CUDNN_FMA_MATH (no TF32) unless
 // allow_tf32() (f32; f64 has no reduced-precision math); with deterministic() only algorithms
 // cuDNN reports as deterministic are used.
-// Workspaces come from the caching allocator as u8 tensors. Descriptors are made per call (host
-// work only; a cache keyed by shape is a later optimization). NOTE: cuDNN 9 marks this imperative
+// Workspaces come from the caching allocator as u8 tensors. Descriptors and the chosen algorithm
+// are made once per distinct call (see plan() below) and reused. NOTE: cuDNN 9 marks this imperative
 // API deprecated in favour of the graph API; it is kept to this file (and batch_norm_cudnn.cpp,
 // relu_cudnn.cpp) so a move stays local.
+#include <memory>
+#include <mutex>
+#include <sstream>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "kernels/conv2d.h"
@@ -17,6 +22,7 @@
 #include "kernels/cudnn_raii.h"
 #include "tensor/cuda_check.h"
 #include "tensor/cuda_context.h"
+#include "tensor/dtype.h"
 
 namespace gs::kernels::cuda {
 namespace {
@@ -86,6 +92,42 @@ std::pair<Algo, std::size_t> choose(const char* op, const ConvSetup& s, const st
             det ? " (turn off deterministic mode)" : "");
 }
 
+// One pass of one convolution, ready to run: its descriptors (with the chosen math type set on the
+// convolution descriptor), the algorithm (as int: the three passes have three enum types) and the
+// workspace size.
+struct ConvPlan {
+    ConvSetup setup;
+    int algo = 0;
+    std::size_t workspace = 0;
+    ConvPlan(const char* op, const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dGeometry& g, DType dtype,
+             int dev)
+        : setup(op, xs, ws, ys, g, dtype, dev) {}
+};
+
+// The plan of pass `op` for these shapes, made by make(setup) -> {algo, workspace bytes} on the
+// first call and reused after: descriptor setup and the heuristics query are host work that every
+// step of a training loop would otherwise repeat for every convolution. The key holds everything
+// the choice depends on, the deterministic and TF32 settings included, so changing either picks
+// anew. Plans are never destroyed: their descriptors would be freed from a static destructor,
+// possibly after cuDNN has shut down (the handles make the same choice).
+template <class Make>
+const ConvPlan& plan(const char* op, const Shape& xs, const Shape& ws, const Shape& ys, const Conv2dGeometry& g,
+                     DType dtype, int dev, Make make) {
+    static std::mutex mutex;
+    static auto* plans = new std::unordered_map<std::string, std::unique_ptr<ConvPlan>>;
+    std::ostringstream key;
+    key << op << ' ' << dev << ' ' << dtype_name(dtype) << ' ' << shape_str(xs) << ' ' << shape_str(ws) << ' '
+        << shape_str(ys) << ' ' << g.str() << " det=" << deterministic() << " tf32=" << allow_tf32();
+    std::lock_guard<std::mutex> lock(mutex);
+    std::unique_ptr<ConvPlan>& slot = (*plans)[key.str()];
+    if (!slot) {
+        auto p = std::make_unique<ConvPlan>(op, xs, ws, ys, g, dtype, dev);
+        std::tie(p->algo, p->workspace) = make(p->setup);
+        slot = std::move(p);  // only a complete plan is kept: a throwing make() leaves the slot empty
+    }
+    return *slot;
+}
+
 // A workspace of `bytes` from the caching allocator (undefined for 0), and its pointer.
 struct Workspace {
     Tensor buffer;
@@ -112,23 +154,27 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeom
     if (w.numel() == 0) {
         zero(y);  // no input channels: the sum over C*R*S taps is empty
     } else {
-        ConvSetup c(op, x.shape(), w.shape(), y.shape(), g, x.dtype(), dev);
-        int max = 0;
-        GS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(c.handle, &max));
-        std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<std::size_t>(max));
-        int count = 0;
-        GS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(c.handle, c.x.get(), c.w.get(), c.conv.get(), c.y.get(),
-                                                              max, &count, perf.data()));
-        const auto [algo, bytes] = choose<cudnnConvolutionFwdAlgo_t>(
-            op, c, perf, count,
-            [&](cudnnConvolutionFwdAlgo_t a, std::size_t* n) {
-                return cudnnGetConvolutionForwardWorkspaceSize(c.handle, c.x.get(), c.w.get(), c.conv.get(), c.y.get(),
-                                                               a, n);
-            },
-            x.shape(), w.shape(), g);
-        Workspace ws(bytes, dev);
+        const ConvPlan& p = plan(op, x.shape(), w.shape(), y.shape(), g, x.dtype(), dev, [&](const ConvSetup& c) {
+            int max = 0;
+            GS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(c.handle, &max));
+            std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<std::size_t>(max));
+            int count = 0;
+            GS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(c.handle, c.x.get(), c.w.get(), c.conv.get(),
+                                                                  c.y.get(), max, &count, perf.data()));
+            const auto [algo, bytes] = choose<cudnnConvolutionFwdAlgo_t>(
+                op, c, perf, count,
+                [&](cudnnConvolutionFwdAlgo_t a, std::size_t* n) {
+                    return cudnnGetConvolutionForwardWorkspaceSize(c.handle, c.x.get(), c.w.get(), c.conv.get(),
+                                                                   c.y.get(), a, n);
+                },
+                x.shape(), w.shape(), g);
+            return std::pair<int, std::size_t>(int(algo), bytes);
+        });
+        const ConvSetup& c = p.setup;
+        Workspace ws(p.workspace, dev);
         GS_CUDNN_CHECK(cudnnConvolutionForward(c.handle, &s.one, c.x.get(), x.raw_data(), c.w.get(), w.raw_data(),
-                                               c.conv.get(), algo, ws.ptr, bytes, &s.zero, c.y.get(), y.raw_data()));
+                                               c.conv.get(), cudnnConvolutionFwdAlgo_t(p.algo), ws.ptr, p.workspace,
+                                               &s.zero, c.y.get(), y.raw_data()));
     }
     if (b.defined()) {
         // y += b broadcast over (N, OH, OW): y was assigned just above, so the output is still
@@ -146,24 +192,28 @@ void backward_input(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g, 
     CudaDeviceGuard guard(dev);
     if (dx.numel() == 0) return;
     if (dy.numel() == 0 || w.numel() == 0) return zero(dx);  // no output channels: nothing flows back
-    ConvSetup c(op, dx.shape(), w.shape(), dy.shape(), g, dy.dtype(), dev);
-    int max = 0;
-    GS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(c.handle, &max));
-    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<std::size_t>(max));
-    int count = 0;
-    GS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(c.handle, c.w.get(), c.y.get(), c.conv.get(), c.x.get(),
-                                                               max, &count, perf.data()));
-    const auto [algo, bytes] = choose<cudnnConvolutionBwdDataAlgo_t>(
-        op, c, perf, count,
-        [&](cudnnConvolutionBwdDataAlgo_t a, std::size_t* n) {
-            return cudnnGetConvolutionBackwardDataWorkspaceSize(c.handle, c.w.get(), c.y.get(), c.conv.get(), c.x.get(),
-                                                                a, n);
-        },
-        dx.shape(), w.shape(), g);
-    Workspace ws(bytes, dev);
+    const ConvPlan& p = plan(op, dx.shape(), w.shape(), dy.shape(), g, dy.dtype(), dev, [&](const ConvSetup& c) {
+        int max = 0;
+        GS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(c.handle, &max));
+        std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<std::size_t>(max));
+        int count = 0;
+        GS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(c.handle, c.w.get(), c.y.get(), c.conv.get(),
+                                                                   c.x.get(), max, &count, perf.data()));
+        const auto [algo, bytes] = choose<cudnnConvolutionBwdDataAlgo_t>(
+            op, c, perf, count,
+            [&](cudnnConvolutionBwdDataAlgo_t a, std::size_t* n) {
+                return cudnnGetConvolutionBackwardDataWorkspaceSize(c.handle, c.w.get(), c.y.get(), c.conv.get(),
+                                                                    c.x.get(), a, n);
+            },
+            dx.shape(), w.shape(), g);
+        return std::pair<int, std::size_t>(int(algo), bytes);
+    });
+    const ConvSetup& c = p.setup;
+    Workspace ws(p.workspace, dev);
     const Scaling<T> s;
     GS_CUDNN_CHECK(cudnnConvolutionBackwardData(c.handle, &s.one, c.w.get(), w.raw_data(), c.y.get(), dy.raw_data(),
-                                                c.conv.get(), algo, ws.ptr, bytes, &s.zero, c.x.get(), dx.raw_data()));
+                                                c.conv.get(), cudnnConvolutionBwdDataAlgo_t(p.algo), ws.ptr, p.workspace,
+                                                &s.zero, c.x.get(), dx.raw_data()));
 }
 
 template <class T>
@@ -173,24 +223,28 @@ void backward_weight(const Tensor& dy, const Tensor& x, const Conv2dGeometry& g,
     CudaDeviceGuard guard(dev);
     if (dw.numel() == 0) return;
     if (dy.numel() == 0) return zero(dw);  // an empty batch: the sum over N is empty
-    ConvSetup c(op, x.shape(), dw.shape(), dy.shape(), g, dy.dtype(), dev);
-    int max = 0;
-    GS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(c.handle, &max));
-    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<std::size_t>(max));
-    int count = 0;
-    GS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(c.handle, c.x.get(), c.y.get(), c.conv.get(), c.w.get(),
-                                                                 max, &count, perf.data()));
-    const auto [algo, bytes] = choose<cudnnConvolutionBwdFilterAlgo_t>(
-        op, c, perf, count,
-        [&](cudnnConvolutionBwdFilterAlgo_t a, std::size_t* n) {
-            return cudnnGetConvolutionBackwardFilterWorkspaceSize(c.handle, c.x.get(), c.y.get(), c.conv.get(),
-                                                                  c.w.get(), a, n);
-        },
-        x.shape(), dw.shape(), g);
-    Workspace ws(bytes, dev);
+    const ConvPlan& p = plan(op, x.shape(), dw.shape(), dy.shape(), g, dy.dtype(), dev, [&](const ConvSetup& c) {
+        int max = 0;
+        GS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(c.handle, &max));
+        std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<std::size_t>(max));
+        int count = 0;
+        GS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(c.handle, c.x.get(), c.y.get(), c.conv.get(),
+                                                                     c.w.get(), max, &count, perf.data()));
+        const auto [algo, bytes] = choose<cudnnConvolutionBwdFilterAlgo_t>(
+            op, c, perf, count,
+            [&](cudnnConvolutionBwdFilterAlgo_t a, std::size_t* n) {
+                return cudnnGetConvolutionBackwardFilterWorkspaceSize(c.handle, c.x.get(), c.y.get(), c.conv.get(),
+                                                                      c.w.get(), a, n);
+            },
+            x.shape(), dw.shape(), g);
+        return std::pair<int, std::size_t>(int(algo), bytes);
+    });
+    const ConvSetup& c = p.setup;
+    Workspace ws(p.workspace, dev);
     const Scaling<T> s;
     GS_CUDNN_CHECK(cudnnConvolutionBackwardFilter(c.handle, &s.one, c.x.get(), x.raw_data(), c.y.get(), dy.raw_data(),
-                                                  c.conv.get(), algo, ws.ptr, bytes, &s.zero, c.w.get(), dw.raw_data()));
+                                                  c.conv.get(), cudnnConvolutionBwdFilterAlgo_t(p.algo), ws.ptr,
+                                                  p.workspace, &s.zero, c.w.get(), dw.raw_data()));
 }
 
 template <class T>
