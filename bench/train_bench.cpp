@@ -7,7 +7,8 @@
 //
 // Reported: examples/s over the timed steps, seconds (wall and CPU) per step, minor page faults
 // per timed step (getrusage; the pooled allocator should keep this near 0), fresh allocations per
-// timed step, and the process's peak RSS.
+// timed step, the process's peak RSS, and the pooled allocator's peak bytes in use (what the work
+// needed at once; RSS above it is blocks cached in size classes the work no longer asks for).
 #include <omp.h>
 #include <sys/resource.h>
 
@@ -142,10 +143,11 @@ int run(int argc, char** argv) {
     std::printf("{\"workload\": \"%s\", \"mode\": \"%s\", \"device\": \"%s\", \"batch\": %lld, \"threads\": %d, "
                 "\"steps\": %lld, \"examples_per_second\": %.6g, \"seconds_per_step\": %.6g, \"cpu_seconds_per_step\": %.6g, "
                 "\"minor_faults_per_step\": %.6g, "
-                "\"fresh_allocations_per_step\": %.6g, \"peak_rss_kb\": %ld}\n",
+                "\"fresh_allocations_per_step\": %.6g, \"peak_rss_kb\": %ld, \"peak_in_use_kb\": %lld, \"cached_kb\": %lld}\n",
                 workload.c_str(), mode.c_str(), device.str().c_str(), (long long)batch, omp_get_max_threads(),
                 (long long)steps, double(batch * steps) / seconds, seconds / double(steps), cpu / double(steps),
-                double(faults) / double(steps), double(fresh) / double(steps), peak_rss_kb());
+                double(faults) / double(steps), double(fresh) / double(steps), peak_rss_kb(),
+                (long long)(cpu_allocator::stats().peak_bytes_in_use / 1024), (long long)(cpu_allocator::stats().bytes_cached / 1024));
     return 0;
 }
 

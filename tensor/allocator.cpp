@@ -1,10 +1,13 @@
-// Size-binned caching allocator for host memory.
+// Size-binned caching allocator for host memory: freed blocks wait in free lists by size class and
+// are handed out again, to a request of their own class or of a class up to kReuseFactor smaller.
 #include "tensor/allocator.h"
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -17,9 +20,17 @@ namespace {
 
 constexpr std::size_t kAlignment = 64;
 
+// A request may take a cached block up to this many times its rounded size when its own class has
+// none: work whose tensors shrink as it goes (inference through a CNN) then reuses the large blocks
+// of its first layers instead of faulting in fresh pages for every new size, so the process holds
+// about what the work needs at once rather than that much per size class. At most half of such a
+// block goes unused.
+constexpr std::size_t kReuseFactor = 2;
+
 struct Pool {
     std::mutex mutex;
-    std::unordered_map<std::size_t, std::vector<void*>> free_lists;  // keyed by rounded size
+    std::map<std::size_t, std::vector<void*>> free_lists;  // keyed by rounded size, ordered for lower_bound
+    std::unordered_map<void*, std::size_t> in_use;          // block -> its size class
     AllocatorStats stats;
 };
 
@@ -53,39 +64,52 @@ void* allocate(std::size_t bytes) {
     const std::size_t size = round_size(bytes);
     Pool& p = pool();
     void* ptr = nullptr;
+    std::size_t block = 0;
     {
         std::lock_guard lock(p.mutex);
-        auto it = p.free_lists.find(size);
-        if (it != p.free_lists.end() && !it->second.empty()) {
+        // The smallest cached block of this class or a larger one within kReuseFactor.
+        for (auto it = p.free_lists.lower_bound(size); it != p.free_lists.end() && it->first <= kReuseFactor * size; ++it) {
+            if (it->second.empty()) continue;
             ptr = it->second.back();
             it->second.pop_back();
+            block = it->first;
+            p.in_use.emplace(ptr, block);
             p.stats.reused_allocations++;
-            p.stats.bytes_in_use += std::int64_t(size);
-            p.stats.bytes_cached -= std::int64_t(size);
+            p.stats.bytes_in_use += std::int64_t(block);
+            p.stats.bytes_cached -= std::int64_t(block);
+            p.stats.peak_bytes_in_use = std::max(p.stats.peak_bytes_in_use, p.stats.bytes_in_use);
+            break;
         }
     }
+    if (ptr) return handed_out(ptr, block);
+    ptr = std::aligned_alloc(kAlignment, size);
     if (!ptr) {
+        empty_cache();
         ptr = std::aligned_alloc(kAlignment, size);
-        if (!ptr) {
-            empty_cache();
-            ptr = std::aligned_alloc(kAlignment, size);
-        }
-        GS_CHECK(ptr != nullptr, "cpu_allocator: out of memory allocating ", size, " bytes");
+    }
+    GS_CHECK(ptr != nullptr, "cpu_allocator: out of memory allocating ", size, " bytes");
+    {
         std::lock_guard lock(p.mutex);
+        p.in_use.emplace(ptr, size);
         p.stats.fresh_allocations++;
         p.stats.bytes_in_use += std::int64_t(size);
+        p.stats.peak_bytes_in_use = std::max(p.stats.peak_bytes_in_use, p.stats.bytes_in_use);
     }
     return handed_out(ptr, size);
 }
 
 void deallocate(void* ptr, std::size_t bytes) {
     if (!ptr) return;
-    const std::size_t size = round_size(bytes);
     Pool& p = pool();
     std::lock_guard lock(p.mutex);
-    p.free_lists[size].push_back(ptr);
-    p.stats.bytes_in_use -= std::int64_t(size);
-    p.stats.bytes_cached += std::int64_t(size);
+    const auto it = p.in_use.find(ptr);
+    GS_CHECK(it != p.in_use.end() && it->second >= round_size(bytes),
+             "cpu_allocator: deallocate of a block it did not hand out (or with a larger size than asked for)");
+    const std::size_t block = it->second;
+    p.in_use.erase(it);
+    p.free_lists[block].push_back(ptr);
+    p.stats.bytes_in_use -= std::int64_t(block);
+    p.stats.bytes_cached += std::int64_t(block);
 }
 
 void set_poison(bool on) { g_poison.store(on); }

@@ -12,6 +12,7 @@ struct AllocatorStats {
     std::int64_t reused_allocations = 0; // blocks served from a free list
     std::int64_t bytes_in_use = 0;       // rounded sizes of the blocks handed out now
     std::int64_t bytes_cached = 0;       // rounded sizes of the blocks waiting in free lists
+    std::int64_t peak_bytes_in_use = 0;  // the most bytes_in_use has been (what the work needed at once)
 };
 
 namespace cpu_allocator {
@@ -19,7 +20,8 @@ namespace cpu_allocator {
 // Returns a 64-byte-aligned block of at least `bytes` bytes (a valid pointer even for 0 bytes).
 // Thread-safe. Throws gs::Error when the system is out of memory.
 void* allocate(std::size_t bytes);
-// Returns a block from allocate(); `bytes` must be the size that was asked for.
+// Returns a block from allocate(); `bytes` must be the size that was asked for (the block may be
+// larger: a request can be served from a cached block of a larger class).
 void deallocate(void* ptr, std::size_t bytes);
 // The size class a request is rounded up to (a power of two or 1.25/1.5/1.75 times one).
 std::size_t round_size(std::size_t bytes);

@@ -1,6 +1,7 @@
 // BlockCache: the free lists and out-of-memory policy of the CUDA caching allocator.
 #include "tensor/block_cache.h"
 
+#include <algorithm>
 #include <bit>
 
 #include "tensor/cuda_allocator.h"
@@ -36,6 +37,7 @@ void* BlockCache::allocate(int device, std::uint64_t stream, std::size_t bytes) 
         in_use_.emplace(ptr, key);
         st.reused_allocations++;
         st.bytes_in_use += std::int64_t(size);
+        st.peak_bytes_in_use = std::max(st.peak_bytes_in_use, st.bytes_in_use);
         st.bytes_cached -= std::int64_t(size);
         return ptr;
     }
@@ -51,6 +53,7 @@ void* BlockCache::allocate(int device, std::uint64_t stream, std::size_t bytes) 
     in_use_.emplace(ptr, key);
     st.fresh_allocations++;
     st.bytes_in_use += std::int64_t(size);
+    st.peak_bytes_in_use = std::max(st.peak_bytes_in_use, st.bytes_in_use);
     return ptr;
 }
 

@@ -102,7 +102,7 @@ TEST_CASE("cuda elementwise: mixed devices throw naming both and empty tensors w
     CHECK(k::unary(k::UnaryOp::exp, Tensor::zeros({0, 4}, DType::f32, gpu())).shape() == gs::Shape{0, 4});
 }
 
-TEST_CASE("cuda increment: i64 counters advance on the device, as BatchNorm's num_batches_tracked") {
+TEST_CASE("cuda increment: i64 counters advance on the device as BatchNorm num_batches_tracked does") {
     GS_REQUIRE_GPU();
     const Tensor c = Tensor::full({}, 41.0, DType::i64, gpu());
     const Tensor bumped = k::increment(c);

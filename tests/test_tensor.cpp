@@ -190,6 +190,26 @@ TEST_CASE("allocator: freed blocks are reused / aligned / and counted") {
     CHECK(after.reused_allocations >= before.reused_allocations + 10);
 }
 
+TEST_CASE("allocator: a request takes a cached block up to twice its size class and never a much larger one") {
+    namespace A = gs::cpu_allocator;
+    // Sizes no other test uses, so the blocks below are the only cached ones of these classes.
+    const std::size_t big = 7 * 1000 * 1000 + 3, smaller = 5 * 1000 * 1000 + 3, tiny = 1000 * 1000 + 3;
+    void* p = A::allocate(big);
+    A::deallocate(p, big);
+    const auto before = A::stats();
+    void* q = A::allocate(smaller);  // 5 MB fits the cached 7 MB block (within 2x)
+    CHECK(A::stats().fresh_allocations == before.fresh_allocations);
+    CHECK(A::stats().bytes_in_use - before.bytes_in_use >= std::int64_t(A::round_size(big)));
+    CHECK(A::stats().peak_bytes_in_use >= A::stats().bytes_in_use);
+    A::deallocate(q, smaller);  // given back under the size it was asked for; the block keeps its class
+    CHECK(A::stats().bytes_in_use == before.bytes_in_use);
+    void* r = A::allocate(tiny);  // 1 MB must not pin the cached 7 MB block
+    CHECK(r != p);
+    A::deallocate(r, tiny);
+    int local = 0;
+    CHECK_THROWS_WITH_AS(A::deallocate(&local, sizeof local), doctest::Contains("did not hand out"), gs::Error);
+}
+
 TEST_CASE("tensor: sizes that overflow are errors and never wrapped allocations") {
     CHECK_THROWS_WITH_AS(Tensor::zeros({std::int64_t(1) << 62}), doctest::Contains("needs more bytes"), gs::Error);
     CHECK_THROWS_WITH_AS(Tensor::zeros({std::int64_t(1) << 32, std::int64_t(1) << 32}),
