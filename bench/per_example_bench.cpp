@@ -6,8 +6,8 @@
 // after one warm-up run.
 //
 // Materializing (B, P) floats is bounded by the memory's write speed, so the bench also times a
-// plain parallel fill of a warm (B, P) buffer: B / that time is the most per-example gradients/s
-// any method that writes them all can reach on this machine.
+// parallel fill of a warm (B, P) buffer (plain and non-temporal stores, the faster): B / that time
+// is about the most per-example gradients/s any method that writes them all can reach here.
 //
 //   per_example_bench [--model mlp|alexnet_small|all] [--batch B] [--gram-examples M] [--chunk C]
 //                     [--reps R] [--threads N] [--json]
@@ -15,6 +15,10 @@
 // --json prints one JSON line per model with the fields of bench/per_example_peer.py (bench/run
 // interleaves the two).
 #include <omp.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -63,17 +67,32 @@ void pass(nn::Module& net, const Tensor& x, const Tensor& y, const std::function
     net.zero_grad();
 }
 
-// Seconds to write n floats into a warm buffer with all threads: the write-bandwidth floor of
-// materializing n per-example gradient entries.
+// Seconds to write n floats into a warm buffer with all threads, the faster of plain and
+// non-temporal stores (the kernels stream large per-example gradient matrices; which store kind
+// is faster depends on the machine): the write-bandwidth floor of materializing n entries.
 double fill_seconds(std::int64_t n, int reps) {
     Tensor buf = Tensor::empty({n});
-    float* p = buf.data<float>();
+    float* p = buf.data<float>();  // 64-byte aligned (the pooled allocator)
     float v = 0;
-    return best_of(reps, [&] {
+    double best = best_of(reps, [&] {
         v += 1;
 #pragma omp parallel for schedule(static)
         for (std::int64_t i = 0; i < n; ++i) p[i] = v;
     });
+#if defined(__SSE2__)
+    best = std::min(best, best_of(reps, [&] {
+        v += 1;
+        const __m128 x = _mm_set1_ps(v);
+#pragma omp parallel
+        {
+#pragma omp for schedule(static)
+            for (std::int64_t i = 0; i < n / 4; ++i) _mm_stream_ps(p + 4 * i, x);
+            _mm_sfence();
+        }
+        for (std::int64_t i = n / 4 * 4; i < n; ++i) p[i] = v;
+    }));
+#endif
+    return best;
 }
 
 struct Options {

@@ -156,6 +156,22 @@ TEST_CASE_TEMPLATE("per_example kernels: linear matches naive loops", T, float, 
     }
 }
 
+TEST_CASE_TEMPLATE("per_example kernels: linear gradients large enough to be streamed are d a^T exactly", T, float, double) {
+    // B * O * I elements above the 32 MB streaming threshold (non-temporal stores), with I odd so
+    // rows start at every alignment; each entry is one product, so the match is exact.
+    const i64 B = 48, O = 200, I = 1001;
+    const Tensor a = test::randn<T>({B, I}, 13), d = test::randn<T>({B, O}, 14);
+    const Tensor g = linear_per_example_grad_weight(a, d);
+    const T* av = a.data<T>();
+    const T* dv = d.data<T>();
+    const T* gv = g.data<T>();
+    i64 wrong = 0;
+    for (i64 i = 0; i < B; ++i)
+        for (i64 o = 0; o < O; ++o)
+            for (i64 k = 0; k < I; ++k) wrong += gv[(i * O + o) * I + k] != dv[i * O + o] * av[i * I + k];
+    CHECK(wrong == 0);
+}
+
 TEST_CASE_TEMPLATE("per_example kernels: conv2d matches naive loops", T, float, double) {
     struct Case {
         i64 B, C, H, W, K, R, S;
