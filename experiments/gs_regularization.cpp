@@ -26,10 +26,10 @@ void apply_preset(Flags& f, const std::string& preset, RegularizationSpec& r, st
     }
     if (preset == "standard") {
         // The MLPs on 10,000 Fashion-MNIST training images (as gs-randomization's standard) and the
-        // whole test split. The full 60,000 would take about 2.3 hours on 2 cores by the measured
-        // speed of these MLPs (5,000 examples/s for mlp_1x512 under load, half that for mlp_3x512);
-        // --train-examples 0 asks for it. alexnet_small and the Inceptions are too slow on this CPU
-        // (issue #5); add them with --models.
+        // whole test split. The full 60,000 (--train-examples 0) would take about an hour on 2 idle
+        // cores by the speeds measured in gs-randomization's standard run (about 10,000 and 6,800
+        // examples/s for mlp_1x512 and mlp_3x512), six times this. alexnet_small and the
+        // Inceptions are too slow on this CPU (issue #5); add them with --models.
         f.preset("--models", models, std::string("mlp_1x512,mlp_3x512"));
         f.preset("--train-examples", s.train_examples, std::int64_t(10000));
         f.preset("--epochs", s.epochs, std::int64_t(30));
