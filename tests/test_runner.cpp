@@ -6,10 +6,12 @@
 #include <fstream>
 #include <string>
 
+#include "autograd/variable.h"
 #include "experiments/runner/classifier.h"
 #include "experiments/runner/flags.h"
 #include "experiments/runner/run_dir.h"
 #include "kernels/cuda_settings.h"
+#include "kernels/reduce.h"
 #include "nn/safetensors.h"
 #include "temp_dir.h"
 #include "tensor/error.h"
@@ -144,6 +146,42 @@ TEST_CASE("runner: an MLP fits random labels and stays at chance on the test spl
     // Chance is 10%; with 1000 test examples the binomial std is ~1%, so 16% is far out.
     CHECK(r.summary["final"]["test_accuracy"].get<double>() < 0.16);
     CHECK(r.summary["epochs"].get<std::int64_t>() < 60);  // it stopped at the fit
+    CHECK_FALSE(r.summary["final"].contains("train_misclassified"));  // nothing left to name
+}
+
+TEST_CASE("runner: a run short of 100% training accuracy names the training examples it gets wrong") {
+    // Three images appear twice with different labels, so at least three examples can never be
+    // fitted; the list must equal an independent evaluation of the saved weights.
+    TempDir tmp;
+    Progress quiet(Progress::Mode::off);
+    ClassifierSpec s;
+    s.train_examples = 64;
+    s.test_examples = 100;
+    s.widths = {128};
+    s.epochs = 30;
+    s.batch_size = 16;
+    s.lr = 0.05;
+    s.schedule = "constant";
+    data::Splits d = load_classifier_data(s);
+    test::append_conflicting_copies(d.train.images, d.train.labels, 3, 10);
+    const std::vector<std::int64_t> labels = d.train.labels.to_vector<std::int64_t>();
+    const ClassifierResult r = train_classifier(s, {}, tmp / "run", false, quiet, &d);
+
+    std::shared_ptr<nn::Module> model = build_classifier_model(s.model, s.widths, s.seed, 1, 28, 28, 10);
+    nn::NamedTensors weights;
+    for (auto& [name, t] : nn::load_safetensors(tmp / "run" / "checkpoint.safetensors").tensors)
+        if (name.rfind("optimizer.", 0) != 0) weights.emplace_back(name, t);
+    model->load_state_dict(weights);
+    model->eval();
+    autograd::NoGradGuard no_grad;
+    const Tensor x = classifier_pipeline(s, false)(d.train.images, s.seed, 0, 0);
+    const std::vector<std::int64_t> pred = kernels::argmax((*model)(autograd::Variable(x)).value(), 1).to_vector<std::int64_t>();
+    std::vector<std::int64_t> wrong;
+    for (std::size_t i = 0; i < pred.size(); ++i)
+        if (pred[i] != labels[i]) wrong.push_back(std::int64_t(i));
+    REQUIRE(wrong.size() >= 3);
+    REQUIRE(wrong.size() <= 20);  // the runner lists up to 20
+    CHECK(r.summary["final"]["train_misclassified"] == nlohmann::json(wrong));
 }
 
 TEST_CASE("runner: invalid specs are rejected naming the flag") {

@@ -54,6 +54,24 @@ Tensor pm1(std::int64_t N, std::uint64_t seed) {
     return Tensor::from_vector(t, {N});
 }
 
+// Appends copies of the first `count` images (u8 (N, C, H, W)) whose labels (i64 (N)) are moved to
+// the next class mod `classes`: a training set no classifier can fit, where the examples left
+// unfit are known (one of each pair i, N + i).
+inline void append_conflicting_copies(Tensor& images, Tensor& labels, std::int64_t count, std::int64_t classes) {
+    const std::int64_t N = images.size(0), P = images.numel() / N;
+    const std::vector<std::uint8_t> px0 = images.contiguous().to_vector<std::uint8_t>();
+    std::vector<std::uint8_t> px = px0;
+    std::vector<std::int64_t> lab = labels.to_vector<std::int64_t>();
+    for (std::int64_t k = 0; k < count; ++k) {
+        px.insert(px.end(), px0.begin() + k * P, px0.begin() + (k + 1) * P);
+        lab.push_back((lab[std::size_t(k)] + 1) % classes);
+    }
+    Shape shape = images.shape();
+    shape[0] = N + count;
+    images = Tensor::from_vector(px, shape);
+    labels = Tensor::from_vector(lab);
+}
+
 // ---- naive element access --------------------------------------------------------------------
 
 // Coordinates of flat position i in a row-major `shape`.

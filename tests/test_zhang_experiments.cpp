@@ -1,16 +1,21 @@
 // The gs-expressivity and gs-implicit-reg experiment drivers (experiments/zhang/*_experiment.h) on
 // tiny Gaussian data: per-size results, resume from saved results, the linear part's min-norm
-// limit and row-span invariant, and the flag names in validation errors.
+// limit and row-span invariant, and the flag names in validation errors; and what gs-randomization
+// says of training examples a run leaves unfit.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <set>
 #include <string>
 
 #include "experiments/runner/run_dir.h"
 #include "experiments/zhang/expressivity_experiment.h"
 #include "experiments/zhang/implicit_reg_experiment.h"
+#include "experiments/zhang/randomization.h"
 #include "temp_dir.h"
 #include "tensor/error.h"
+#include "test_util.h"
 
 using namespace gs;
 using namespace gs::exp;
@@ -110,4 +115,51 @@ TEST_CASE("implicit reg spec errors name the flag") {
     CHECK_THROWS_WITH_AS(s.validate(), doctest::Contains("--dataset mnist needs --data-dir"), gs::Error);
     // The memory arithmetic of the report: 40,000^2 f64 = 12.8 GB, plus the data and one block.
     CHECK(kernel_memory_bytes(40000, 784) == doctest::Approx(12.8e9 + 8.0 * 40000 * 784 + 268435456.0));
+}
+
+TEST_CASE("randomization experiment names the examples left unfit and their nearest training image") {
+    // Two images appear twice under different labels: at least one of each pair can never be
+    // fitted, and its nearest training image is its copy (distance 0) with the other label.
+    test::TempDir dir("gs_randomization_unfit");
+    Progress progress(Progress::Mode::off);
+    RandomizationSpec spec;
+    spec.models = {"mlp_1x512"};
+    spec.settings = {"true_labels"};
+    spec.corruption = {0.0};
+    spec.other_lr = 0.05;
+    spec.base.train_examples = 40;
+    spec.base.test_examples = 50;
+    spec.base.epochs = 40;
+    spec.base.batch_size = 8;
+    spec.base.schedule = "constant";
+    spec.base.whiten = true;
+    data::Splits data = load_classifier_data(spec.base);
+    const std::int64_t N = data.train.size();
+    test::append_conflicting_copies(data.train.images, data.train.labels, 2, data.train.num_classes);
+    const RandomizationResult r = run_randomization(spec, RuntimeOptions{}, dir.path, false, progress, &data);
+    REQUIRE(r.status == "complete");
+    const nlohmann::json& run = r.summary["models"]["mlp_1x512"]["runs"]["true_labels"];
+    CHECK(run["first_step_train_accuracy_100"].is_null());
+    REQUIRE(run.contains("train_misclassified_details"));
+    std::FILE* f = std::fopen((dir.path / "report.md").c_str(), "r");
+    REQUIRE(f);
+    std::string report(1 << 16, '\0');
+    report.resize(std::fread(report.data(), 1, report.size(), f));
+    std::fclose(f);
+    std::set<std::int64_t> pairs;  // the first index of each copied pair with a member left unfit
+    for (const auto& e : run["train_misclassified_details"]) {
+        const std::int64_t i = e["index"].get<std::int64_t>();
+        CHECK_FALSE(e["label_redrawn"].get<bool>());  // true labels: nothing was redrawn
+        if (i >= 2 && i < N) continue;  // not one of the copied pairs (0, N) and (1, N + 1)
+        const std::int64_t partner = i < N ? i + N : i - N;
+        pairs.insert(std::min(i, partner));
+        CHECK(e["nearest"] == partner);
+        CHECK(e["relative_distance"] == 0.0);
+        CHECK(e["nearest_label"] != e["label"]);
+        const std::string line = " " + std::to_string(i) + " (label " + e["label"].dump() + "; nearest " +
+                                 std::to_string(partner) + " at 0.000, label " + e["nearest_label"].dump() + ")";
+        CHECK_MESSAGE(report.find(line) != std::string::npos, line);
+    }
+    CHECK(pairs.size() == 2);
+    CHECK(r.summary["models"]["mlp_1x512"]["checks"]["every_setting_fits"] == false);
 }

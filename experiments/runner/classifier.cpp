@@ -87,16 +87,27 @@ Variable per_example_loss(const ClassifierSpec& spec, const Variable& logits, co
 }
 
 // logits on the model's device, labels on the CPU.
-std::int64_t count_correct(const Tensor& logits, const Tensor& labels) {
+// With `wrong`, the dataset positions (`indices`, i64) of the misclassified examples are appended.
+std::int64_t count_correct(const Tensor& logits, const Tensor& labels, std::vector<std::int64_t>* wrong = nullptr,
+                           const Tensor* indices = nullptr) {
     const auto pred = kernels::argmax(logits, 1).to(Device::cpu()).to_vector<std::int64_t>();
     const auto truth = labels.to_vector<std::int64_t>();
     std::int64_t c = 0;
-    for (std::size_t i = 0; i < pred.size(); ++i) c += pred[i] == truth[i];
+    for (std::size_t i = 0; i < pred.size(); ++i) {
+        c += pred[i] == truth[i];
+        if (wrong && pred[i] != truth[i]) wrong->push_back(indices->data<std::int64_t>()[i]);
+    }
     return c;
 }
 
+// A run that stops a few examples short of 100% training accuracy names them, so a researcher can
+// look at what resists fitting (near-duplicate images with different labels, say); beyond this
+// many the list says nothing a count does not.
+constexpr std::size_t kListMisclassified = 20;
+
 struct Eval {
     double loss = 0, accuracy = 0;
+    std::vector<std::int64_t> misclassified;  // split indices, in order
 };
 
 // Loss and accuracy of the whole split in eval mode, in chunks (no augmentation).
@@ -114,15 +125,16 @@ Eval evaluate(const ClassifierSpec& spec, nn::Module& model, const data::Dataset
     data::Loader loader(split.images, split.labels, lo);
     double loss_sum = 0;
     std::int64_t correct = 0;
+    std::vector<std::int64_t> wrong;
     for (std::int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
         const data::Batch batch = loader.make_batch(0, b);
         const Variable logits = model(Variable(batch.images.to(device)));
         const Tensor losses = per_example_loss(spec, logits, batch.labels.to(device)).value().to(Device::cpu());
         for (double x : losses.to(DType::f64).to_vector<double>()) loss_sum += x;
-        correct += count_correct(logits.value(), batch.labels);
+        correct += count_correct(logits.value(), batch.labels, &wrong, &batch.indices);
     }
     model.train(was_training);
-    return {loss_sum / double(split.size()), double(correct) / double(split.size())};
+    return {loss_sum / double(split.size()), double(correct) / double(split.size()), std::move(wrong)};
 }
 
 // Running sums of minibatch loss and accuracy.
@@ -503,6 +515,8 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
                         {"test_accuracy", test_eval.accuracy},
                         {"epoch", epoch_value},
                         {"step", st.step}};
+        if (!train_eval.misclassified.empty() && train_eval.misclassified.size() <= kListMisclassified)
+            st.last_eval["train_misclassified"] = train_eval.misclassified;
         metrics.append({{"kind", "epoch"},
                         {"step", st.step},
                         {"epoch", epoch_value},

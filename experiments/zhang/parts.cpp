@@ -59,7 +59,7 @@ ClassifierResult run_part(const ClassifierSpec& spec, const RuntimeOptions& rt, 
 nlohmann::json part_row(const ClassifierResult& r) {
     const nlohmann::json& fin = r.summary["final"];
     auto get = [&](const char* key) { return fin.is_object() ? fin[key] : nlohmann::json(nullptr); };
-    return {{"status", r.status},
+    nlohmann::json row = {{"status", r.status},
             {"train_accuracy", get("train_accuracy")},
             {"test_accuracy", get("test_accuracy")},
             {"train_loss", get("train_loss")},
@@ -70,6 +70,8 @@ nlohmann::json part_row(const ClassifierResult& r) {
             {"epochs", r.summary["epochs"]},
             {"parameters", r.summary["parameters"]},
             {"examples_per_second", r.summary["examples_per_second"]}};
+    if (fin.is_object() && fin.contains("train_misclassified")) row["train_misclassified"] = fin["train_misclassified"];
+    return row;
 }
 
 std::string percent(const nlohmann::json& x) {

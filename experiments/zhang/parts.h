@@ -29,7 +29,8 @@ ClassifierResult run_part(const ClassifierSpec& spec, const RuntimeOptions& runt
                           bool resume, Progress& progress, const data::Splits& data, const std::string& label);
 
 // The summary row of a part: status, final train/test accuracy and loss, best test accuracy,
-// first step at 100% training accuracy, steps, epochs, examples/s.
+// first step at 100% training accuracy, steps, epochs, examples/s, and train_misclassified (the
+// training-split indices the final evaluation got wrong) when the run lists them.
 nlohmann::json part_row(const ClassifierResult& r);
 
 // "85.75" for 0.8575; "-" for null.

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "data/randomize.h"
+#include "data/transforms.h"
 #include "experiments/runner/interrupt.h"
 #include "experiments/runner/run_dir.h"
 #include "experiments/zhang/parts.h"
@@ -58,6 +59,42 @@ std::vector<std::pair<std::string, double>> runs_of(const RandomizationSpec& spe
 }
 
 std::string num(const nlohmann::json& x) { return x.is_number() ? x.dump() : std::string("never"); }
+
+// What a researcher asks of a training example a run could not fit: its label, whether that label
+// was redrawn, and its nearest other training image as the model sees it (after the evaluation
+// pipeline) with that image's label. A near copy under another label is the usual culprit.
+nlohmann::json unfit_details(const data::Splits& raw, const fs::path& record, const ClassifierSpec& spec,
+                             const nlohmann::json& indices) {
+    const data::RandomizationRecord rec = data::load_record(record);
+    const data::Splits splits = data::reapply(raw, rec);
+    const Tensor x = classifier_pipeline(spec, false)(splits.train.images, spec.seed, 0, 0).to(DType::f64).contiguous();
+    const std::int64_t N = x.size(0), D = x.numel() / std::max<std::int64_t>(N, 1);
+    const double* px = x.data<double>();
+    const std::vector<std::int64_t> labels = splits.train.labels.to_vector<std::int64_t>();
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& idx : indices) {
+        const std::int64_t i = idx.get<std::int64_t>();
+        double norm = 0, best = INFINITY;
+        std::int64_t nearest = -1;
+        for (std::int64_t k = 0; k < D; ++k) norm += px[i * D + k] * px[i * D + k];
+        for (std::int64_t j = 0; j < N; ++j) {
+            if (j == i) continue;
+            double d = 0;
+            for (std::int64_t k = 0; k < D; ++k) d += (px[i * D + k] - px[j * D + k]) * (px[i * D + k] - px[j * D + k]);
+            if (d < best) best = d, nearest = j;
+        }
+        nlohmann::json e = {{"index", i},
+                            {"label", labels[std::size_t(i)]},
+                            {"label_redrawn", rec.train_corrupted.defined() && rec.train_corrupted.at({i}) != 0}};
+        if (nearest >= 0) {
+            e["nearest"] = nearest;
+            e["nearest_label"] = labels[std::size_t(nearest)];
+            e["relative_distance"] = norm > 0 ? nlohmann::json(std::sqrt(best / norm)) : nlohmann::json(nullptr);
+        }
+        out.push_back(e);
+    }
+    return out;
+}
 
 }  // namespace
 
@@ -112,6 +149,9 @@ RandomizationResult run_randomization(const RandomizationSpec& spec, const Runti
             nlohmann::json row = part_row(r);
             row["kind"] = kind;
             row["p"] = p;
+            if (row.contains("train_misclassified") && fs::exists(dir / model / name / "randomization.bin"))
+                row["train_misclassified_details"] = unfit_details(data, dir / model / name / "randomization.bin", s,
+                                                                   row["train_misclassified"]);
             m["runs"][name] = row;
             if (r.status == "interrupted") {
                 summary["status"] = "interrupted";
@@ -203,6 +243,26 @@ std::string randomization_report(const nlohmann::json& s) {
             r << "Third-party reproduction (small Inception, CIFAR-10): steps until the training loss reached 0.1:";
             for (const auto& [k, v] : reproduction_steps()) r << " " << k << " " << v / 1000 << "k;";
             r << " our column is steps to 100% accuracy, a later point.\n";
+        }
+        bool any_unfit = false;
+        for (const auto& [name, run] : m["runs"].items()) {
+            if (!run.contains("train_misclassified_details")) continue;
+            if (!any_unfit)
+                r << "\nTraining examples the last evaluation still got wrong (index in the training split), with their "
+                     "nearest other training image after preprocessing (relative distance ||x_i - x_j|| / ||x_i||):\n";
+            any_unfit = true;
+            r << "- " << name << ":";
+            for (const auto& e : run["train_misclassified_details"]) {
+                r << " " << e["index"] << " (label " << e["label"] << (e["label_redrawn"].get<bool>() ? ", redrawn" : "");
+                if (e.contains("nearest")) {
+                    char rel[32] = "-";
+                    if (e["relative_distance"].is_number())
+                        std::snprintf(rel, sizeof rel, "%.3f", e["relative_distance"].get<double>());
+                    r << "; nearest " << e["nearest"] << " at " << rel << ", label " << e["nearest_label"];
+                }
+                r << ")";
+            }
+            r << "\n";
         }
         r << "\nFigure 1b/1c data (label corruption p):\n\n| p | steps to fit | relative to p = 0 | test error % |\n|---|---|---|---|\n";
         for (const auto& row : m["corruption_curve"]) {
