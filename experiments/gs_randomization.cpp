@@ -32,7 +32,7 @@ void apply_preset(Flags& f, const std::string& preset, RandomizationSpec& r, std
         return;
     }
     if (preset == "standard") {
-        // About two hours on 2 CPU cores: the MLPs on 10,000 Fashion-MNIST images, the whole
+        // About 2.5 hours on 2 CPU cores: the MLPs on 10,000 Fashion-MNIST images, the whole
         // corruption grid. alexnet_small is left out because its convolutions are too slow on
         // this CPU today (issue #5); add it with --models. Constant rate, as in quick. Every run
         // stops at its fit; the cap is high because the last few corrupted labels take long: in

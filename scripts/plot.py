@@ -90,8 +90,18 @@ def plot_randomization(run):
                               ("test_error", "test error", "figure1c.png")):
         fig, ax = plt.subplots(figsize=(5, 4))
         for model in models:
-            curve = [c for c in summary["models"][model].get("corruption_curve", []) if c[key] is not None]
-            ax.plot([c["p"] for c in curve], [c[key] for c in curve], "o-", label=model)
+            full = summary["models"][model].get("corruption_curve", [])
+            curve = [c for c in full if c[key] is not None]
+            line, = ax.plot([c["p"] for c in curve], [c[key] for c in curve], "o-", label=model)
+            if key == "relative_steps":
+                # A level that never fitted is drawn at the steps it ran, as a lower bound.
+                base = next((c["steps_to_fit"] for c in full if c["p"] == 0), None)
+                runs = summary["models"][model]["runs"].values()
+                unfit = [(c["p"], r["steps"] / base) for c in full if c["steps_to_fit"] is None and base
+                         for r in runs if r.get("p") == c["p"] and r.get("steps")]
+                if unfit:
+                    ax.plot([u[0] for u in unfit], [u[1] for u in unfit], "^", mfc="none", color=line.get_color(),
+                            label=model + ": not fitted (steps run)")
         ax.set_xlabel("label corruption p")
         ax.set_ylabel(ylabel)
         ax.legend()
