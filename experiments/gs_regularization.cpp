@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
         RegularizationSpec r;
         ClassifierSpec& s = r.base;
         CommonOptions common;
-        std::string models = "mlp_1x512,mlp_3x512";
+        std::string models = "mlp_1x512,mlp_3x512", rows;
         add_common_flags(f, common, "quick (default: MLPs on a Fashion-MNIST subset), standard (MLPs on 10,000 "
                                     "Fashion-MNIST images), paper (CIFAR-10, all models)");
         f.option("--models", models, "comma-separated: inception_small (adds inception_small_nobn), alexnet_small, mlp_1x512, mlp_3x512");
@@ -65,6 +65,9 @@ int main(int argc, char** argv) {
         f.option("--pad", r.pad, "zero padding before random crops (-1: 2 for 28x28 images, 0 otherwise)");
         f.flag("--random-label-rows", r.random_label_rows, "train the random-label rows");
         f.flag("--nobn-rows", r.nobn_rows, "add inception_small_nobn when inception_small is listed");
+        f.option("--rows", rows,
+                 "only these rows (comma-separated: crop_wd, crop, wd, none, random_labels, random_labels_wd; "
+                 "empty: all); Figure 2b alone: --models inception_small --rows none");
         add_data_flags(f, s);
         f.option("--crop", s.crop, "crop size");
         f.option("--lr", r.other_lr, "learning rate of alexnet_small and the MLPs");
@@ -79,6 +82,7 @@ int main(int argc, char** argv) {
         if (int rc = parse_run_flags(app, argc, argv); rc >= 0) return rc;
         apply_preset(f, common.preset, r, models);
         r.models = split_list(models);
+        r.rows = split_list(rows);
         s.seed = common.seed;
         r.validate();
 

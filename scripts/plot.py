@@ -130,7 +130,7 @@ def plot_regularization(run):
         ax.legend(fontsize=6)
     print("figure:", save(fig, run, "regularization_curves.png"))
     # Figure 2b: Inception with vs without BatchNorm, no explicit regularizer.
-    if "inception_small" in models and "inception_small_nobn" in models:
+    if all("none" in summary["models"].get(m, {}).get("rows", {}) for m in ("inception_small", "inception_small_nobn")):
         fig, ax = plt.subplots(figsize=(5, 4))
         for model, label in (("inception_small", "Inception"), ("inception_small_nobn", "Inception w/o BatchNorm")):
             recs = epochs_of(os.path.join(run, model, "none"))

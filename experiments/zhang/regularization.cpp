@@ -1,6 +1,7 @@
 // Table 1 of Zhang et al.: explicit regularizers on and off.
 #include "experiments/zhang/regularization.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -21,7 +22,13 @@ struct Row {
     bool crop, wd, random_labels;
 };
 
-std::vector<Row> rows_for(const RegularizationSpec& spec, const std::string& model) {
+const std::vector<std::string>& row_names() {
+    static const std::vector<std::string> names{"crop_wd", "crop", "wd", "none", "random_labels", "random_labels_wd"};
+    return names;
+}
+
+// Every Table 1 row of `model` (no crop rows for the no-BN Inception, whose paper rows lack them).
+std::vector<Row> all_rows_for(const RegularizationSpec& spec, const std::string& model) {
     std::vector<Row> rows;
     const bool nobn = model == "inception_small_nobn";
     if (!nobn) {
@@ -34,6 +41,14 @@ std::vector<Row> rows_for(const RegularizationSpec& spec, const std::string& mod
         rows.push_back({"random_labels", false, false, true});
         if (!nobn) rows.push_back({"random_labels_wd", false, true, true});
     }
+    return rows;
+}
+
+// The rows of `model` that spec.rows selects.
+std::vector<Row> rows_for(const RegularizationSpec& spec, const std::string& model) {
+    std::vector<Row> all = all_rows_for(spec, model), rows;
+    for (const Row& r : all)
+        if (spec.rows.empty() || std::find(spec.rows.begin(), spec.rows.end(), r.name) != spec.rows.end()) rows.push_back(r);
     return rows;
 }
 
@@ -61,6 +76,9 @@ const std::map<std::string, std::map<std::string, std::pair<double, double>>>& p
 
 void RegularizationSpec::validate() const {
     check_models(models, "--models");
+    for (const std::string& r : rows)
+        GS_CHECK(std::find(row_names().begin(), row_names().end(), r) != row_names().end(), "--rows: unknown row '", r,
+                 "' (crop_wd, crop, wd, none, random_labels, random_labels_wd)");
     GS_CHECK(weight_decay > 0, "--weight-decay: the \"yes\" rows need a positive coefficient, got ", weight_decay);
     GS_CHECK(pad >= -1, "--pad: must be -1 (automatic) or at least 0, got ", pad);
     GS_CHECK(inception_lr > 0 && other_lr > 0, "--lr / --lr-inception: must be positive");
@@ -148,7 +166,7 @@ std::string regularization_report(const nlohmann::json& s) {
     r << "|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& [model, m] : s["models"].items()) {
         const auto paper_model = paper_table().find(model);
-        for (const char* name : {"crop_wd", "crop", "wd", "none", "random_labels", "random_labels_wd"}) {
+        for (const std::string& name : row_names()) {
             if (!m["rows"].contains(name)) continue;
             const nlohmann::json& row = m["rows"][name];
             std::string paper_train = "-", paper_test = "-";
@@ -172,8 +190,11 @@ std::string regularization_report(const nlohmann::json& s) {
         }
     }
     r << "\n## Figures\n\n";
-    // scripts/plot.py draws Figure 2b only when both Inceptions ran.
-    if (s["models"].contains("inception_small") && s["models"].contains("inception_small_nobn"))
+    // scripts/plot.py draws Figure 2b only when both Inceptions ran the row without regularizers.
+    auto has_none = [&](const char* model) {
+        return s["models"].contains(model) && s["models"][model]["rows"].contains("none");
+    };
+    if (has_none("inception_small") && has_none("inception_small_nobn"))
         r << "![Figure 2b: Inception with and without BatchNorm](figures/figure2b.png)\n\n";
     r << "![Learning curves of every row](figures/regularization_curves.png)\n";
     return r.str();

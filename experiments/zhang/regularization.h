@@ -23,6 +23,9 @@ struct RegularizationSpec {
     double weight_decay = 5e-4;  // the "yes" rows; the paper's coefficient is unconfirmed
     std::int64_t pad = -1;       // random-crop padding; -1: 2 for 28x28 images, 0 otherwise
     bool random_label_rows = true;
+    // Only these rows (crop_wd, crop, wd, none, random_labels, random_labels_wd) where a model has
+    // them; empty: all. Figure 2b alone, say, is rows = {"none"} with the two Inceptions.
+    std::vector<std::string> rows;
     bool nobn_rows = true;       // inception_small_nobn rows when inception_small is listed
     ClassifierSpec base;         // data, optimization, epochs; model, lr, crop and wd set per row
     double inception_lr = 0.1;
