@@ -60,16 +60,16 @@ nlohmann::json part_row(const ClassifierResult& r) {
     const nlohmann::json& fin = r.summary["final"];
     auto get = [&](const char* key) { return fin.is_object() ? fin[key] : nlohmann::json(nullptr); };
     nlohmann::json row = {{"status", r.status},
-            {"train_accuracy", get("train_accuracy")},
-            {"test_accuracy", get("test_accuracy")},
-            {"train_loss", get("train_loss")},
-            {"test_loss", get("test_loss")},
-            {"best_test_accuracy", r.summary["best"]["test_accuracy"]},
-            {"first_step_train_accuracy_100", r.summary["first_step_train_accuracy_100"]},
-            {"steps", r.summary["steps"]},
-            {"epochs", r.summary["epochs"]},
-            {"parameters", r.summary["parameters"]},
-            {"examples_per_second", r.summary["examples_per_second"]}};
+                          {"train_accuracy", get("train_accuracy")},
+                          {"test_accuracy", get("test_accuracy")},
+                          {"train_loss", get("train_loss")},
+                          {"test_loss", get("test_loss")},
+                          {"best_test_accuracy", r.summary["best"]["test_accuracy"]},
+                          {"first_step_train_accuracy_100", r.summary["first_step_train_accuracy_100"]},
+                          {"steps", r.summary["steps"]},
+                          {"epochs", r.summary["epochs"]},
+                          {"parameters", r.summary["parameters"]},
+                          {"examples_per_second", r.summary["examples_per_second"]}};
     if (fin.is_object() && fin.contains("train_misclassified")) row["train_misclassified"] = fin["train_misclassified"];
     return row;
 }
