@@ -35,8 +35,9 @@ std::shared_ptr<Sequential> alexnet_small(std::int64_t in_channels, std::int64_t
 // Small Inception (papers.md's table): conv module = conv kxk SAME -> [BatchNorm2d] -> ReLU.
 // batch_norm true: conv without bias + BatchNorm with only a shift (affine = shift; eps and
 // momentum are BatchNormOptions' defaults since the paper's are unconfirmed); false: conv with
-// bias and no BatchNorm. Both give one extra parameter per conv channel, hence the same count,
-// 1,649,402 for 3 input channels and 10 classes. Inception module = Concat(conv 1x1, conv 3x3);
+// bias and no BatchNorm, He-normal weights and zero biases (the default init leaves this deep a
+// ReLU net without BatchNorm untrainable). Both give one extra parameter per conv channel, hence
+// the same count, 1,649,402 for 3 input channels and 10 classes. Inception module = Concat(conv 1x1, conv 3x3);
 // Downsample = Concat(conv 3x3 stride 2 pad 1, max-pool 3x3 stride 2 pad 1): 28 -> 14 -> 7.
 // Ends with GlobalAvgPool and a Linear (with bias) to classes. x: (N, C, 28, 28) -> (N, classes)
 // (any H, W that survive two stride-2 downsamples work: the head is global).
