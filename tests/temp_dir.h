@@ -1,10 +1,13 @@
 #pragma once
 // TempDir: a fresh empty folder per test, removed with everything in it at the end (permissions
-// restored first, so a test that made it read-only still cleans up).
+// restored first, so a test that made it read-only still cleans up); read_file for what tests
+// wrote there.
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 namespace gs::test {
@@ -27,5 +30,11 @@ struct TempDir {
     TempDir& operator=(const TempDir&) = delete;
     std::filesystem::path operator/(const std::string& name) const { return path / name; }
 };
+
+// The whole file as bytes; empty when it cannot be opened (tests check contents, not errors).
+inline std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 }  // namespace gs::test

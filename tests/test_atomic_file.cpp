@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "temp_dir.h"
@@ -12,15 +11,11 @@
 
 namespace fs = std::filesystem;
 using gs::ByteSpan;
+using gs::test::read_file;
 using gs::test::TempDir;
 using gs::write_file_atomic;
 
 namespace {
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 int count_entries(const fs::path& dir) {
     int n = 0;
@@ -33,11 +28,11 @@ int count_entries(const fs::path& dir) {
 TEST_CASE("write_file_atomic replaces a file whole and leaves no temporary behind") {
     TempDir d;
     write_file_atomic(d / "f", "old", 3);
-    CHECK(slurp(d / "f") == "old");
+    CHECK(read_file(d / "f") == "old");
     write_file_atomic(d / "f", std::vector<ByteSpan>{{"ne", 2}, {"", 0}, {"w!", 2}});
-    CHECK(slurp(d / "f") == "new!");
+    CHECK(read_file(d / "f") == "new!");
     write_file_atomic(d / "g", std::string_view("text"));
-    CHECK(slurp(d / "g") == "text");
+    CHECK(read_file(d / "g") == "text");
     CHECK(count_entries(d.path) == 2);
 }
 

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -24,12 +23,8 @@ using gs::nn::save_safetensors;
 
 namespace {
 
+using gs::test::read_file;
 using gs::test::TempDir;
-
-std::string read_bytes(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 void write_bytes(const fs::path& p, const std::string& bytes) {
     std::ofstream out(p, std::ios::binary | std::ios::trunc);
@@ -104,7 +99,7 @@ TEST_CASE("safetensors: round trip of f32/f64/i64/u8 with 0-d and empty and non-
     // The metadata is only the CRCs, which load strips.
     CHECK(out.metadata.empty());
     // The data starts at a multiple of 8, as the reference writer pads.
-    const std::string bytes = read_bytes(p);
+    const std::string bytes = read_file(p);
     std::uint64_t n = 0;
     for (int b = 0; b < 8; ++b) n |= std::uint64_t(static_cast<unsigned char>(bytes[b])) << (8 * b);
     CHECK((8 + n) % 8 == 0);
@@ -118,7 +113,7 @@ TEST_CASE("safetensors: metadata round trip with CRC keys stored in the file but
     save_safetensors(p, {{"x", Tensor::ones({2}, DType::f64)}}, meta);
     const auto out = load_safetensors(p);
     CHECK(out.metadata == meta);
-    CHECK(read_bytes(p).find("\"gradscope.crc32.x\":\"") != std::string::npos);
+    CHECK(read_file(p).find("\"gradscope.crc32.x\":\"") != std::string::npos);
 
     // No tensors at all is a valid file too.
     save_safetensors(p, {}, meta);
@@ -140,7 +135,7 @@ TEST_CASE("safetensors: the exact bytes of a tiny file") {
         std::string("\x68\x00\x00\x00\x00\x00\x00\x00", 8) +
         R"({"__metadata__":{"gradscope.crc32.a":"c3872656"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})" +
         "  " + kTwoFloats;
-    CHECK(read_bytes(p) == expected);
+    CHECK(read_file(p) == expected);
 }
 
 TEST_CASE("safetensors: files from other tools (no CRCs or any key order or padding) load in offset order") {
@@ -167,7 +162,7 @@ TEST_CASE("safetensors: truncated files are rejected at every point") {
     TempDir tmp;
     const fs::path good = tmp / "good.safetensors";
     save_safetensors(good, {{"a", Tensor::from_vector<float>({1.0f, -2.0f})}});
-    const std::string bytes = read_bytes(good);
+    const std::string bytes = read_file(good);
     REQUIRE(bytes.size() == 8 + 104 + 8);
     const fs::path p = tmp / "cut.safetensors";
     for (std::size_t cut : {std::size_t(0), std::size_t(1), std::size_t(7)}) {
@@ -196,7 +191,7 @@ TEST_CASE("safetensors: a flipped data byte fails the CRC check") {
     TempDir tmp;
     const fs::path p = tmp / "flip.safetensors";
     save_safetensors(p, {{"w", Tensor::from_vector<double>({1.0, 2.0, 3.0})}, {"b", Tensor::from_vector<float>({4.0f})}});
-    const std::string bytes = read_bytes(p);
+    const std::string bytes = read_file(p);
     // The last byte belongs to "b", a middle data byte to "w".
     for (std::size_t back : {std::size_t(1), std::size_t(10)}) {
         std::string bad = bytes;
@@ -276,7 +271,7 @@ TEST_CASE("safetensors: a failed save leaves the previous file unchanged and no 
     TempDir tmp;
     const fs::path p = tmp / "ckpt.safetensors";
     save_safetensors(p, {{"a", Tensor::from_vector<float>({1.0f, -2.0f})}});
-    const std::string before = read_bytes(p);
+    const std::string before = read_file(p);
     const Tensor big = Tensor::zeros({1 << 18}, DType::f64);  // 2 MiB
 
     SUBCASE("parent directory does not exist") {
@@ -324,7 +319,7 @@ TEST_CASE("safetensors: a failed save leaves the previous file unchanged and no 
         }
         fs::permissions(tmp.path, fs::perms::owner_all);
     }
-    CHECK(read_bytes(p) == before);
+    CHECK(read_file(p) == before);
     std::vector<std::string> names = entries(tmp.path);
     std::erase(names, std::string("sub"));
     CHECK(names == std::vector<std::string>{"ckpt.safetensors"});

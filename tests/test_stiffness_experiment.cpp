@@ -174,8 +174,7 @@ TEST_CASE("learning-rate sweep: one run per rate that are compared and resume") 
         CHECK((d == "increases" || d == "decreases" || d == "is not monotonic" || d == "is undetermined"));
     }
     CHECK(read_json(tmp / "straight" / "lr-0.2" / "summary.json")["config"]["lr"] == 0.2);
-    std::ifstream report(tmp / "straight" / "report.md");
-    const std::string text((std::istreambuf_iterator<char>(report)), std::istreambuf_iterator<char>());
+    const std::string text = test::read_file(tmp / "straight" / "report.md");
     CHECK(text.find("| 0.020 |") != std::string::npos);
     CHECK(text.find("between-class cosine stiffness (train probes) ") != std::string::npos);
 
@@ -254,8 +253,7 @@ TEST_CASE("CIFAR-100 format: super-class stiffness matrices in the records and s
         CHECK(std::abs(r.summary["final"]["cosine"][key].get<double>()) <= 1.0);
     }
     CHECK(r.summary["over_training"][0]["cosine"]["train_within_superclass"].is_number());
-    std::ifstream report(tmp / "run" / "report.md");
-    const std::string text((std::istreambuf_iterator<char>(report)), std::istreambuf_iterator<char>());
+    const std::string text = test::read_file(tmp / "run" / "report.md");
     CHECK(text.find("Super-classes") != std::string::npos);
 
     // Random fine labels: super-class matrices still (by the true coarse labels), but no fine map.

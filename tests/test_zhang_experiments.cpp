@@ -141,11 +141,8 @@ TEST_CASE("randomization experiment names the examples left unfit and their near
     const nlohmann::json& run = r.summary["models"]["mlp_1x512"]["runs"]["true_labels"];
     CHECK(run["first_step_train_accuracy_100"].is_null());
     REQUIRE(run.contains("train_misclassified_details"));
-    std::FILE* f = std::fopen((dir.path / "report.md").c_str(), "r");
-    REQUIRE(f);
-    std::string report(1 << 16, '\0');
-    report.resize(std::fread(report.data(), 1, report.size(), f));
-    std::fclose(f);
+    const std::string report = test::read_file(dir.path / "report.md");
+    REQUIRE_FALSE(report.empty());
     std::set<std::int64_t> pairs;  // the first index of each copied pair with a member left unfit
     for (const auto& e : run["train_misclassified_details"]) {
         const std::int64_t i = e["index"].get<std::int64_t>();

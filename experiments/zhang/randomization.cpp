@@ -62,7 +62,9 @@ std::string num(const nlohmann::json& x) { return x.is_number() ? x.dump() : std
 
 // What a researcher asks of a training example a run could not fit: its label, whether that label
 // was redrawn, and its nearest other training image as the model sees it (after the evaluation
-// pipeline) with that image's label. A near copy under another label is the usual culprit.
+// pipeline) with that image's label. A near copy under another label is the usual culprit. The
+// distances are summed differences, not kernels::pairwise_sq_dist's |x|^2 + |y|^2 - 2 x.y, whose
+// cancellation would blur exactly the near-zero distances asked about (one row against N is cheap).
 nlohmann::json unfit_details(const data::Splits& raw, const fs::path& record, const ClassifierSpec& spec,
                              const nlohmann::json& indices) {
     const data::RandomizationRecord rec = data::load_record(record);
