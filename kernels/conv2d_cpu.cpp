@@ -18,10 +18,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/conv2d.h"
 #include "kernels/gemm.h"
 #include "kernels/scratch.h"
+#include "tensor/error.h"
 
 namespace gs::kernels::cpu {
 namespace {
@@ -155,52 +157,184 @@ void gather_dy(const T* DY, const ConvDims& d, i64 n0, i64 cnt, i64 gi, T* dyg) 
         }
 }
 
+// ---- the forward pass: the column matrix gathered straight into gemm's packed panels ------------
+
+// Rows of the column matrix per packed micro-panel: kc x NR elements (16 KiB) stay in L1 while the
+// MR-row panels of the weights stream past them from L2.
+constexpr i64 kPanelBytes = 16 * 1024;
+
+i64 panel_rows(const ConvDims& d, i64 nr, std::size_t elem_bytes) {
+    const i64 rows = d.col_rows();
+    if (const i64 o = g_chunk_rows_override.load(std::memory_order_relaxed); o > 0) return std::max<i64>(std::min(o, rows), 1);
+    return std::max<i64>(std::min(kPanelBytes / (nr * i64(elem_bytes)), rows), 1);
+}
+
+// The widest register tile of any gemm ISA (AVX-512 f32: 32 columns).
+constexpr i64 kMaxPanelCols = 32;
+
+// A run of consecutive columns [jj, jj + len) of a micro-panel that read one output row oh of one
+// image, output pixels ow0.. (for a pointwise conv the whole image is one row: oh = 0, ow0 = pixel).
 template <class T>
-void forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g, Tensor& y) {
-    const ConvDims d = dims_of(x.shape(), w.shape(), y.shape(), g);
-    const T* X = x.data<T>();
-    const T* Wt = w.data<T>();
-    const T* B = b.defined() ? b.data<T>() : nullptr;
-    T* Y = y.data<T>();
-    const i64 rows = d.col_rows(), P = d.pixels(), HW = d.H * d.W;
-    const bool pointwise = is_pointwise(d, g);
-    const i64 per = slice_images(d, pointwise), slices = (d.N + per - 1) / per;
-    // A pointwise conv of single images reads x in place: nothing to chunk.
-    const i64 chunk = pointwise && per == 1 ? std::max<i64>(rows, 1) : chunk_rows(d, per * P, sizeof(T));
-#pragma omp parallel for if (parallel_slices(slices)) schedule(static)
-    for (i64 sl = 0; sl < slices; ++sl) {
-        const i64 n0 = sl * per, cnt = std::min(per, d.N - n0), cols = cnt * P;
-        // One image: gemm writes y (and reads a pointwise x) in place; several: through buffers.
-        const bool direct = cnt == 1;
-        T* col = direct && pointwise ? nullptr : thread_scratch(ScratchSlot::columns).get<T>(std::size_t(chunk * cols));
-        T* ybuf = direct ? nullptr : thread_scratch(ScratchSlot::staging).get<T>(std::size_t(d.Kg * cols));
-        for (i64 gi = 0; gi < d.G; ++gi) {
-            T* yg = direct ? Y + (n0 * d.K + gi * d.Kg) * P : ybuf;  // (Kg, cols), row stride cols
-            if (B) {
-                // The bias seeds y and gemm adds the products with beta = 1.
-                for (i64 k = 0; k < d.Kg; ++k) std::fill(yg + k * cols, yg + (k + 1) * cols, B[gi * d.Kg + k]);
+struct ColumnRun {
+    const T* image;  // x of the run's image at the group's first channel
+    i64 jj, len, oh, ow0;
+};
+
+// Splits the columns [j0, j0 + nr) of a slice (images side by side, P columns each) into runs.
+template <class T>
+int column_runs(const T* Xg, i64 image_stride, const ConvDims& d, bool pointwise, i64 j0, i64 nr, ColumnRun<T>* runs) {
+    const i64 P = d.pixels(), width = pointwise ? P : d.OW;
+    int n = 0;
+    for (i64 jj = 0; jj < nr;) {
+        const i64 j = j0 + jj, pix = j % P, ow = pix % width;
+        const i64 len = std::min(nr - jj, width - ow);
+        runs[n++] = {Xg + (j / P) * image_stride, jj, len, pix / width, ow};
+        jj += len;
+    }
+    return n;
+}
+
+// The kc x NR micro-panel of the column matrix with rows [r0, r1) and the columns of `runs`, in
+// gemm's packed-B layout: dst[(row - r0)*NR + jj] = col[row][j0 + jj], zero past nr. wspan[s]: the
+// output columns whose filter column s reads inside the image. Run by run, so that the bounds of a
+// run are worked out once per filter tap rather than once per row.
+template <class T>
+void pack_column_panel(const ColumnRun<T>* runs, int nruns, const ConvDims& d, const Conv2dGeometry& g, bool pointwise,
+                       const Span* wspan, i64 r0, i64 r1, i64 nr, i64 NR, T* __restrict dst) {
+    const i64 HW = d.H * d.W, RS = d.R * d.S;
+    for (i64 row = r0; row < r1; ++row) std::fill(dst + (row - r0) * NR + nr, dst + (row - r0 + 1) * NR, T(0));
+    for (int q = 0; q < nruns; ++q) {
+        const ColumnRun<T>& run = runs[q];
+        const i64 len = run.len;
+        T* __restrict o = dst + run.jj;
+        if (pointwise) {
+            for (i64 row = r0; row < r1; ++row, o += NR) {
+                const T* __restrict in = run.image + row * HW + run.ow0;
+                for (i64 i = 0; i < len; ++i) o[i] = in[i];
             }
-            // y_g = sum over row chunks of w_g[:, chunk] * col[chunk, :], chunks in order. With no
-            // input channels (rows == 0) one empty chunk still lets gemm assign y = bias or 0.
-            for (i64 r0 = 0; r0 == 0 || r0 < rows; r0 += chunk) {
-                const i64 r1 = std::min(rows, r0 + chunk);
-                const T* bmat = col;
-                if (direct && pointwise) {
-                    bmat = X + (n0 * d.C + gi * d.Cg + r0) * HW;
+            continue;
+        }
+        i64 c = r0 / RS, r = (r0 / d.S) % d.R, s = r0 % d.S;
+        for (i64 row = r0; row < r1; ++row, o += NR) {
+            const i64 ih = g.in_h(run.oh, r);
+            if (ih < 0 || ih >= d.H) {
+                for (i64 i = 0; i < len; ++i) o[i] = T(0);
+            } else {
+                const i64 lo = std::clamp(wspan[s].lo - run.ow0, i64(0), len);
+                const i64 hi = std::clamp(wspan[s].hi - run.ow0, lo, len);
+                const T* __restrict in = run.image + c * HW + ih * d.W + g.in_w(run.ow0, s);  // o[0]'s input
+                for (i64 i = 0; i < lo; ++i) o[i] = T(0);
+                if (g.stride_w == 1) {
+                    if (lo == 0 && hi == len) {
+                        for (i64 i = 0; i < len; ++i) o[i] = in[i];
+                    } else {
+                        for (i64 i = lo; i < hi; ++i) o[i] = in[i];
+                    }
                 } else {
-                    for (i64 j = 0; j < cnt; ++j)
-                        im2col(X + ((n0 + j) * d.C + gi * d.Cg) * HW, d, g, r0, r1, col + j * P, cols);
+                    for (i64 i = lo; i < hi; ++i) o[i] = in[i * g.stride_w];
                 }
-                gemm<T>(false, false, d.Kg, cols, r1 - r0, T(1), Wt + gi * d.Kg * rows + r0, std::max<i64>(rows, 1),
-                        bmat, cols, (B || r0 > 0) ? T(1) : T(0), yg, cols);
+                for (i64 i = hi; i < len; ++i) o[i] = T(0);
             }
-            if (!direct)
-                for (i64 j = 0; j < cnt; ++j)
-                    for (i64 k = 0; k < d.Kg; ++k)
-                        std::copy(ybuf + k * cols + j * P, ybuf + k * cols + (j + 1) * P,
-                                  Y + ((n0 + j) * d.K + gi * d.Kg + k) * P);
+            if (++s == d.S) {
+                s = 0;
+                if (++r == d.R) r = 0, ++c;
+            }
         }
     }
+}
+
+// y = conv(x, w) + b on raw arrays (b may be null). The weights are packed once per call, a block of
+// kc rows at a time; each slice of images then multiplies them by micro-panels of its column matrix
+// gathered from x one at a time, so the column matrix is never stored.
+template <class T>
+void forward_raw(const ConvDims& d, const Conv2dGeometry& g, const T* X, const T* Wt, const T* B, T* Y) {
+    const GemmTile tile = gemm_tile<T>();
+    const i64 rows = d.col_rows(), P = d.pixels(), HW = d.H * d.W, NR = tile.nr;
+    GS_CHECK(NR <= kMaxPanelCols, "conv2d: gemm tile of ", NR, " columns is wider than ", kMaxPanelCols);
+    const bool pointwise = is_pointwise(d, g);
+    const i64 per = slice_images(d, pointwise), slices = (d.N + per - 1) / per;
+    const i64 kc = panel_rows(d, NR, sizeof(T));
+    // Group gi's weights, rows [r0, r0 + kc), packed at wpk + gi*Mp*rows + Mp*r0.
+    const i64 Mp = (d.Kg + tile.mr - 1) / tile.mr * tile.mr;
+    T* wpk = thread_scratch(ScratchSlot::packed_weights).get<T>(std::size_t(d.G * Mp * rows));
+    for (i64 gi = 0; gi < d.G; ++gi)
+        for (i64 r0 = 0; r0 < rows; r0 += kc)
+            gemm_pack_a(tile, false, d.Kg, std::min(kc, rows - r0), Wt + gi * d.Kg * rows + r0, std::max<i64>(rows, 1),
+                        wpk + gi * Mp * rows + Mp * r0);
+    std::vector<Span> wspan(std::size_t(d.S));
+    for (i64 s = 0; s < d.S; ++s) wspan[std::size_t(s)] = valid_span(g.in_w(0, s), g.stride_w, d.W, d.OW);
+#pragma omp parallel for if (parallel_slices(slices)) schedule(static)
+    for (i64 sl = 0; sl < slices; ++sl) {
+        const i64 n0 = sl * per, cols = std::min(per, d.N - n0) * P;
+        T* panel = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(kc * NR));
+        // A micro-panel that straddles two images sums into this tile, then is scattered to y.
+        T* tile_buf = thread_scratch(ScratchSlot::staging).get<T>(std::size_t(d.Kg * NR));
+        ColumnRun<T> runs[kMaxPanelCols];
+        for (i64 gi = 0; gi < d.G; ++gi) {
+            const T* Xg = X + (n0 * d.C + gi * d.Cg) * HW;
+            T* Yg = Y + (n0 * d.K + gi * d.Kg) * P;  // image n0, group gi; image j at + j*K*P
+            // Micro-panel by micro-panel, all row blocks of one before the next: its outputs stay in
+            // L1 across the blocks and are written to y once.
+            for (i64 j0 = 0; j0 < cols; j0 += NR) {
+                const i64 nr = std::min(NR, cols - j0);
+                const int nruns = column_runs(Xg, d.C * HW, d, pointwise, j0, nr, runs);
+                const bool straddles = (j0 + nr - 1) / P != j0 / P;
+                T* c = straddles ? tile_buf : Yg + (j0 / P) * d.K * P + j0 % P;
+                const i64 ldc = straddles ? NR : P;
+                // The bias seeds the outputs and the products are added with beta = 1; with no
+                // input channels (rows == 0) they are the bias or 0.
+                if (B || rows == 0)
+                    for (i64 k = 0; k < d.Kg; ++k) std::fill(c + k * ldc, c + k * ldc + nr, B ? B[gi * d.Kg + k] : T(0));
+                for (i64 r0 = 0; r0 < rows; r0 += kc) {
+                    const i64 r1 = std::min(rows, r0 + kc);
+                    pack_column_panel(runs, nruns, d, g, pointwise, wspan.data(), r0, r1, nr, NR, panel);
+                    gemm_packed(tile, d.Kg, nr, r1 - r0, T(1), wpk + gi * Mp * rows + Mp * r0, panel,
+                                (B || r0 > 0) ? T(1) : T(0), c, ldc);
+                }
+                if (straddles)
+                    for (i64 jj = 0; jj < nr; ++jj) {
+                        T* y = Yg + ((j0 + jj) / P) * d.K * P + (j0 + jj) % P;
+                        for (i64 k = 0; k < d.Kg; ++k) y[k * P] = tile_buf[k * NR + jj];
+                    }
+            }
+        }
+    }
+}
+
+template <class T>
+void forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeometry& g, Tensor& y) {
+    forward_raw(dims_of(x.shape(), w.shape(), y.shape(), g), g, x.data<T>(), w.data<T>(),
+                b.defined() ? b.data<T>() : nullptr, y.data<T>());
+}
+
+// ---- the input gradient -------------------------------------------------------------------------
+
+// With unit strides the input gradient is itself a convolution: of dy with the filters flipped in
+// both spatial axes and their channel axes swapped within each group, padded by dil*(R-1) - pad.
+// It then runs through the forward's packed path, with no column matrix and no col2im scatter.
+// A padding wider than the dilated filter would need a negative padding: that keeps im2col.
+bool input_gradient_is_forward(const ConvDims& d, const Conv2dGeometry& g) {
+    return g.stride_h == 1 && g.stride_w == 1 && g.pad_h <= g.dil_h * (d.R - 1) && g.pad_w <= g.dil_w * (d.S - 1);
+}
+
+template <class T>
+void backward_input_as_forward(const ConvDims& d, const Conv2dGeometry& g, const T* DY, const T* Wt, T* DX) {
+    const i64 RS = d.R * d.S;
+    // wf (C, Kg, R, S): wf[gi*Cg + c][k][R-1-r][S-1-s] = w[gi*Kg + k][c][r][s].
+    T* wf = thread_scratch(ScratchSlot::weights).get<T>(std::size_t(d.C * d.Kg * RS));
+    for (i64 gi = 0; gi < d.G; ++gi)
+        for (i64 k = 0; k < d.Kg; ++k)
+            for (i64 c = 0; c < d.Cg; ++c) {
+                const T* src = Wt + ((gi * d.Kg + k) * d.Cg + c) * RS;
+                T* dst = wf + ((gi * d.Cg + c) * d.Kg + k) * RS;
+                for (i64 i = 0; i < RS; ++i) dst[RS - 1 - i] = src[i];
+            }
+    ConvDims t = d;
+    t.C = d.K, t.H = d.OH, t.W = d.OW, t.K = d.C, t.OH = d.H, t.OW = d.W, t.Cg = d.Kg, t.Kg = d.Cg;
+    Conv2dGeometry tg = g;
+    tg.pad_h = g.dil_h * (d.R - 1) - g.pad_h;
+    tg.pad_w = g.dil_w * (d.S - 1) - g.pad_w;
+    forward_raw(t, tg, DY, wf, static_cast<const T*>(nullptr), DX);
 }
 
 template <class T>
@@ -209,6 +343,7 @@ void backward_input(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g, 
     const T* DY = dy.data<T>();
     const T* Wt = w.data<T>();
     T* DX = dx.data<T>();
+    if (input_gradient_is_forward(d, g)) return backward_input_as_forward(d, g, DY, Wt, DX);
     const i64 rows = d.col_rows(), P = d.pixels(), HW = d.H * d.W;
     const bool pointwise = is_pointwise(d, g);
     const i64 per = slice_images(d, pointwise), slices = (d.N + per - 1) / per;

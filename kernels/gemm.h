@@ -40,6 +40,34 @@ GemmIsa gemm_isa();
 // the CPU cannot run it. Not synchronized with gemm calls running on other threads.
 void set_gemm_isa(GemmIsa isa);
 
+// ---- Prepacked operands --------------------------------------------------------------------------
+// For callers that build an operand in gemm's packed layout themselves instead of materializing it
+// and having gemm copy it again: the im2col convolution gathers its column matrix from the image
+// straight into B panels, and packs its weights once per call instead of once per gemm. Layouts,
+// for the register tile MR x NR of the kernels in use:
+//   A (M x K): ceil(M/MR) panels of MR rows; panel q, at a + q*MR*K, holds op(A)(q*MR + i, k) at
+//              [k*MR + i]; rows past M are zero.
+//   B (K x N): ceil(N/NR) panels of NR columns; panel q, at b + q*NR*K, holds op(B)(k, q*NR + j) at
+//              [k*NR + j]; columns past N are zero.
+struct GemmTile {
+    GemmIsa isa;
+    int mr, nr;
+};
+// The tile of the ISA gemm uses now. Pass it to the calls below: they use its ISA, so a packing
+// stays consistent with its multiply even if set_gemm_isa runs in between.
+template <class T>
+GemmTile gemm_tile();
+// Packs op(A) (M x K, trans_a and lda as in gemm) into dst: ceil(M/MR)*MR*K elements.
+template <class T>
+void gemm_pack_a(const GemmTile& tile, bool trans_a, std::int64_t M, std::int64_t K, const T* A, std::int64_t lda,
+                 T* dst);
+// C = alpha * A * B + beta * C for packed A (M x K) and B (K x N), serially on the calling thread,
+// with no cache blocking over K (keep K x NR of T within L1). The same sum order and write-only
+// rule for beta == 0 as gemm.
+template <class T>
+void gemm_packed(const GemmTile& tile, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* a,
+                 const T* b, T beta, T* C, std::int64_t ldc);
+
 }  // namespace cpu
 
 // Raw host pointers can only mean the CPU, so the CPU GEMM is also the gs::kernels entry point.

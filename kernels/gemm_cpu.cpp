@@ -460,6 +460,78 @@ void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, T alpha, const T* A, 
     run<T>(isa, {trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, threads);
 }
 
+namespace {
+
+template <class T>
+MicroKernel<T> micro_kernel(GemmIsa isa) {
+    namespace d = gemm_detail;
+    constexpr bool f32 = sizeof(T) == 4;
+    switch (isa) {
+#if defined(__x86_64__) || defined(__i386__)
+        case GemmIsa::avx512:
+            if constexpr (f32) return d::sgemm_kernel_avx512;
+            else return d::dgemm_kernel_avx512;
+        case GemmIsa::avx2:
+            if constexpr (f32) return d::sgemm_kernel_avx2;
+            else return d::dgemm_kernel_avx2;
+#endif
+        default: return generic_kernel<T>;
+    }
+}
+
+}  // namespace
+
+template <class T>
+GemmTile gemm_tile() {
+    namespace d = gemm_detail;
+    constexpr bool f32 = sizeof(T) == 4;
+    const GemmIsa isa = gemm_isa();
+    switch (isa) {
+#if defined(__x86_64__) || defined(__i386__)
+        case GemmIsa::avx512: return {isa, d::kAvx512MR, f32 ? d::kAvx512NRf : d::kAvx512NRd};
+        case GemmIsa::avx2: return {isa, d::kAvx2MR, f32 ? d::kAvx2NRf : d::kAvx2NRd};
+#endif
+        default: return {isa, kGenericMR, kGenericNR<T>};
+    }
+}
+
+template <class T>
+void gemm_pack_a(const GemmTile& tile, bool trans_a, i64 M, i64 K, const T* A, i64 lda, T* dst) {
+    const i64 panels = ceil_div(M, tile.mr);
+    // pack_a_panel takes MR as a template argument: one instantiation per tile height.
+    auto pack = [&]<int MR>() {
+        for (i64 q = 0; q < panels; ++q) pack_a_panel<T, MR>(trans_a, A, lda, 0, M, 0, K, q, dst);
+    };
+    namespace d = gemm_detail;
+    switch (tile.mr) {
+        case d::kAvx2MR: return pack.template operator()<d::kAvx2MR>();
+        case d::kAvx512MR: return pack.template operator()<d::kAvx512MR>();
+        case kGenericMR: return pack.template operator()<kGenericMR>();
+        default: GS_FAIL("gemm_pack_a: no packing for a tile of ", tile.mr, " rows");
+    }
+}
+
+template <class T>
+void gemm_packed(const GemmTile& tile, i64 M, i64 N, i64 K, T alpha, const T* a, const T* b, T beta, T* C, i64 ldc) {
+    if (M == 0 || N == 0) return;
+    if (K == 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
+    const MicroKernel<T> kernel = micro_kernel<T>(tile.isa);
+    const i64 MR = tile.mr, NR = tile.nr;
+    for (i64 jr = 0; jr < N; jr += NR)
+        for (i64 ir = 0; ir < M; ir += MR)
+            kernel(K, a + ir * K, b + jr * K, C + ir * ldc + jr, ldc, std::min(MR, M - ir), std::min(NR, N - jr), alpha,
+                   beta, true);
+}
+
+template GemmTile gemm_tile<float>();
+template GemmTile gemm_tile<double>();
+template void gemm_pack_a<float>(const GemmTile&, bool, i64, i64, const float*, i64, float*);
+template void gemm_pack_a<double>(const GemmTile&, bool, i64, i64, const double*, i64, double*);
+template void gemm_packed<float>(const GemmTile&, i64, i64, i64, float, const float*, const float*, float, float*,
+                                 i64);
+template void gemm_packed<double>(const GemmTile&, i64, i64, i64, double, const double*, const double*, double,
+                                  double*, i64);
+
 template void gemm<float>(bool, bool, i64, i64, i64, float, const float*, i64, const float*, i64, float, float*, i64);
 template void gemm<double>(bool, bool, i64, i64, i64, double, const double*, i64, const double*, i64, double,
                            double*, i64);

@@ -39,7 +39,9 @@ private:
 // The calling thread's scratch buffer number `slot`. Different slots never alias, so a kernel
 // can hold several at once (e.g. slot 0 for im2col columns while gemm packs into its own slots).
 // `staging`: a kernel's copy of an operand regrouped for gemm (e.g. conv's outputs of several images).
-enum class ScratchSlot { gemm_a, gemm_b, columns, partials, staging, count };
+// `weights` / `packed_weights`: a kernel's rearranged or gemm-packed copy of its weights, made once
+// per call by the calling thread and read by the whole team.
+enum class ScratchSlot { gemm_a, gemm_b, columns, partials, staging, weights, packed_weights, count };
 ScratchBuffer& thread_scratch(ScratchSlot slot);
 
 }  // namespace gs::kernels::cpu

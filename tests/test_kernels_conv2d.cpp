@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/gemm.h"
 #include "tensor/random.h"
 #include "test_util.h"
 
@@ -94,6 +96,9 @@ std::vector<Problem> problems() {
         {1, 1, 1, 1, 1, 1, 1, geom(1, 1, 0, 0, 1, 1, 1), "1x1x1x1"},
         {5, 3, 13, 13, 7, 5, 5, geom(3, 2, 2, 1, 1, 2, 1), "odd sizes, mixed geometry"},
         {1, 2, 4, 4, 3, 3, 3, geom(1, 1, 3, 3, 1, 1, 1), "padding larger than half the filter"},
+        {9, 3, 5, 6, 7, 3, 3, geom(1, 1, 1, 1, 1, 1, 1), "several images per gemm, panels across images"},
+        {8, 4, 3, 3, 5, 1, 1, geom(1, 1, 0, 0, 1, 1, 1), "pointwise, several images per gemm"},
+        {2, 3, 9, 9, 2, 3, 3, geom(1, 1, 2, 1, 2, 2, 1), "dilation 2 with padding"},
     };
 }
 
@@ -265,4 +270,36 @@ TEST_CASE_TEMPLATE("conv2d column chunks match naive loops with 1 and 2 threads"
     }
     gs::kernels::cpu::set_conv2d_column_chunk(0);
     omp_set_num_threads(saved);
+}
+
+// The forward and (for unit strides) the input gradient multiply gemm's micro-kernels directly, so
+// their panel edges move with the ISA's register tile: every runnable ISA against the reference.
+TEST_CASE_TEMPLATE("conv2d matches naive loops on every gemm ISA", T, float, double) {
+    using gs::kernels::cpu::GemmIsa;
+    const GemmIsa saved = gs::kernels::cpu::gemm_isa();
+    for (GemmIsa isa : {GemmIsa::generic, GemmIsa::avx2, GemmIsa::avx512}) {
+        if (!gs::kernels::cpu::gemm_isa_supported(isa)) {
+            const std::string note =
+                std::string("conv2d: this CPU cannot run the ") + gs::kernels::cpu::gemm_isa_name(isa) + " kernels; not tested";
+            MESSAGE(note);
+            continue;
+        }
+        gs::kernels::cpu::set_gemm_isa(isa);
+        gs::Generator gen(41);
+        for (const Problem& p : problems()) {
+            CAPTURE(p.name);
+            CAPTURE(gs::kernels::cpu::gemm_isa_name(isa));
+            const Reference ref(p);
+            Tensor x = randu<T>({p.N, p.C, p.H, p.W}, gen);
+            Tensor w = randu<T>({p.K, p.C / p.g.groups, p.R, p.S}, gen);
+            Tensor b = randu<T>({p.K}, gen);
+            Tensor dy = randu<T>({p.N, p.K, ref.OH, ref.OW}, gen);
+            const auto xv = x.template to_vector<double>(), wv = w.template to_vector<double>(),
+                       bv = b.template to_vector<double>(), dyv = dy.template to_vector<double>();
+            CHECK(max_abs_diff(gs::kernels::conv2d_forward(x, w, b, p.g), ref.forward(xv, wv, bv)) <= tol<T>());
+            CHECK(max_abs_diff(gs::kernels::conv2d_backward_input(dy, w, x.shape(), p.g), ref.backward_input(dyv, wv)) <=
+                  tol<T>());
+        }
+    }
+    gs::kernels::cpu::set_gemm_isa(saved);
 }
