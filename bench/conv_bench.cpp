@@ -6,6 +6,7 @@
 //
 //   conv_bench [--model alexnet|inception|all] [--batch N] [--repeats R] [--threads T] [--dtype f32|f64]
 //               [--cpu-time 1] (CPU time of all threads instead of wall time) [--min 1] (fastest, not median)
+//               [--winograd 0] (3x3 unit-stride layers through im2col instead of Winograd F(2x2, 3x3))
 #include <omp.h>
 
 #include <algorithm>
@@ -98,6 +99,7 @@ int main(int argc, char** argv) {
         else if (a == "--dtype") dtype = v;
         else if (a == "--cpu-time") g_cpu_time = v == "1";
         else if (a == "--min") g_min = v == "1";
+        else if (a == "--winograd") kernels::cpu::set_conv2d_winograd(v != "0");
         else {
             std::fprintf(stderr, "conv_bench: unknown flag %s\n", a.c_str());
             return 2;

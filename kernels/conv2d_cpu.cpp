@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/conv2d_winograd.h"
 #include "kernels/gemm.h"
 #include "kernels/scratch.h"
 #include "tensor/error.h"
@@ -248,6 +249,8 @@ void pack_column_panel(const ColumnRun<T>* runs, int nruns, const ConvDims& d, c
 // gathered from x one at a time, so the column matrix is never stored.
 template <class T>
 void forward_raw(const ConvDims& d, const Conv2dGeometry& g, const T* X, const T* Wt, const T* B, T* Y) {
+    if (const WinogradShape ws{d.N, d.C, d.H, d.W, d.K, d.OH, d.OW, d.G}; winograd_applies(ws, d.R, d.S, g))
+        return winograd_forward(ws, g, X, Wt, B, Y);
     const GemmTile tile = gemm_tile<T>();
     const i64 rows = d.col_rows(), P = d.pixels(), HW = d.H * d.W, NR = tile.nr;
     GS_CHECK(NR <= kMaxPanelCols, "conv2d: gemm tile of ", NR, " columns is wider than ", kMaxPanelCols);

@@ -99,6 +99,9 @@ std::vector<Problem> problems() {
         {9, 3, 5, 6, 7, 3, 3, geom(1, 1, 1, 1, 1, 1, 1), "several images per gemm, panels across images"},
         {8, 4, 3, 3, 5, 1, 1, geom(1, 1, 0, 0, 1, 1, 1), "pointwise, several images per gemm"},
         {2, 3, 9, 9, 2, 3, 3, geom(1, 1, 2, 1, 2, 2, 1), "dilation 2 with padding"},
+        // 3x3, unit stride, >= 16 channels per group: the Winograd path (forward and input gradient).
+        {5, 16, 13, 11, 17, 3, 3, geom(1, 1, 1, 1, 1, 1, 1), "winograd: odd sizes, several tile blocks"},
+        {2, 32, 6, 7, 32, 3, 3, geom(1, 1, 0, 2, 1, 1, 2), "winograd: groups 2, paddings 0 and 2"},
     };
 }
 
@@ -302,4 +305,35 @@ TEST_CASE_TEMPLATE("conv2d matches naive loops on every gemm ISA", T, float, dou
         }
     }
     gs::kernels::cpu::set_gemm_isa(saved);
+}
+
+// The Winograd cases above against im2col: both near the reference, and not bitwise equal (so the
+// Winograd path really ran; its sums are ordered differently).
+TEST_CASE_TEMPLATE("conv2d Winograd F(2x2 3x3) agrees with im2col", T, float, double) {
+    gs::Generator gen(43);
+    for (const Problem& p : problems()) {
+        if (p.R != 3 || p.S != 3 || p.C / p.g.groups < 16) continue;
+        CAPTURE(p.name);
+        const Reference ref(p);
+        Tensor x = randu<T>({p.N, p.C, p.H, p.W}, gen);
+        Tensor w = randu<T>({p.K, p.C / p.g.groups, p.R, p.S}, gen);
+        Tensor b = randu<T>({p.K}, gen);
+        Tensor dy = randu<T>({p.N, p.K, ref.OH, ref.OW}, gen);
+        std::vector<T> y[2], dx[2];
+        for (const bool winograd : {false, true}) {
+            gs::kernels::cpu::set_conv2d_winograd(winograd);
+            y[winograd] = gs::kernels::conv2d_forward(x, w, b, p.g).template to_vector<T>();
+            dx[winograd] = gs::kernels::conv2d_backward_input(dy, w, x.shape(), p.g).template to_vector<T>();
+        }
+        gs::kernels::cpu::set_conv2d_winograd(true);
+        CHECK(y[0] != y[1]);
+        CHECK(dx[0] != dx[1]);
+        const auto y_ref = ref.forward(x.template to_vector<double>(), w.template to_vector<double>(),
+                                       b.template to_vector<double>());
+        const auto dx_ref = ref.backward_input(dy.template to_vector<double>(), w.template to_vector<double>());
+        for (int i = 0; i < 2; ++i) {
+            CHECK(max_abs_diff(std::vector<double>(y[i].begin(), y[i].end()), y_ref) <= tol<T>());
+            CHECK(max_abs_diff(std::vector<double>(dx[i].begin(), dx[i].end()), dx_ref) <= tol<T>());
+        }
+    }
 }

@@ -1,0 +1,28 @@
+#pragma once
+// Winograd F(2x2, 3x3) convolution on the CPU: the fast path of conv2d_cpu.cpp for 3x3 filters with
+// unit stride and dilation (most of inception_small, forward and input gradient). Each 2x2 block
+// of outputs comes from a 4x4 block of inputs through 16 products per channel pair instead of 36,
+// so the multiply-adds drop by 2.25x; the 16 products are 16 gemms over channels, run through
+// gemm's packed micro-kernels. Internal to the CPU convolution.
+#include <cstdint>
+
+#include "kernels/conv2d.h"
+
+namespace gs::kernels::cpu {
+
+// The sizes of one convolution: x (N, C, H, W), w (K, C/G, 3, 3), y (N, K, OH, OW).
+struct WinogradShape {
+    std::int64_t N, C, H, W, K, OH, OW, G;
+};
+
+// Whether the Winograd path takes this convolution: 3x3 filters, unit stride and dilation, enough
+// channels per group on both sides for the transforms to pay, and the path enabled.
+bool winograd_applies(const WinogradShape& s, std::int64_t R, std::int64_t S, const Conv2dGeometry& g);
+
+// y = conv(x, w) + b (b may be null), contiguous arrays. Output blocks are split among threads by
+// shape alone and every output sums its terms in a fixed order, so results do not depend on the
+// thread count.
+template <class T>
+void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y);
+
+}  // namespace gs::kernels::cpu

@@ -1,0 +1,205 @@
+// Winograd F(2x2, 3x3) (Lavin & Gray 2016) for the CPU convolution; see conv2d_winograd.h.
+//
+// Output tile (th, tw) of an image covers outputs rows 2th..2th+1, columns 2tw..2tw+1, and reads the
+// 4x4 input block d at rows 2th - pad_h.., columns 2tw - pad_w.. (zero outside the image). With
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+//   A^T = [1 1 1 0; 0 1 -1 -1],
+// the filter g of output channel k and input channel c becomes U = G g G^T, the block d of channel c
+// becomes V = B^T d B, and the outputs are A^T (sum_c U_kc .* V_c) A. The sum over c, for each of the
+// 16 entries xi of the 4x4 products, is a gemm: M_xi (Kg x tiles) = U_xi (Kg x Cg) * V_xi (Cg x tiles).
+//
+// The tiles of the whole batch are processed in blocks of a few gemm micro-panels, each block by
+// one thread: its V is written straight into gemm's packed-B layout, the 16 gemms multiply it by the
+// filters (transformed and packed once per call), and the output transform writes y. A block's V
+// and M stay in L2.
+#include "kernels/conv2d_winograd.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+
+#include "kernels/gemm.h"
+#include "kernels/scratch.h"
+
+namespace gs::kernels::cpu {
+namespace {
+
+using i64 = std::int64_t;
+
+std::atomic<bool> g_winograd_enabled{true};
+
+// The transforms need this many channels per group on each side to be cheaper than the 2.25x fewer
+// multiply-adds they save (measured with bench/conv_bench on inception_small's layers).
+constexpr i64 kMinChannels = 16;
+
+// U = G g G^T for one 3x3 filter g (row-major), as 16 values u[4*i + j].
+template <class T>
+void filter_transform(const T* g, T* u) {
+    T t[4][3];
+    for (int j = 0; j < 3; ++j) {
+        const T g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+        t[0][j] = g0, t[1][j] = T(0.5) * (g0 + g1 + g2), t[2][j] = T(0.5) * (g0 - g1 + g2), t[3][j] = g2;
+    }
+    for (int i = 0; i < 4; ++i) {
+        const T a = t[i][0], b = t[i][1], c = t[i][2];
+        u[4 * i] = a, u[4 * i + 1] = T(0.5) * (a + b + c), u[4 * i + 2] = T(0.5) * (a - b + c), u[4 * i + 3] = c;
+    }
+}
+
+// V = B^T d B for one 4x4 input block d (row-major), as 16 values v[4*i + j].
+template <class T>
+void input_transform(const T (&d)[4][4], T* v) {
+    T t[4][4];
+    for (int j = 0; j < 4; ++j) {
+        t[0][j] = d[0][j] - d[2][j], t[1][j] = d[1][j] + d[2][j];
+        t[2][j] = d[2][j] - d[1][j], t[3][j] = d[1][j] - d[3][j];
+    }
+    for (int i = 0; i < 4; ++i) {
+        v[4 * i] = t[i][0] - t[i][2], v[4 * i + 1] = t[i][1] + t[i][2];
+        v[4 * i + 2] = t[i][2] - t[i][1], v[4 * i + 3] = t[i][1] - t[i][3];
+    }
+}
+
+// The 2x2 outputs A^T m A of one tile's 16 products m[4*i + j].
+template <class T>
+void output_transform(const T* m, T (&y)[2][2]) {
+    T s[2][4];
+    for (int j = 0; j < 4; ++j) {
+        s[0][j] = m[j] + m[4 + j] + m[8 + j];
+        s[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
+    }
+    for (int i = 0; i < 2; ++i) {
+        y[i][0] = s[i][0] + s[i][1] + s[i][2];
+        y[i][1] = s[i][1] - s[i][2] - s[i][3];
+    }
+}
+
+// Where one tile of a block reads and writes.
+struct TileAt {
+    i64 image, h0, w0;  // its image; its input block's top-left corner (may lie in the padding)
+    i64 oh, ow;         // its first output
+    bool interior;      // all 16 inputs inside the image
+};
+
+// Tiles per block: whole micro-panels of NR, as many as keep the block's V (16 x Cg) and M (16 x Kg)
+// within about 384 KiB of L2, at most 8 panels.
+i64 block_tiles(i64 Cg, i64 Kg, i64 NR, std::size_t elem_bytes) {
+    const i64 per_tile = 16 * (Cg + Kg) * i64(elem_bytes);
+    const i64 panels = std::clamp<i64>((384 * 1024) / (per_tile * NR), 1, 8);
+    return panels * NR;
+}
+
+// Elements between consecutive ones of the 16 planes of V or M, at least `elems`: an odd number of
+// cache lines, so that the 16 values of one tile, stored or loaded together, fall in 16 different
+// L1 sets. (With plane sizes that are multiples of 4 KiB they all hit one set, and 3x3 64->48 ran
+// no faster than im2col.)
+template <class T>
+i64 plane_stride(i64 elems) {
+    constexpr i64 line = 64 / i64(sizeof(T));
+    i64 lines = (elems + line - 1) / line;
+    if (lines % 2 == 0) ++lines;
+    return lines * line;
+}
+
+}  // namespace
+
+bool winograd_applies(const WinogradShape& s, i64 R, i64 S, const Conv2dGeometry& g) {
+    return g_winograd_enabled.load(std::memory_order_relaxed) && R == 3 && S == 3 && g.stride_h == 1 &&
+           g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && s.C / s.G >= kMinChannels && s.K / s.G >= kMinChannels;
+}
+
+void set_conv2d_winograd(bool enabled) { g_winograd_enabled.store(enabled); }
+
+template <class T>
+void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* Wt, const T* B, T* Y) {
+    const GemmTile tile = gemm_tile<T>();
+    const i64 Cg = s.C / s.G, Kg = s.K / s.G, HW = s.H * s.W, OP = s.OH * s.OW;
+    const i64 TH = (s.OH + 1) / 2, TW = (s.OW + 1) / 2, per_image = TH * TW, tiles = s.N * per_image;
+    const i64 NR = tile.nr, MR = tile.mr, Mp = (Kg + MR - 1) / MR * MR;
+
+    // U_xi of group gi in gemm's packed-A layout (Kg x Cg) at upk + (gi*16 + xi)*Mp*Cg; the rows past
+    // Kg stay zero.
+    T* upk = thread_scratch(ScratchSlot::packed_weights).get<T>(std::size_t(s.G * 16 * Mp * Cg));
+    std::fill(upk, upk + s.G * 16 * Mp * Cg, T(0));
+    for (i64 gi = 0; gi < s.G; ++gi)
+        for (i64 k = 0; k < Kg; ++k)
+            for (i64 c = 0; c < Cg; ++c) {
+                T u[16];
+                filter_transform(Wt + ((gi * Kg + k) * Cg + c) * 9, u);
+                T* at = upk + gi * 16 * Mp * Cg + (k / MR) * MR * Cg + c * MR + k % MR;
+                for (int xi = 0; xi < 16; ++xi) at[xi * Mp * Cg] = u[xi];
+            }
+
+    const i64 tb = block_tiles(Cg, Kg, NR, sizeof(T)), blocks = (tiles + tb - 1) / tb;
+    const bool parallel = blocks > 1 && omp_get_max_threads() > 1 && !omp_in_parallel();
+#pragma omp parallel for if (parallel) schedule(static)
+    for (i64 blk = 0; blk < blocks; ++blk) {
+        const i64 t0 = blk * tb, nt = std::min(tb, tiles - t0), ntp = (nt + NR - 1) / NR * NR;
+        // V_xi (Cg x ntp, packed B) at V + xi*vs; M_xi (Kg x tb, row-major) at M + xi*ms.
+        const i64 vs = plane_stride<T>(Cg * tb), ms = plane_stride<T>(Kg * tb);
+        T* V = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(16 * vs));
+        T* M = thread_scratch(ScratchSlot::staging).get<T>(std::size_t(16 * ms));
+        TileAt at[8 * 32];  // block_tiles caps a block at 8 panels of at most 32 columns
+        for (i64 j = 0; j < nt; ++j) {
+            const i64 t = t0 + j, rem = t % per_image, th = rem / TW, tw = rem % TW;
+            TileAt& a = at[j];
+            a.image = t / per_image, a.oh = 2 * th, a.ow = 2 * tw;
+            a.h0 = a.oh - g.pad_h, a.w0 = a.ow - g.pad_w;
+            a.interior = a.h0 >= 0 && a.h0 + 4 <= s.H && a.w0 >= 0 && a.w0 + 4 <= s.W;
+        }
+        for (i64 gi = 0; gi < s.G; ++gi) {
+            for (i64 c = 0; c < Cg; ++c) {
+                const i64 channel = gi * Cg + c;
+                for (i64 j = 0; j < ntp; ++j) {
+                    T v[16];
+                    if (j >= nt) {
+                        std::fill(v, v + 16, T(0));  // packed panels are zero past their columns
+                    } else {
+                        const TileAt& a = at[j];
+                        const T* plane = X + (a.image * s.C + channel) * HW;
+                        T d[4][4];
+                        if (a.interior) {
+                            for (int i = 0; i < 4; ++i)
+                                for (int q = 0; q < 4; ++q) d[i][q] = plane[(a.h0 + i) * s.W + a.w0 + q];
+                        } else {
+                            for (int i = 0; i < 4; ++i)
+                                for (int q = 0; q < 4; ++q) {
+                                    const i64 h = a.h0 + i, w = a.w0 + q;
+                                    d[i][q] = (h >= 0 && h < s.H && w >= 0 && w < s.W) ? plane[h * s.W + w] : T(0);
+                                }
+                        }
+                        input_transform(d, v);
+                    }
+                    T* out = V + (j / NR) * NR * Cg + c * NR + j % NR;
+                    for (int xi = 0; xi < 16; ++xi) out[xi * vs] = v[xi];
+                }
+            }
+            for (int xi = 0; xi < 16; ++xi)
+                gemm_packed(tile, Kg, nt, Cg, T(1), upk + (gi * 16 + xi) * Mp * Cg, V + xi * vs, T(0), M + xi * ms,
+                            tb);
+            for (i64 k = 0; k < Kg; ++k) {
+                const i64 channel = gi * Kg + k;
+                const T bias = B ? B[channel] : T(0);
+                for (i64 j = 0; j < nt; ++j) {
+                    T m[16];
+                    for (int xi = 0; xi < 16; ++xi) m[xi] = M[xi * ms + k * tb + j];
+                    T y[2][2];
+                    output_transform(m, y);
+                    const TileAt& a = at[j];
+                    T* plane = Y + (a.image * s.K + channel) * OP;
+                    for (int i = 0; i < 2 && a.oh + i < s.OH; ++i)
+                        for (int q = 0; q < 2 && a.ow + q < s.OW; ++q) plane[(a.oh + i) * s.OW + a.ow + q] = y[i][q] + bias;
+                }
+            }
+        }
+    }
+}
+
+template void winograd_forward<float>(const WinogradShape&, const Conv2dGeometry&, const float*, const float*,
+                                      const float*, float*);
+template void winograd_forward<double>(const WinogradShape&, const Conv2dGeometry&, const double*, const double*,
+                                       const double*, double*);
+
+}  // namespace gs::kernels::cpu
