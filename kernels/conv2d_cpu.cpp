@@ -401,6 +401,8 @@ void backward_weight(const Tensor& dy, const Tensor& x, const Conv2dGeometry& g,
         std::fill(DW, DW + wsize, T(0));
         return;
     }
+    if (const WinogradShape ws{d.N, d.C, d.H, d.W, d.K, d.OH, d.OW, d.G}; winograd_applies(ws, d.R, d.S, g))
+        return winograd_backward_weight(ws, g, X, DY, DW);
     const i64 chunks = std::clamp<i64>(std::min(kMaxWeightChunks, kPartialBudget / wsize), 1, d.N);
     T* partials = chunks == 1 ? DW : thread_scratch(ScratchSlot::partials).get<T>(std::size_t(chunks * wsize));
     const bool pointwise = is_pointwise(d, g);

@@ -1,6 +1,6 @@
 #pragma once
 // Winograd F(2x2, 3x3) convolution on the CPU: the fast path of conv2d_cpu.cpp for 3x3 filters with
-// unit stride and dilation (most of inception_small, forward and input gradient). Each 2x2 block
+// unit stride and dilation (most of inception_small: forward, input and weight gradients). Each 2x2 block
 // of outputs comes from a 4x4 block of inputs through 16 products per channel pair instead of 36,
 // so the multiply-adds drop by 2.25x; the 16 products are 16 gemms over channels, run through
 // gemm's packed micro-kernels. Internal to the CPU convolution.
@@ -24,5 +24,12 @@ bool winograd_applies(const WinogradShape& s, std::int64_t R, std::int64_t S, co
 // thread count.
 template <class T>
 void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y);
+
+// dw = the gradient of sum(dy * conv(x, w)) with respect to w (K, C/G, 3, 3), summed over the batch
+// and the tiles: dU = sum over tiles of (A dY A^T) .* (B^T d B), then dw = G^T dU G. The tiles are
+// cut into chunks by shape alone and the chunks' sums added in order, so dw does not depend on
+// the thread count.
+template <class T>
+void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, const T* x, const T* dy, T* dw);
 
 }  // namespace gs::kernels::cpu

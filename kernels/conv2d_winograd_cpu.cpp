@@ -83,6 +83,34 @@ struct TileAt {
     bool interior;      // all 16 inputs inside the image
 };
 
+// V = B^T d B of one tile of one channel plane (H x W), zero outside the image.
+template <class T>
+void tile_input(const T* plane, const TileAt& a, i64 H, i64 W, T* v) {
+    T d[4][4];
+    if (a.interior) {
+        for (int i = 0; i < 4; ++i)
+            for (int q = 0; q < 4; ++q) d[i][q] = plane[(a.h0 + i) * W + a.w0 + q];
+    } else {
+        for (int i = 0; i < 4; ++i)
+            for (int q = 0; q < 4; ++q) {
+                const i64 h = a.h0 + i, w = a.w0 + q;
+                d[i][q] = (h >= 0 && h < H && w >= 0 && w < W) ? plane[h * W + w] : T(0);
+            }
+    }
+    input_transform(d, v);
+}
+
+// The tiles [t0, t0 + nt) of the batch (per_image = TH*TW each), in order.
+void locate_tiles(i64 t0, i64 nt, i64 per_image, i64 TW, const WinogradShape& s, const Conv2dGeometry& g, TileAt* at) {
+    for (i64 j = 0; j < nt; ++j) {
+        const i64 t = t0 + j, rem = t % per_image, th = rem / TW, tw = rem % TW;
+        TileAt& a = at[j];
+        a.image = t / per_image, a.oh = 2 * th, a.ow = 2 * tw;
+        a.h0 = a.oh - g.pad_h, a.w0 = a.ow - g.pad_w;
+        a.interior = a.h0 >= 0 && a.h0 + 4 <= s.H && a.w0 >= 0 && a.w0 + 4 <= s.W;
+    }
+}
+
 // Tiles per block: whole micro-panels of NR, as many as keep the block's V (16 x Cg) and M (16 x Kg)
 // within about 384 KiB of L2, at most 8 panels.
 i64 block_tiles(i64 Cg, i64 Kg, i64 NR, std::size_t elem_bytes) {
@@ -142,36 +170,16 @@ void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* 
         T* V = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(16 * vs));
         T* M = thread_scratch(ScratchSlot::staging).get<T>(std::size_t(16 * ms));
         TileAt at[8 * 32];  // block_tiles caps a block at 8 panels of at most 32 columns
-        for (i64 j = 0; j < nt; ++j) {
-            const i64 t = t0 + j, rem = t % per_image, th = rem / TW, tw = rem % TW;
-            TileAt& a = at[j];
-            a.image = t / per_image, a.oh = 2 * th, a.ow = 2 * tw;
-            a.h0 = a.oh - g.pad_h, a.w0 = a.ow - g.pad_w;
-            a.interior = a.h0 >= 0 && a.h0 + 4 <= s.H && a.w0 >= 0 && a.w0 + 4 <= s.W;
-        }
+        locate_tiles(t0, nt, per_image, TW, s, g, at);
         for (i64 gi = 0; gi < s.G; ++gi) {
             for (i64 c = 0; c < Cg; ++c) {
                 const i64 channel = gi * Cg + c;
                 for (i64 j = 0; j < ntp; ++j) {
                     T v[16];
-                    if (j >= nt) {
+                    if (j >= nt)
                         std::fill(v, v + 16, T(0));  // packed panels are zero past their columns
-                    } else {
-                        const TileAt& a = at[j];
-                        const T* plane = X + (a.image * s.C + channel) * HW;
-                        T d[4][4];
-                        if (a.interior) {
-                            for (int i = 0; i < 4; ++i)
-                                for (int q = 0; q < 4; ++q) d[i][q] = plane[(a.h0 + i) * s.W + a.w0 + q];
-                        } else {
-                            for (int i = 0; i < 4; ++i)
-                                for (int q = 0; q < 4; ++q) {
-                                    const i64 h = a.h0 + i, w = a.w0 + q;
-                                    d[i][q] = (h >= 0 && h < s.H && w >= 0 && w < s.W) ? plane[h * s.W + w] : T(0);
-                                }
-                        }
-                        input_transform(d, v);
-                    }
+                    else
+                        tile_input(X + (at[j].image * s.C + channel) * HW, at[j], s.H, s.W, v);
                     T* out = V + (j / NR) * NR * Cg + c * NR + j % NR;
                     for (int xi = 0; xi < 16; ++xi) out[xi * vs] = v[xi];
                 }
@@ -197,6 +205,126 @@ void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* 
     }
 }
 
+namespace {
+
+// dM = A dY A^T: the gradient of one tile's 16 products from its 2x2 output gradient dy.
+template <class T>
+void output_gradient_transform(const T (&dy)[2][2], T* q) {
+    T r[4][2];
+    for (int j = 0; j < 2; ++j)
+        r[0][j] = dy[0][j], r[1][j] = dy[0][j] + dy[1][j], r[2][j] = dy[0][j] - dy[1][j], r[3][j] = -dy[1][j];
+    for (int i = 0; i < 4; ++i)
+        q[4 * i] = r[i][0], q[4 * i + 1] = r[i][0] + r[i][1], q[4 * i + 2] = r[i][0] - r[i][1], q[4 * i + 3] = -r[i][1];
+}
+
+// dg = G^T dU G: a 3x3 filter's gradient from the gradient dU (4x4, row-major) of its transform.
+template <class T>
+void filter_gradient_transform(const T* u, T* dg) {
+    T s[3][4];
+    for (int j = 0; j < 4; ++j) {
+        const T u0 = u[j], u1 = u[4 + j], u2 = u[8 + j], u3 = u[12 + j];
+        s[0][j] = u0 + T(0.5) * (u1 + u2), s[1][j] = T(0.5) * (u1 - u2), s[2][j] = T(0.5) * (u1 + u2) + u3;
+    }
+    for (int i = 0; i < 3; ++i) {
+        dg[3 * i] = s[i][0] + T(0.5) * (s[i][1] + s[i][2]);
+        dg[3 * i + 1] = T(0.5) * (s[i][1] - s[i][2]);
+        dg[3 * i + 2] = T(0.5) * (s[i][1] + s[i][2]) + s[i][3];
+    }
+}
+
+// The weight gradient sums over tiles, which are the gemms' inner dimension here: blocks of this
+// many tiles keep a kc x NR micro-panel within L1 (16 KiB for f32 on AVX2).
+constexpr i64 kGradTiles = 128;
+// As for im2col's weight gradient: the tiles are cut into a number of chunks that depends only on
+// the shapes, each sums its blocks in order into its own partial dU, and the partials are added in
+// chunk order, so dw does not depend on the thread count.
+constexpr i64 kMaxGradChunks = 8;
+constexpr i64 kGradPartialBudget = i64(1) << 24;  // elements of partial sums held at once
+
+}  // namespace
+
+template <class T>
+void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* DY, T* DW) {
+    const GemmTile tile = gemm_tile<T>();
+    const i64 Cg = s.C / s.G, Kg = s.K / s.G, HW = s.H * s.W, OP = s.OH * s.OW;
+    const i64 TH = (s.OH + 1) / 2, TW = (s.OW + 1) / 2, per_image = TH * TW, tiles = s.N * per_image;
+    const i64 NR = tile.nr, MR = tile.mr, Mp = (Kg + MR - 1) / MR * MR, Np = (Cg + NR - 1) / NR * NR;
+    const i64 usize = 16 * Kg * Cg;  // dU of one group: dU_xi (Kg x Cg) at + xi*Kg*Cg
+    if (tiles == 0) {
+        std::fill(DW, DW + s.K * Cg * 9, T(0));
+        return;
+    }
+    const i64 chunks = std::clamp<i64>(std::min(kMaxGradChunks, kGradPartialBudget / (s.G * usize)), 1,
+                                       (tiles + kGradTiles - 1) / kGradTiles);
+    T* partials = thread_scratch(ScratchSlot::partials).get<T>(std::size_t(chunks * s.G * usize));
+    const bool parallel = chunks > 1 && omp_get_max_threads() > 1 && !omp_in_parallel();
+#pragma omp parallel for if (parallel) schedule(static)
+    for (i64 ch = 0; ch < chunks; ++ch) {
+        const i64 c0 = ch * tiles / chunks, c1 = (ch + 1) * tiles / chunks;  // at least one tile each
+        T* acc = partials + ch * s.G * usize;
+        // dM_xi (Kg x nt) as packed A at A + xi*as_; V_xi^T (nt x Cg) as packed B at B + xi*bs.
+        const i64 as_ = plane_stride<T>(Mp * kGradTiles), bs = plane_stride<T>(Np * kGradTiles);
+        T* A = thread_scratch(ScratchSlot::staging).get<T>(std::size_t(16 * as_));
+        T* B = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(16 * bs));
+        TileAt at[kGradTiles];
+        for (i64 t0 = c0; t0 < c1; t0 += kGradTiles) {
+            const i64 nt = std::min(kGradTiles, c1 - t0);
+            locate_tiles(t0, nt, per_image, TW, s, g, at);
+            for (i64 gi = 0; gi < s.G; ++gi) {
+                for (i64 k = 0; k < Mp; ++k)
+                    for (i64 j = 0; j < nt; ++j) {
+                        T q[16];
+                        if (k >= Kg) {
+                            std::fill(q, q + 16, T(0));  // packed panels are zero past their rows
+                        } else {
+                            const TileAt& a = at[j];
+                            const T* plane = DY + (a.image * s.K + gi * Kg + k) * OP;
+                            T dy[2][2];
+                            for (int i = 0; i < 2; ++i)
+                                for (int w = 0; w < 2; ++w)
+                                    dy[i][w] = (a.oh + i < s.OH && a.ow + w < s.OW) ? plane[(a.oh + i) * s.OW + a.ow + w]
+                                                                                   : T(0);
+                            output_gradient_transform(dy, q);
+                        }
+                        T* out = A + (k / MR) * MR * nt + j * MR + k % MR;
+                        for (int xi = 0; xi < 16; ++xi) out[xi * as_] = q[xi];
+                    }
+                for (i64 c = 0; c < Np; ++c)
+                    for (i64 j = 0; j < nt; ++j) {
+                        T v[16];
+                        if (c >= Cg)
+                            std::fill(v, v + 16, T(0));
+                        else
+                            tile_input(X + (at[j].image * s.C + gi * Cg + c) * HW, at[j], s.H, s.W, v);
+                        T* out = B + (c / NR) * NR * nt + j * NR + c % NR;
+                        for (int xi = 0; xi < 16; ++xi) out[xi * bs] = v[xi];
+                    }
+                for (int xi = 0; xi < 16; ++xi)
+                    gemm_packed(tile, Kg, Cg, nt, T(1), A + xi * as_, B + xi * bs, t0 == c0 ? T(0) : T(1),
+                                acc + gi * usize + xi * Kg * Cg, Cg);
+            }
+        }
+    }
+    // The chunks' dU summed in chunk order, then each filter's gradient.
+    const i64 filters = s.K * Cg;
+#pragma omp parallel for if (filters * chunks * 16 >= 65536 && !omp_in_parallel()) schedule(static)
+    for (i64 f = 0; f < filters; ++f) {
+        const i64 gi = f / (Kg * Cg), kc = f % (Kg * Cg);  // kc = k*Cg + c within the group
+        T u[16];
+        for (int xi = 0; xi < 16; ++xi) {
+            const T* p = partials + gi * usize + xi * Kg * Cg + kc;
+            T sum = p[0];
+            for (i64 ch = 1; ch < chunks; ++ch) sum += p[ch * s.G * usize];
+            u[xi] = sum;
+        }
+        filter_gradient_transform(u, DW + f * 9);
+    }
+}
+
+template void winograd_backward_weight<float>(const WinogradShape&, const Conv2dGeometry&, const float*, const float*,
+                                              float*);
+template void winograd_backward_weight<double>(const WinogradShape&, const Conv2dGeometry&, const double*,
+                                               const double*, double*);
 template void winograd_forward<float>(const WinogradShape&, const Conv2dGeometry&, const float*, const float*,
                                       const float*, float*);
 template void winograd_forward<double>(const WinogradShape&, const Conv2dGeometry&, const double*, const double*,

@@ -307,8 +307,8 @@ TEST_CASE_TEMPLATE("conv2d matches naive loops on every gemm ISA", T, float, dou
     gs::kernels::cpu::set_gemm_isa(saved);
 }
 
-// The Winograd cases above against im2col: both near the reference, and not bitwise equal (so the
-// Winograd path really ran; its sums are ordered differently).
+// The Winograd cases above against im2col, forward and both gradients: both near the reference,
+// and not bitwise equal (so the Winograd path really ran; its sums are ordered differently).
 TEST_CASE_TEMPLATE("conv2d Winograd F(2x2 3x3) agrees with im2col", T, float, double) {
     gs::Generator gen(43);
     for (const Problem& p : problems()) {
@@ -319,21 +319,28 @@ TEST_CASE_TEMPLATE("conv2d Winograd F(2x2 3x3) agrees with im2col", T, float, do
         Tensor w = randu<T>({p.K, p.C / p.g.groups, p.R, p.S}, gen);
         Tensor b = randu<T>({p.K}, gen);
         Tensor dy = randu<T>({p.N, p.K, ref.OH, ref.OW}, gen);
-        std::vector<T> y[2], dx[2];
+        std::vector<T> y[2], dx[2], dw[2];
         for (const bool winograd : {false, true}) {
             gs::kernels::cpu::set_conv2d_winograd(winograd);
             y[winograd] = gs::kernels::conv2d_forward(x, w, b, p.g).template to_vector<T>();
             dx[winograd] = gs::kernels::conv2d_backward_input(dy, w, x.shape(), p.g).template to_vector<T>();
+            dw[winograd] = gs::kernels::conv2d_backward_weight(dy, x, w.shape(), p.g).template to_vector<T>();
         }
         gs::kernels::cpu::set_conv2d_winograd(true);
         CHECK(y[0] != y[1]);
         CHECK(dx[0] != dx[1]);
-        const auto y_ref = ref.forward(x.template to_vector<double>(), w.template to_vector<double>(),
-                                       b.template to_vector<double>());
-        const auto dx_ref = ref.backward_input(dy.template to_vector<double>(), w.template to_vector<double>());
+        CHECK(dw[0] != dw[1]);
+        const auto xv = x.template to_vector<double>(), wv = w.template to_vector<double>(),
+                   dyv = dy.template to_vector<double>();
+        const auto y_ref = ref.forward(xv, wv, b.template to_vector<double>());
+        const auto dx_ref = ref.backward_input(dyv, wv), dw_ref = ref.backward_weight(dyv, xv);
+        // dw sums N*OH*OW*... up to 5*13*11 = 715 products per element, over the tiles in blocks:
+        // float keeps ~1e-4 absolute there (as in the column-chunk test), double ~1e-11.
+        const double dw_tol = sizeof(T) == 4 ? 2e-4 : 1e-11;
         for (int i = 0; i < 2; ++i) {
             CHECK(max_abs_diff(std::vector<double>(y[i].begin(), y[i].end()), y_ref) <= tol<T>());
             CHECK(max_abs_diff(std::vector<double>(dx[i].begin(), dx[i].end()), dx_ref) <= tol<T>());
+            CHECK(max_abs_diff(std::vector<double>(dw[i].begin(), dw[i].end()), dw_ref) <= dw_tol);
         }
     }
 }
