@@ -249,7 +249,7 @@ void pack_column_panel(const ColumnRun<T>* runs, int nruns, const ConvDims& d, c
 // gathered from x one at a time, so the column matrix is never stored.
 template <class T>
 void forward_raw(const ConvDims& d, const Conv2dGeometry& g, const T* X, const T* Wt, const T* B, T* Y) {
-    if (const WinogradShape ws{d.N, d.C, d.H, d.W, d.K, d.OH, d.OW, d.G}; winograd_applies(ws, d.R, d.S, g))
+    if (const WinogradShape ws{d.N, d.C, d.H, d.W, d.K, d.OH, d.OW, d.G, d.R, d.S}; winograd_applies(ws, g))
         return winograd_forward(ws, g, X, Wt, B, Y);
     const GemmTile tile = gemm_tile<T>();
     const i64 rows = d.col_rows(), P = d.pixels(), HW = d.H * d.W, NR = tile.nr;
@@ -401,7 +401,7 @@ void backward_weight(const Tensor& dy, const Tensor& x, const Conv2dGeometry& g,
         std::fill(DW, DW + wsize, T(0));
         return;
     }
-    if (const WinogradShape ws{d.N, d.C, d.H, d.W, d.K, d.OH, d.OW, d.G}; winograd_applies(ws, d.R, d.S, g))
+    if (const WinogradShape ws{d.N, d.C, d.H, d.W, d.K, d.OH, d.OW, d.G, d.R, d.S}; winograd_applies(ws, g))
         return winograd_backward_weight(ws, g, X, DY, DW);
     const i64 chunks = std::clamp<i64>(std::min(kMaxWeightChunks, kPartialBudget / wsize), 1, d.N);
     T* partials = chunks == 1 ? DW : thread_scratch(ScratchSlot::partials).get<T>(std::size_t(chunks * wsize));

@@ -1,6 +1,7 @@
 #pragma once
-// Winograd F(2x2, 3x3) convolution on the CPU: the fast path of conv2d_cpu.cpp for 3x3 filters with
-// unit stride and dilation (most of inception_small: forward, input and weight gradients). Each 2x2 block
+// Winograd F(2x2, 3x3) convolution on the CPU: the fast path of conv2d_cpu.cpp for unit-stride
+// convolutions with 3x3 filters, or larger ones cut into 3x3 blocks (most of inception_small and
+// alexnet_small's second layer: forward, input and weight gradients). Each 2x2 block
 // of outputs comes from a 4x4 block of inputs through 16 products per channel pair instead of 36,
 // so the multiply-adds drop by 2.25x; the 16 products are 16 gemms over channels, run through
 // gemm's packed micro-kernels. Internal to the CPU convolution.
@@ -10,14 +11,15 @@
 
 namespace gs::kernels::cpu {
 
-// The sizes of one convolution: x (N, C, H, W), w (K, C/G, 3, 3), y (N, K, OH, OW).
+// The sizes of one convolution: x (N, C, H, W), w (K, C/G, R, S), y (N, K, OH, OW).
 struct WinogradShape {
-    std::int64_t N, C, H, W, K, OH, OW, G;
+    std::int64_t N, C, H, W, K, OH, OW, G, R, S;
 };
 
-// Whether the Winograd path takes this convolution: 3x3 filters, unit stride and dilation, enough
+// Whether the Winograd path takes this convolution: unit stride and dilation, a filter whose 3x3
+// blocks save at least 1.5x of the products (3x3, 5x5, 3x5, ...; not 1x1, 2x2, 4x4 or 7x7), enough
 // channels per group on both sides for the transforms to pay, and the path enabled.
-bool winograd_applies(const WinogradShape& s, std::int64_t R, std::int64_t S, const Conv2dGeometry& g);
+bool winograd_applies(const WinogradShape& s, const Conv2dGeometry& g);
 
 // y = conv(x, w) + b (b may be null), contiguous arrays. Output blocks are split among threads by
 // shape alone and every output sums its terms in a fixed order, so results do not depend on the
@@ -25,7 +27,7 @@ bool winograd_applies(const WinogradShape& s, std::int64_t R, std::int64_t S, co
 template <class T>
 void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* x, const T* w, const T* b, T* y);
 
-// dw = the gradient of sum(dy * conv(x, w)) with respect to w (K, C/G, 3, 3), summed over the batch
+// dw = the gradient of sum(dy * conv(x, w)) with respect to w (K, C/G, R, S), summed over the batch
 // and the tiles: dU = sum over tiles of (A dY A^T) .* (B^T d B), then dw = G^T dU G. The tiles are
 // cut into chunks by shape alone and the chunks' sums added in order, so dw does not depend on
 // the thread count.

@@ -8,6 +8,11 @@
 // becomes V = B^T d B, and the outputs are A^T (sum_c U_kc .* V_c) A. The sum over c, for each of the
 // 16 entries xi of the 4x4 products, is a gemm: M_xi (Kg x tiles) = U_xi (Kg x Cg) * V_xi (Cg x tiles).
 //
+// A larger filter (5x5, 7x7, 3x5, ...) is cut into 3x3 blocks, zero-padded at its far edges: block
+// (a, b) holds taps r = 3a.., s = 3b.. and reads the input shifted by (3a, 3b). Each (channel, block)
+// pair is then a "virtual channel" of a 3x3 convolution, so a 5x5 filter costs 4 x 16 = 64
+// products per tile and channel pair instead of 4 x 25 = 100.
+//
 // The tiles of the whole batch are processed in blocks of a few gemm micro-panels, each block by
 // one thread: its V is written straight into gemm's packed-B layout, the 16 gemms multiply it by the
 // filters (transformed and packed once per call), and the output transform writes y. A block's V
@@ -78,36 +83,59 @@ void output_transform(const T* m, T (&y)[2][2]) {
 
 // Where one tile of a block reads and writes.
 struct TileAt {
-    i64 image, h0, w0;  // its image; its input block's top-left corner (may lie in the padding)
+    i64 image, h0, w0;  // its image; its input block's top-left corner for filter block (0, 0)
     i64 oh, ow;         // its first output
-    bool interior;      // all 16 inputs inside the image
 };
 
-// V = B^T d B of one tile of one channel plane (H x W), zero outside the image.
+// V = B^T d B of the 4x4 input block at (h0, w0) of one channel plane (H x W), zero outside it.
 template <class T>
-void tile_input(const T* plane, const TileAt& a, i64 H, i64 W, T* v) {
+void tile_input(const T* plane, i64 h0, i64 w0, i64 H, i64 W, T* v) {
     T d[4][4];
-    if (a.interior) {
+    if (h0 >= 0 && h0 + 4 <= H && w0 >= 0 && w0 + 4 <= W) {
         for (int i = 0; i < 4; ++i)
-            for (int q = 0; q < 4; ++q) d[i][q] = plane[(a.h0 + i) * W + a.w0 + q];
+            for (int q = 0; q < 4; ++q) d[i][q] = plane[(h0 + i) * W + w0 + q];
     } else {
         for (int i = 0; i < 4; ++i)
             for (int q = 0; q < 4; ++q) {
-                const i64 h = a.h0 + i, w = a.w0 + q;
+                const i64 h = h0 + i, w = w0 + q;
                 d[i][q] = (h >= 0 && h < H && w >= 0 && w < W) ? plane[h * W + w] : T(0);
             }
     }
     input_transform(d, v);
 }
 
+// The 3x3 blocks of an R x S filter, and the virtual channels (channel c, block (a, b)) numbered
+// v = c*blocks() + a*bw + b.
+struct FilterBlocks {
+    i64 R, S, bh, bw;
+    FilterBlocks(i64 R_, i64 S_) : R(R_), S(S_), bh((R_ + 2) / 3), bw((S_ + 2) / 3) {}
+    i64 blocks() const { return bh * bw; }
+    // Block (a, b) of filter f (R x S, row-major), zero past the filter's edges.
+    template <class T>
+    void block(const T* f, i64 a, i64 b, T (&g)[9]) const {
+        for (i64 i = 0; i < 3; ++i)
+            for (i64 j = 0; j < 3; ++j) {
+                const i64 r = 3 * a + i, s = 3 * b + j;
+                g[3 * i + j] = r < R && s < S ? f[r * S + s] : T(0);
+            }
+    }
+};
+
+// V of virtual channel v of a tile: its channel's plane, shifted by its block.
+template <class T>
+void virtual_tile_input(const T* image, const WinogradShape& s, const FilterBlocks& fb, i64 channel0, i64 v,
+                        const TileAt& a, T* out) {
+    const i64 c = v / fb.blocks(), ab = v % fb.blocks();
+    tile_input(image + (channel0 + c) * s.H * s.W, a.h0 + 3 * (ab / fb.bw), a.w0 + 3 * (ab % fb.bw), s.H, s.W, out);
+}
+
 // The tiles [t0, t0 + nt) of the batch (per_image = TH*TW each), in order.
-void locate_tiles(i64 t0, i64 nt, i64 per_image, i64 TW, const WinogradShape& s, const Conv2dGeometry& g, TileAt* at) {
+void locate_tiles(i64 t0, i64 nt, i64 per_image, i64 TW, const Conv2dGeometry& g, TileAt* at) {
     for (i64 j = 0; j < nt; ++j) {
         const i64 t = t0 + j, rem = t % per_image, th = rem / TW, tw = rem % TW;
         TileAt& a = at[j];
         a.image = t / per_image, a.oh = 2 * th, a.ow = 2 * tw;
         a.h0 = a.oh - g.pad_h, a.w0 = a.ow - g.pad_w;
-        a.interior = a.h0 >= 0 && a.h0 + 4 <= s.H && a.w0 >= 0 && a.w0 + 4 <= s.W;
     }
 }
 
@@ -133,9 +161,14 @@ i64 plane_stride(i64 elems) {
 
 }  // namespace
 
-bool winograd_applies(const WinogradShape& s, i64 R, i64 S, const Conv2dGeometry& g) {
-    return g_winograd_enabled.load(std::memory_order_relaxed) && R == 3 && S == 3 && g.stride_h == 1 &&
-           g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && s.C / s.G >= kMinChannels && s.K / s.G >= kMinChannels;
+bool winograd_applies(const WinogradShape& s, const Conv2dGeometry& g) {
+    if (!g_winograd_enabled.load(std::memory_order_relaxed) || g.stride_h != 1 || g.stride_w != 1 || g.dil_h != 1 ||
+        g.dil_w != 1 || s.C / s.G < kMinChannels || s.K / s.G < kMinChannels)
+        return false;
+    // Products per output and channel pair: R*S directly, 16/4 = 4 per 3x3 block here. Taken from
+    // 1.5x fewer: 3x3 2.25x, 5x5 1.56x, 3x5 1.88x; not 7x7 (1.36x), nor 2x2 or 4x4 (1x).
+    const FilterBlocks fb(s.R, s.S);
+    return double(s.R * s.S) >= 1.5 * 4.0 * double(fb.blocks());
 }
 
 void set_conv2d_winograd(bool enabled) { g_winograd_enabled.store(enabled); }
@@ -143,7 +176,9 @@ void set_conv2d_winograd(bool enabled) { g_winograd_enabled.store(enabled); }
 template <class T>
 void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* Wt, const T* B, T* Y) {
     const GemmTile tile = gemm_tile<T>();
-    const i64 Cg = s.C / s.G, Kg = s.K / s.G, HW = s.H * s.W, OP = s.OH * s.OW;
+    const FilterBlocks fb(s.R, s.S);
+    const i64 Kg = s.K / s.G, OP = s.OH * s.OW, RS = s.R * s.S;
+    const i64 Cg = (s.C / s.G) * fb.blocks();  // virtual channels per group: the gemms' inner size
     const i64 TH = (s.OH + 1) / 2, TW = (s.OW + 1) / 2, per_image = TH * TW, tiles = s.N * per_image;
     const i64 NR = tile.nr, MR = tile.mr, Mp = (Kg + MR - 1) / MR * MR;
 
@@ -153,10 +188,12 @@ void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* 
     std::fill(upk, upk + s.G * 16 * Mp * Cg, T(0));
     for (i64 gi = 0; gi < s.G; ++gi)
         for (i64 k = 0; k < Kg; ++k)
-            for (i64 c = 0; c < Cg; ++c) {
-                T u[16];
-                filter_transform(Wt + ((gi * Kg + k) * Cg + c) * 9, u);
-                T* at = upk + gi * 16 * Mp * Cg + (k / MR) * MR * Cg + c * MR + k % MR;
+            for (i64 v = 0; v < Cg; ++v) {
+                T g3[9], u[16];
+                const i64 c = v / fb.blocks(), ab = v % fb.blocks();
+                fb.block(Wt + ((gi * Kg + k) * (s.C / s.G) + c) * RS, ab / fb.bw, ab % fb.bw, g3);
+                filter_transform(g3, u);
+                T* at = upk + gi * 16 * Mp * Cg + (k / MR) * MR * Cg + v * MR + k % MR;
                 for (int xi = 0; xi < 16; ++xi) at[xi * Mp * Cg] = u[xi];
             }
 
@@ -170,16 +207,15 @@ void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* 
         T* V = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(16 * vs));
         T* M = thread_scratch(ScratchSlot::staging).get<T>(std::size_t(16 * ms));
         TileAt at[8 * 32];  // block_tiles caps a block at 8 panels of at most 32 columns
-        locate_tiles(t0, nt, per_image, TW, s, g, at);
+        locate_tiles(t0, nt, per_image, TW, g, at);
         for (i64 gi = 0; gi < s.G; ++gi) {
             for (i64 c = 0; c < Cg; ++c) {
-                const i64 channel = gi * Cg + c;
                 for (i64 j = 0; j < ntp; ++j) {
                     T v[16];
                     if (j >= nt)
                         std::fill(v, v + 16, T(0));  // packed panels are zero past their columns
                     else
-                        tile_input(X + (at[j].image * s.C + channel) * HW, at[j], s.H, s.W, v);
+                        virtual_tile_input(X + at[j].image * s.C * s.H * s.W, s, fb, gi * (s.C / s.G), c, at[j], v);
                     T* out = V + (j / NR) * NR * Cg + c * NR + j % NR;
                     for (int xi = 0; xi < 16; ++xi) out[xi * vs] = v[xi];
                 }
@@ -246,12 +282,14 @@ constexpr i64 kGradPartialBudget = i64(1) << 24;  // elements of partial sums he
 template <class T>
 void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* DY, T* DW) {
     const GemmTile tile = gemm_tile<T>();
-    const i64 Cg = s.C / s.G, Kg = s.K / s.G, HW = s.H * s.W, OP = s.OH * s.OW;
+    const FilterBlocks fb(s.R, s.S);
+    const i64 Kg = s.K / s.G, OP = s.OH * s.OW, RS = s.R * s.S;
+    const i64 Cg = (s.C / s.G) * fb.blocks();  // virtual channels per group
     const i64 TH = (s.OH + 1) / 2, TW = (s.OW + 1) / 2, per_image = TH * TW, tiles = s.N * per_image;
     const i64 NR = tile.nr, MR = tile.mr, Mp = (Kg + MR - 1) / MR * MR, Np = (Cg + NR - 1) / NR * NR;
     const i64 usize = 16 * Kg * Cg;  // dU of one group: dU_xi (Kg x Cg) at + xi*Kg*Cg
     if (tiles == 0) {
-        std::fill(DW, DW + s.K * Cg * 9, T(0));
+        std::fill(DW, DW + s.K * (s.C / s.G) * RS, T(0));
         return;
     }
     const i64 chunks = std::clamp<i64>(std::min(kMaxGradChunks, kGradPartialBudget / (s.G * usize)), 1,
@@ -269,7 +307,7 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
         TileAt at[kGradTiles];
         for (i64 t0 = c0; t0 < c1; t0 += kGradTiles) {
             const i64 nt = std::min(kGradTiles, c1 - t0);
-            locate_tiles(t0, nt, per_image, TW, s, g, at);
+            locate_tiles(t0, nt, per_image, TW, g, at);
             for (i64 gi = 0; gi < s.G; ++gi) {
                 for (i64 k = 0; k < Mp; ++k)
                     for (i64 j = 0; j < nt; ++j) {
@@ -295,7 +333,7 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
                         if (c >= Cg)
                             std::fill(v, v + 16, T(0));
                         else
-                            tile_input(X + (at[j].image * s.C + gi * Cg + c) * HW, at[j], s.H, s.W, v);
+                            virtual_tile_input(X + at[j].image * s.C * s.H * s.W, s, fb, gi * (s.C / s.G), c, at[j], v);
                         T* out = B + (c / NR) * NR * nt + j * NR + c % NR;
                         for (int xi = 0; xi < 16; ++xi) out[xi * bs] = v[xi];
                     }
@@ -305,19 +343,24 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
             }
         }
     }
-    // The chunks' dU summed in chunk order, then each filter's gradient.
-    const i64 filters = s.K * Cg;
+    // The chunks' dU summed in chunk order, then each 3x3 block's gradient, written to its taps of
+    // the filter (the taps of the zero padding past R and S are dropped).
+    const i64 filters = s.K * Cg;  // (output channel, virtual channel) pairs
 #pragma omp parallel for if (filters * chunks * 16 >= 65536 && !omp_in_parallel()) schedule(static)
     for (i64 f = 0; f < filters; ++f) {
-        const i64 gi = f / (Kg * Cg), kc = f % (Kg * Cg);  // kc = k*Cg + c within the group
-        T u[16];
+        const i64 gi = f / (Kg * Cg), kv = f % (Kg * Cg), k = kv / Cg, v = kv % Cg;
+        T u[16], dg[9];
         for (int xi = 0; xi < 16; ++xi) {
-            const T* p = partials + gi * usize + xi * Kg * Cg + kc;
+            const T* p = partials + gi * usize + xi * Kg * Cg + kv;
             T sum = p[0];
             for (i64 ch = 1; ch < chunks; ++ch) sum += p[ch * s.G * usize];
             u[xi] = sum;
         }
-        filter_gradient_transform(u, DW + f * 9);
+        filter_gradient_transform(u, dg);
+        const i64 c = v / fb.blocks(), a = (v % fb.blocks()) / fb.bw, b = (v % fb.blocks()) % fb.bw;
+        T* filter = DW + ((gi * Kg + k) * (s.C / s.G) + c) * RS;
+        for (i64 i = 0; i < 3 && 3 * a + i < s.R; ++i)
+            for (i64 j = 0; j < 3 && 3 * b + j < s.S; ++j) filter[(3 * a + i) * s.S + 3 * b + j] = dg[3 * i + j];
     }
 }
 
