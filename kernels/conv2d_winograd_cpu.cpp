@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/gemm.h"
 #include "kernels/scratch.h"
@@ -53,56 +54,11 @@ void filter_transform(const T* g, T* u) {
     }
 }
 
-// V = B^T d B for one 4x4 input block d (row-major), as 16 values v[4*i + j].
-template <class T>
-void input_transform(const T (&d)[4][4], T* v) {
-    T t[4][4];
-    for (int j = 0; j < 4; ++j) {
-        t[0][j] = d[0][j] - d[2][j], t[1][j] = d[1][j] + d[2][j];
-        t[2][j] = d[2][j] - d[1][j], t[3][j] = d[1][j] - d[3][j];
-    }
-    for (int i = 0; i < 4; ++i) {
-        v[4 * i] = t[i][0] - t[i][2], v[4 * i + 1] = t[i][1] + t[i][2];
-        v[4 * i + 2] = t[i][2] - t[i][1], v[4 * i + 3] = t[i][1] - t[i][3];
-    }
-}
-
-// The 2x2 outputs A^T m A of one tile's 16 products m[4*i + j].
-template <class T>
-void output_transform(const T* m, T (&y)[2][2]) {
-    T s[2][4];
-    for (int j = 0; j < 4; ++j) {
-        s[0][j] = m[j] + m[4 + j] + m[8 + j];
-        s[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
-    }
-    for (int i = 0; i < 2; ++i) {
-        y[i][0] = s[i][0] + s[i][1] + s[i][2];
-        y[i][1] = s[i][1] - s[i][2] - s[i][3];
-    }
-}
-
 // Where one tile of a block reads and writes.
 struct TileAt {
     i64 image, h0, w0;  // its image; its input block's top-left corner for filter block (0, 0)
     i64 oh, ow;         // its first output
 };
-
-// V = B^T d B of the 4x4 input block at (h0, w0) of one channel plane (H x W), zero outside it.
-template <class T>
-void tile_input(const T* plane, i64 h0, i64 w0, i64 H, i64 W, T* v) {
-    T d[4][4];
-    if (h0 >= 0 && h0 + 4 <= H && w0 >= 0 && w0 + 4 <= W) {
-        for (int i = 0; i < 4; ++i)
-            for (int q = 0; q < 4; ++q) d[i][q] = plane[(h0 + i) * W + w0 + q];
-    } else {
-        for (int i = 0; i < 4; ++i)
-            for (int q = 0; q < 4; ++q) {
-                const i64 h = h0 + i, w = w0 + q;
-                d[i][q] = (h >= 0 && h < H && w >= 0 && w < W) ? plane[h * W + w] : T(0);
-            }
-    }
-    input_transform(d, v);
-}
 
 // The 3x3 blocks of an R x S filter, and the virtual channels (channel c, block (a, b)) numbered
 // v = c*blocks() + a*bw + b.
@@ -121,14 +77,6 @@ struct FilterBlocks {
     }
 };
 
-// V of virtual channel v of a tile: its channel's plane, shifted by its block.
-template <class T>
-void virtual_tile_input(const T* image, const WinogradShape& s, const FilterBlocks& fb, i64 channel0, i64 v,
-                        const TileAt& a, T* out) {
-    const i64 c = v / fb.blocks(), ab = v % fb.blocks();
-    tile_input(image + (channel0 + c) * s.H * s.W, a.h0 + 3 * (ab / fb.bw), a.w0 + 3 * (ab % fb.bw), s.H, s.W, out);
-}
-
 // The tiles [t0, t0 + nt) of the batch (per_image = TH*TW each), in order.
 void locate_tiles(i64 t0, i64 nt, i64 per_image, i64 TW, const Conv2dGeometry& g, TileAt* at) {
     for (i64 j = 0; j < nt; ++j) {
@@ -137,6 +85,76 @@ void locate_tiles(i64 t0, i64 nt, i64 per_image, i64 TW, const Conv2dGeometry& g
         a.image = t / per_image, a.oh = 2 * th, a.ow = 2 * tw;
         a.h0 = a.oh - g.pad_h, a.w0 = a.ow - g.pad_w;
     }
+}
+
+// A run of a block's tiles: `len` consecutive tiles j0.. of one tile row of one image, all within
+// one gemm micro-panel (so their packed columns are contiguous). The transforms work a run at a
+// time, vectorized across its tiles.
+struct TileRun {
+    i64 j0, len;
+};
+constexpr i64 kMaxRun = 32;  // the widest micro-panel (AVX-512 f32)
+
+int tile_runs(const TileAt* at, i64 nt, i64 NR, TileRun* runs) {
+    int n = 0;
+    for (i64 j = 0; j < nt; ++j) {
+        const bool extends = n > 0 && j % NR != 0 && at[j].image == at[j - 1].image && at[j].oh == at[j - 1].oh &&
+                             at[j].ow == at[j - 1].ow + 2;
+        if (extends)
+            ++runs[n - 1].len;
+        else
+            runs[n++] = {j, 1};
+    }
+    return n;
+}
+
+// V = B^T d B of `len` consecutive tiles of one tile row, whose 4x4 input blocks start at (h0,
+// w0 + 2*jj) in a channel plane (H x W), zero outside it: tile jj's v[xi] goes to v[xi*ld + jj*ts].
+// `zeros` holds at least W zeros (the rows above and below the image). The columns are first
+// combined down the 4 rows (B^T d), then across (.. B) at stride 2.
+template <class T>
+void tile_row_input(const T* plane, i64 H, i64 W, i64 h0, i64 w0, i64 len, const T* zeros, T* v, i64 ld, i64 ts) {
+    const i64 cols = 2 * len + 2;
+    T t[4][2 * kMaxRun + 2];
+    const T* row[4];
+    for (int i = 0; i < 4; ++i) row[i] = (h0 + i >= 0 && h0 + i < H) ? plane + (h0 + i) * W : zeros;
+    const i64 lo = std::clamp<i64>(-w0, 0, cols), hi = std::clamp<i64>(W - w0, lo, cols);
+    for (int i = 0; i < 4; ++i) {
+        std::fill(t[i], t[i] + lo, T(0));
+        std::fill(t[i] + hi, t[i] + cols, T(0));
+    }
+    const T *r0 = row[0] + w0, *r1 = row[1] + w0, *r2 = row[2] + w0, *r3 = row[3] + w0;  // indexed by x >= lo
+    for (i64 x = lo; x < hi; ++x) {
+        t[0][x] = r0[x] - r2[x], t[1][x] = r1[x] + r2[x];
+        t[2][x] = r2[x] - r1[x], t[3][x] = r1[x] - r3[x];
+    }
+    for (int i = 0; i < 4; ++i) {
+        const T* ti = t[i];
+        T *v0 = v + (4 * i) * ld, *v1 = v0 + ld, *v2 = v1 + ld, *v3 = v2 + ld;
+        for (i64 jj = 0; jj < len; ++jj) {
+            const T a = ti[2 * jj], b = ti[2 * jj + 1], c = ti[2 * jj + 2], d = ti[2 * jj + 3];
+            v0[jj * ts] = a - c, v1[jj * ts] = b + c, v2[jj * ts] = c - b, v3[jj * ts] = b - d;
+        }
+    }
+}
+
+// The outputs A^T m A + bias of `len` consecutive tiles of one tile row, from their products
+// m[xi*ld + jj], into rows oh and oh + 1 of an output plane (OH x OW) from column ow0, clipped.
+template <class T>
+void tile_row_output(const T* m, i64 ld, i64 len, T bias, T* plane, i64 OH, i64 OW, i64 oh, i64 ow0) {
+    T y0[2 * kMaxRun], y1[2 * kMaxRun];
+    for (i64 jj = 0; jj < len; ++jj) {
+        T s0[4], s1[4];
+        for (int j = 0; j < 4; ++j) {
+            const T a = m[j * ld + jj], b = m[(4 + j) * ld + jj], c = m[(8 + j) * ld + jj], d = m[(12 + j) * ld + jj];
+            s0[j] = a + b + c, s1[j] = b - c - d;
+        }
+        y0[2 * jj] = s0[0] + s0[1] + s0[2] + bias, y0[2 * jj + 1] = s0[1] - s0[2] - s0[3] + bias;
+        y1[2 * jj] = s1[0] + s1[1] + s1[2] + bias, y1[2 * jj + 1] = s1[1] - s1[2] - s1[3] + bias;
+    }
+    const i64 n = std::min(2 * len, OW - ow0);
+    std::copy(y0, y0 + n, plane + oh * OW + ow0);
+    if (oh + 1 < OH) std::copy(y1, y1 + n, plane + (oh + 1) * OW + ow0);
 }
 
 // Tiles per block: whole micro-panels of NR, as many as keep the block's V (16 x Cg) and M (16 x Kg)
@@ -197,6 +215,7 @@ void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* 
                 for (int xi = 0; xi < 16; ++xi) at[xi * Mp * Cg] = u[xi];
             }
 
+    const std::vector<T> zeros(std::size_t(s.W), T(0));  // the rows outside the image
     const i64 tb = block_tiles(Cg, Kg, NR, sizeof(T)), blocks = (tiles + tb - 1) / tb;
     const bool parallel = blocks > 1 && omp_get_max_threads() > 1 && !omp_in_parallel();
 #pragma omp parallel for if (parallel) schedule(static)
@@ -206,19 +225,22 @@ void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* 
         const i64 vs = plane_stride<T>(Cg * tb), ms = plane_stride<T>(Kg * tb);
         T* V = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(16 * vs));
         T* M = thread_scratch(ScratchSlot::staging).get<T>(std::size_t(16 * ms));
-        TileAt at[8 * 32];  // block_tiles caps a block at 8 panels of at most 32 columns
+        TileAt at[8 * kMaxRun];  // block_tiles caps a block at 8 panels of at most 32 columns
+        TileRun runs[8 * kMaxRun];
         locate_tiles(t0, nt, per_image, TW, g, at);
+        const int nruns = tile_runs(at, nt, NR, runs);
         for (i64 gi = 0; gi < s.G; ++gi) {
             for (i64 c = 0; c < Cg; ++c) {
-                for (i64 j = 0; j < ntp; ++j) {
-                    T v[16];
-                    if (j >= nt)
-                        std::fill(v, v + 16, T(0));  // packed panels are zero past their columns
-                    else
-                        virtual_tile_input(X + at[j].image * s.C * s.H * s.W, s, fb, gi * (s.C / s.G), c, at[j], v);
-                    T* out = V + (j / NR) * NR * Cg + c * NR + j % NR;
-                    for (int xi = 0; xi < 16; ++xi) out[xi * vs] = v[xi];
+                const i64 channel = gi * (s.C / s.G) + c / fb.blocks(), ab = c % fb.blocks();
+                const i64 dh = 3 * (ab / fb.bw), dw = 3 * (ab % fb.bw);  // the block's shift
+                for (int q = 0; q < nruns; ++q) {
+                    const TileRun& r = runs[q];
+                    const TileAt& a = at[r.j0];
+                    tile_row_input(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + dh, a.w0 + dw, r.len,
+                                   zeros.data(), V + (r.j0 / NR) * NR * Cg + c * NR + r.j0 % NR, vs, i64(1));
                 }
+                for (i64 j = nt; j < ntp; ++j)  // packed panels are zero past their columns
+                    for (int xi = 0; xi < 16; ++xi) V[xi * vs + (j / NR) * NR * Cg + c * NR + j % NR] = T(0);
             }
             for (int xi = 0; xi < 16; ++xi)
                 gemm_packed(tile, Kg, nt, Cg, T(1), upk + (gi * 16 + xi) * Mp * Cg, V + xi * vs, T(0), M + xi * ms,
@@ -226,15 +248,11 @@ void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* 
             for (i64 k = 0; k < Kg; ++k) {
                 const i64 channel = gi * Kg + k;
                 const T bias = B ? B[channel] : T(0);
-                for (i64 j = 0; j < nt; ++j) {
-                    T m[16];
-                    for (int xi = 0; xi < 16; ++xi) m[xi] = M[xi * ms + k * tb + j];
-                    T y[2][2];
-                    output_transform(m, y);
-                    const TileAt& a = at[j];
-                    T* plane = Y + (a.image * s.K + channel) * OP;
-                    for (int i = 0; i < 2 && a.oh + i < s.OH; ++i)
-                        for (int q = 0; q < 2 && a.ow + q < s.OW; ++q) plane[(a.oh + i) * s.OW + a.ow + q] = y[i][q] + bias;
+                for (int q = 0; q < nruns; ++q) {
+                    const TileRun& r = runs[q];
+                    const TileAt& a = at[r.j0];
+                    tile_row_output(M + k * tb + r.j0, ms, r.len, bias, Y + (a.image * s.K + channel) * OP, s.OH, s.OW,
+                                    a.oh, a.ow);
                 }
             }
         }
@@ -295,6 +313,7 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
     const i64 chunks = std::clamp<i64>(std::min(kMaxGradChunks, kGradPartialBudget / (s.G * usize)), 1,
                                        (tiles + kGradTiles - 1) / kGradTiles);
     T* partials = thread_scratch(ScratchSlot::partials).get<T>(std::size_t(chunks * s.G * usize));
+    const std::vector<T> zeros(std::size_t(s.W), T(0));  // the rows outside the image
     const bool parallel = chunks > 1 && omp_get_max_threads() > 1 && !omp_in_parallel();
 #pragma omp parallel for if (parallel) schedule(static)
     for (i64 ch = 0; ch < chunks; ++ch) {
@@ -305,9 +324,11 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
         T* A = thread_scratch(ScratchSlot::staging).get<T>(std::size_t(16 * as_));
         T* B = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(16 * bs));
         TileAt at[kGradTiles];
+        TileRun runs[kGradTiles];
         for (i64 t0 = c0; t0 < c1; t0 += kGradTiles) {
             const i64 nt = std::min(kGradTiles, c1 - t0);
             locate_tiles(t0, nt, per_image, TW, g, at);
+            const int nruns = tile_runs(at, nt, kMaxRun, runs);
             for (i64 gi = 0; gi < s.G; ++gi) {
                 for (i64 k = 0; k < Mp; ++k)
                     for (i64 j = 0; j < nt; ++j) {
@@ -327,16 +348,22 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
                         T* out = A + (k / MR) * MR * nt + j * MR + k % MR;
                         for (int xi = 0; xi < 16; ++xi) out[xi * as_] = q[xi];
                     }
-                for (i64 c = 0; c < Np; ++c)
-                    for (i64 j = 0; j < nt; ++j) {
-                        T v[16];
-                        if (c >= Cg)
-                            std::fill(v, v + 16, T(0));
-                        else
-                            virtual_tile_input(X + at[j].image * s.C * s.H * s.W, s, fb, gi * (s.C / s.G), c, at[j], v);
-                        T* out = B + (c / NR) * NR * nt + j * NR + c % NR;
-                        for (int xi = 0; xi < 16; ++xi) out[xi * bs] = v[xi];
+                for (i64 c = 0; c < Np; ++c) {
+                    T* out = B + (c / NR) * NR * nt + c % NR;  // tile j at + j*NR
+                    if (c >= Cg) {  // packed panels are zero past their columns
+                        for (int xi = 0; xi < 16; ++xi)
+                            for (i64 j = 0; j < nt; ++j) out[xi * bs + j * NR] = T(0);
+                        continue;
                     }
+                    const i64 channel = gi * (s.C / s.G) + c / fb.blocks(), ab = c % fb.blocks();
+                    const i64 dh = 3 * (ab / fb.bw), dw = 3 * (ab % fb.bw);
+                    for (int q = 0; q < nruns; ++q) {
+                        const TileRun& r = runs[q];
+                        const TileAt& a = at[r.j0];
+                        tile_row_input(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + dh, a.w0 + dw,
+                                       r.len, zeros.data(), out + r.j0 * NR, bs, NR);
+                    }
+                }
                 for (int xi = 0; xi < 16; ++xi)
                     gemm_packed(tile, Kg, Cg, nt, T(1), A + xi * as_, B + xi * bs, t0 == c0 ? T(0) : T(1),
                                 acc + gi * usize + xi * Kg * Cg, Cg);
