@@ -113,6 +113,23 @@ double tol() {
     return sizeof(T) == 4 ? 2e-5 : 1e-12;
 }
 
+// Fresh random x, w, b and dy of a problem (values in [-1, 1], drawn in that order) and their f64
+// copies for the reference.
+template <class T>
+struct Inputs {
+    Tensor x, w, b, dy;
+    std::vector<double> xv, wv, bv, dyv;
+    Inputs(const Problem& p, const Reference& ref, gs::Generator& gen)
+        : x(randu<T>({p.N, p.C, p.H, p.W}, gen)),
+          w(randu<T>({p.K, p.C / p.g.groups, p.R, p.S}, gen)),
+          b(randu<T>({p.K}, gen)),
+          dy(randu<T>({p.N, p.K, ref.OH, ref.OW}, gen)),
+          xv(x.template to_vector<double>()),
+          wv(w.template to_vector<double>()),
+          bv(b.template to_vector<double>()),
+          dyv(dy.template to_vector<double>()) {}
+};
+
 }  // namespace
 
 TEST_CASE_TEMPLATE("conv2d forward and backward match naive loops", T, float, double) {
@@ -246,12 +263,9 @@ TEST_CASE_TEMPLATE("conv2d column chunks match naive loops with 1 and 2 threads"
             CAPTURE(p.name);
             gs::Generator gen(31);
             const Reference ref(p);
-            Tensor x = randu<T>({p.N, p.C, p.H, p.W}, gen);
-            Tensor w = randu<T>({p.K, p.C / p.g.groups, p.R, p.S}, gen);
-            Tensor b = randu<T>({p.K}, gen);
-            Tensor dy = randu<T>({p.N, p.K, ref.OH, ref.OW}, gen);
-            const auto xv = x.template to_vector<double>(), wv = w.template to_vector<double>(),
-                       bv = b.template to_vector<double>(), dyv = dy.template to_vector<double>();
+            const Inputs<T> in(p, ref, gen);
+            const Tensor &x = in.x, &w = in.w, &b = in.b, &dy = in.dy;
+            const auto &xv = in.xv, &wv = in.wv, &bv = in.bv, &dyv = in.dyv;
             const auto y_ref = ref.forward(xv, wv, bv), dx_ref = ref.backward_input(dyv, wv),
                        dw_ref = ref.backward_weight(dyv, xv);
             std::vector<std::vector<T>> runs[2];
@@ -295,15 +309,11 @@ TEST_CASE_TEMPLATE("conv2d matches naive loops on every gemm ISA", T, float, dou
             CAPTURE(p.name);
             CAPTURE(gs::kernels::cpu::gemm_isa_name(isa));
             const Reference ref(p);
-            Tensor x = randu<T>({p.N, p.C, p.H, p.W}, gen);
-            Tensor w = randu<T>({p.K, p.C / p.g.groups, p.R, p.S}, gen);
-            Tensor b = randu<T>({p.K}, gen);
-            Tensor dy = randu<T>({p.N, p.K, ref.OH, ref.OW}, gen);
-            const auto xv = x.template to_vector<double>(), wv = w.template to_vector<double>(),
-                       bv = b.template to_vector<double>(), dyv = dy.template to_vector<double>();
-            CHECK(max_abs_diff(gs::kernels::conv2d_forward(x, w, b, p.g), ref.forward(xv, wv, bv)) <= tol<T>());
-            CHECK(max_abs_diff(gs::kernels::conv2d_backward_input(dy, w, x.shape(), p.g), ref.backward_input(dyv, wv)) <=
+            const Inputs<T> in(p, ref, gen);
+            CHECK(max_abs_diff(gs::kernels::conv2d_forward(in.x, in.w, in.b, p.g), ref.forward(in.xv, in.wv, in.bv)) <=
                   tol<T>());
+            CHECK(max_abs_diff(gs::kernels::conv2d_backward_input(in.dy, in.w, in.x.shape(), p.g),
+                               ref.backward_input(in.dyv, in.wv)) <= tol<T>());
         }
     }
     gs::kernels::cpu::set_gemm_isa(saved);
@@ -317,10 +327,8 @@ TEST_CASE_TEMPLATE("conv2d Winograd F(2x2 3x3) agrees with im2col", T, float, do
         if (std::string(p.name).rfind("winograd", 0) != 0) continue;
         CAPTURE(p.name);
         const Reference ref(p);
-        Tensor x = randu<T>({p.N, p.C, p.H, p.W}, gen);
-        Tensor w = randu<T>({p.K, p.C / p.g.groups, p.R, p.S}, gen);
-        Tensor b = randu<T>({p.K}, gen);
-        Tensor dy = randu<T>({p.N, p.K, ref.OH, ref.OW}, gen);
+        const Inputs<T> in(p, ref, gen);
+        const Tensor &x = in.x, &w = in.w, &b = in.b, &dy = in.dy;
         std::vector<T> y[2], dx[2], dw[2];
         for (const bool winograd : {false, true}) {
             gs::kernels::cpu::set_conv2d_winograd(winograd);
@@ -332,10 +340,8 @@ TEST_CASE_TEMPLATE("conv2d Winograd F(2x2 3x3) agrees with im2col", T, float, do
         CHECK(y[0] != y[1]);
         CHECK(dx[0] != dx[1]);
         CHECK(dw[0] != dw[1]);
-        const auto xv = x.template to_vector<double>(), wv = w.template to_vector<double>(),
-                   dyv = dy.template to_vector<double>();
-        const auto y_ref = ref.forward(xv, wv, b.template to_vector<double>());
-        const auto dx_ref = ref.backward_input(dyv, wv), dw_ref = ref.backward_weight(dyv, xv);
+        const auto y_ref = ref.forward(in.xv, in.wv, in.bv);
+        const auto dx_ref = ref.backward_input(in.dyv, in.wv), dw_ref = ref.backward_weight(in.dyv, in.xv);
         // dw sums N*OH*OW*... up to 5*13*11 = 715 products per element, over the tiles in blocks:
         // float keeps ~1e-4 absolute there (as in the column-chunk test), double ~1e-11.
         const double dw_tol = sizeof(T) == 4 ? 2e-4 : 1e-11;
