@@ -1,15 +1,20 @@
-// CPU convolution by im2col + gemm, several images per gemm call.
+// CPU convolution. Unit-stride convs with 3x3-coverable filters and enough channels go to Winograd
+// (conv2d_winograd_cpu.cpp); the rest is im2col + gemm, several images per gemm call.
 //
 // For a batch slice of `cnt` images n0.. and group g (Cg = C/groups input channels, Kg = K/groups
 // filters, P = OH*OW output pixels), the column matrix holds the images side by side:
 //   col   (Cg*R*S, cnt*P): col[(c*R + r)*S + s][j*P + oh*OW + ow] = x[n0 + j, g*Cg + c, in_h(oh, r), in_w(ow, s)]
 //                          (0 in the padding)
-//   y_g   (Kg, cnt*P)      = w_g (Kg, Cg*R*S) * col               then scattered to y[n0 + j, group g]
+//   y_g   (Kg, cnt*P)      = w_g (Kg, Cg*R*S) * col
 //   dcol  (Cg*R*S, cnt*P)  = w_g^T * dy_g (Kg, cnt*P)             then col2im -> dx[n0 + j, group g]
 //   dw_g  (Kg, Cg*R*S)    += dy_g * col^T                         summed over slices
 // Several images per call give gemm a wide N (7x7 and 14x14 layers have P = 49 and 196, which
-// wasted a quarter of a 16-wide register tile per image and repacked w for every image). The
-// column matrix is built a chunk of rows at a time, sized to stay in L2 until gemm packs it.
+// wasted a quarter of a 16-wide register tile per image and repacked w for every image).
+// The forward pass never stores col: it gathers each kc x NR micro-panel of it from x straight
+// into gemm's packed layout and multiplies it by the weights, packed once per call. With unit
+// strides the input gradient is a forward conv (backward_input_as_forward), so dcol and col2im
+// serve only strided convs. The weight gradient builds col a chunk of rows at a time, sized to
+// stay in L2 until gemm packs it.
 // Slices run in parallel (one set of buffers per thread) when there are several; otherwise gemm
 // parallelizes inside. Slicing depends only on the shapes, so results do not depend on the
 // thread count.
