@@ -8,10 +8,11 @@
 // becomes V = B^T d B, and the outputs are A^T (sum_c U_kc .* V_c) A. The sum over c, for each of the
 // 16 entries xi of the 4x4 products, is a gemm: M_xi (Kg x tiles) = U_xi (Kg x Cg) * V_xi (Cg x tiles).
 //
-// A larger filter (5x5, 7x7, 3x5, ...) is cut into 3x3 blocks, zero-padded at its far edges: block
-// (a, b) holds taps r = 3a.., s = 3b.. and reads the input shifted by (3a, 3b). Each (channel, block)
-// pair is then a "virtual channel" of a 3x3 convolution, so a 5x5 filter costs 4 x 16 = 64
-// products per tile and channel pair instead of 4 x 25 = 100.
+// A larger filter (5x5, 3x5, ...; winograd_applies says which pay) is cut into 3x3 blocks,
+// zero-padded at its far edges: block (a, b) holds taps r = 3a.., s = 3b.. and reads the input
+// shifted by (3a, 3b). Each (channel, block) pair is then a "virtual channel" of a 3x3
+// convolution, so a 5x5 filter costs 4 x 16 = 64 products per tile and channel pair instead of
+// 4 x 25 = 100.
 //
 // The tiles of the whole batch are processed in blocks of a few gemm micro-panels, each block by
 // one thread: its V is written straight into gemm's packed-B layout, the 16 gemms multiply it by the
@@ -36,8 +37,9 @@ using i64 = std::int64_t;
 
 std::atomic<bool> g_winograd_enabled{true};
 
-// The transforms need this many channels per group on each side to be cheaper than the 2.25x fewer
-// multiply-adds they save (measured with bench/conv_bench on inception_small's layers).
+// The transforms cost per channel and tile, the products they save per channel pair: with few
+// channels on either side they do not pay. 16 is a cut between the stem's 3 input channels (left
+// to im2col) and the narrowest layers measured faster here (32 channels); not tuned further.
 constexpr i64 kMinChannels = 16;
 
 // U = G g G^T for one 3x3 filter g (row-major), as 16 values u[4*i + j].
