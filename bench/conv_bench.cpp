@@ -6,7 +6,7 @@
 //
 //   conv_bench [--model alexnet|inception|all] [--batch N] [--repeats R] [--threads T] [--dtype f32|f64]
 //               [--cpu-time 1] (CPU time of all threads instead of wall time) [--min 1] (fastest, not median)
-//               [--winograd 0] (3x3 unit-stride layers through im2col instead of Winograd F(2x2, 3x3))
+//               [--winograd 0] (the Winograd layers, unit-stride 3x3 and 5x5, through im2col instead)
 #include <omp.h>
 
 #include <algorithm>

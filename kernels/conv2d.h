@@ -67,8 +67,8 @@ void conv2d_backward_bias(const Tensor& dy, Tensor& db);
 void set_conv2d_column_chunk(std::int64_t rows);
 // Convolutions with unit stride and dilation, 3x3 filters (or 5x5, 3x5, ..., cut into 3x3 blocks)
 // and at least 16 channels per group on each side run as Winograd F(2x2, 3x3) (conv2d_winograd.h;
-// forward and both gradients) unless this is set to false; for tests and benchmarks, which compare it with im2col. Not
-// synchronized with running convolutions.
+// forward and both gradients) unless this is set to false; for tests and benchmarks, which
+// compare it with im2col. Not synchronized with running convolutions.
 void set_conv2d_winograd(bool enabled);
 }  // namespace cpu
 

@@ -352,25 +352,20 @@ void backward_input(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g, 
     const T* Wt = w.data<T>();
     T* DX = dx.data<T>();
     if (input_gradient_is_forward(d, g)) return backward_input_as_forward(d, g, DY, Wt, DX);
+    // Strided convs (never pointwise: that takes the forward path above) and paddings wider than
+    // the filter: dcol and col2im.
     const i64 rows = d.col_rows(), P = d.pixels(), HW = d.H * d.W;
-    const bool pointwise = is_pointwise(d, g);
-    const i64 per = slice_images(d, pointwise), slices = (d.N + per - 1) / per;
+    const i64 per = slice_images(d, false), slices = (d.N + per - 1) / per;
     const i64 chunk = chunk_rows(d, per * P, sizeof(T));
 #pragma omp parallel for if (parallel_slices(slices)) schedule(static)
     for (i64 sl = 0; sl < slices; ++sl) {
         const i64 n0 = sl * per, cnt = std::min(per, d.N - n0), cols = cnt * P;
         const bool direct = cnt == 1;
         T* dyg = direct ? nullptr : thread_scratch(ScratchSlot::staging).get<T>(std::size_t(d.Kg * cols));
-        T* dcol = direct && pointwise ? nullptr : thread_scratch(ScratchSlot::columns).get<T>(std::size_t(chunk * cols));
+        T* dcol = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(chunk * cols));
         for (i64 gi = 0; gi < d.G; ++gi) {
             const T* bmat = direct ? DY + (n0 * d.K + gi * d.Kg) * P : dyg;  // (Kg, cols)
             if (!direct) gather_dy(DY, d, n0, cnt, gi, dyg);
-            if (direct && pointwise) {
-                // The column matrix is dx itself, so gemm assigns it directly.
-                gemm<T>(true, false, rows, cols, d.Kg, T(1), Wt + gi * d.Kg * rows, std::max<i64>(rows, 1), bmat, cols,
-                        T(0), DX + (n0 * d.C + gi * d.Cg) * HW, cols);
-                continue;
-            }
             for (i64 j = 0; j < cnt; ++j) {
                 T* dxg = DX + ((n0 + j) * d.C + gi * d.Cg) * HW;
                 std::fill(dxg, dxg + d.Cg * HW, T(0));

@@ -68,6 +68,12 @@ struct FilterBlocks {
     i64 R, S, bh, bw;
     FilterBlocks(i64 R_, i64 S_) : R(R_), S(S_), bh((R_ + 2) / 3), bw((S_ + 2) / 3) {}
     i64 blocks() const { return bh * bw; }
+    // Virtual channel v: its input channel c (within the group) and its block (a, b), which reads
+    // the input shifted by (3a, 3b).
+    struct Virtual {
+        i64 c, a, b;
+    };
+    Virtual at(i64 v) const { return {v / blocks(), (v % blocks()) / bw, (v % blocks()) % bw}; }
     // Block (a, b) of filter f (R x S, row-major), zero past the filter's edges.
     template <class T>
     void block(const T* f, i64 a, i64 b, T (&g)[9]) const {
@@ -210,8 +216,8 @@ void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* 
         for (i64 k = 0; k < Kg; ++k)
             for (i64 v = 0; v < Cg; ++v) {
                 T g3[9], u[16];
-                const i64 c = v / fb.blocks(), ab = v % fb.blocks();
-                fb.block(Wt + ((gi * Kg + k) * (s.C / s.G) + c) * RS, ab / fb.bw, ab % fb.bw, g3);
+                const FilterBlocks::Virtual vc = fb.at(v);
+                fb.block(Wt + ((gi * Kg + k) * (s.C / s.G) + vc.c) * RS, vc.a, vc.b, g3);
                 filter_transform(g3, u);
                 T* at = upk + gi * 16 * Mp * Cg + (k / MR) * MR * Cg + v * MR + k % MR;
                 for (int xi = 0; xi < 16; ++xi) at[xi * Mp * Cg] = u[xi];
@@ -233,12 +239,12 @@ void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* 
         const int nruns = tile_runs(at, nt, NR, runs);
         for (i64 gi = 0; gi < s.G; ++gi) {
             for (i64 c = 0; c < Cg; ++c) {
-                const i64 channel = gi * (s.C / s.G) + c / fb.blocks(), ab = c % fb.blocks();
-                const i64 dh = 3 * (ab / fb.bw), dw = 3 * (ab % fb.bw);  // the block's shift
+                const FilterBlocks::Virtual vc = fb.at(c);
+                const i64 channel = gi * (s.C / s.G) + vc.c;
                 for (int q = 0; q < nruns; ++q) {
                     const TileRun& r = runs[q];
                     const TileAt& a = at[r.j0];
-                    tile_row_input(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + dh, a.w0 + dw, r.len,
+                    tile_row_input(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + 3 * vc.a, a.w0 + 3 * vc.b, r.len,
                                    zeros.data(), V + (r.j0 / NR) * NR * Cg + c * NR + r.j0 % NR, vs, i64(1));
                 }
                 for (i64 j = nt; j < ntp; ++j)  // packed panels are zero past their columns
@@ -357,12 +363,12 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
                             for (i64 j = 0; j < nt; ++j) out[xi * bs + j * NR] = T(0);
                         continue;
                     }
-                    const i64 channel = gi * (s.C / s.G) + c / fb.blocks(), ab = c % fb.blocks();
-                    const i64 dh = 3 * (ab / fb.bw), dw = 3 * (ab % fb.bw);
+                    const FilterBlocks::Virtual vc = fb.at(c);
+                    const i64 channel = gi * (s.C / s.G) + vc.c;
                     for (int q = 0; q < nruns; ++q) {
                         const TileRun& r = runs[q];
                         const TileAt& a = at[r.j0];
-                        tile_row_input(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + dh, a.w0 + dw,
+                        tile_row_input(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + 3 * vc.a, a.w0 + 3 * vc.b,
                                        r.len, zeros.data(), out + r.j0 * NR, bs, NR);
                     }
                 }
@@ -386,10 +392,10 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
             u[xi] = sum;
         }
         filter_gradient_transform(u, dg);
-        const i64 c = v / fb.blocks(), a = (v % fb.blocks()) / fb.bw, b = (v % fb.blocks()) % fb.bw;
-        T* filter = DW + ((gi * Kg + k) * (s.C / s.G) + c) * RS;
-        for (i64 i = 0; i < 3 && 3 * a + i < s.R; ++i)
-            for (i64 j = 0; j < 3 && 3 * b + j < s.S; ++j) filter[(3 * a + i) * s.S + 3 * b + j] = dg[3 * i + j];
+        const FilterBlocks::Virtual vc = fb.at(v);
+        T* filter = DW + ((gi * Kg + k) * (s.C / s.G) + vc.c) * RS;
+        for (i64 i = 0; i < 3 && 3 * vc.a + i < s.R; ++i)
+            for (i64 j = 0; j < 3 && 3 * vc.b + j < s.S; ++j) filter[(3 * vc.a + i) * s.S + 3 * vc.b + j] = dg[3 * i + j];
     }
 }
 

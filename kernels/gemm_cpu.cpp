@@ -349,28 +349,45 @@ void scale_c(i64 M, i64 N, T beta, T* C, i64 ldc) {
 // machine and up to a scheduler time slice on a busy one, against ~10-30 us of work here.
 constexpr double kMinThreadMacs = 512.0 * 1024.0;
 
+// The register-tile kernel of each ISA (gemm_isa_supported() admits nothing but generic off x86).
 template <class T>
-void run(GemmIsa isa, const Problem<T>& p, int threads) {
+MicroKernel<T> micro_kernel(GemmIsa isa) {
     namespace d = gemm_detail;
     constexpr bool f32 = sizeof(T) == 4;
     switch (isa) {
 #if defined(__x86_64__) || defined(__i386__)
         case GemmIsa::avx512:
+            if constexpr (f32) return d::sgemm_kernel_avx512;
+            else return d::dgemm_kernel_avx512;
+        case GemmIsa::avx2:
+            if constexpr (f32) return d::sgemm_kernel_avx2;
+            else return d::dgemm_kernel_avx2;
+#endif
+        default: return generic_kernel<T>;
+    }
+}
+
+template <class T>
+void run(GemmIsa isa, const Problem<T>& p, int threads) {
+    namespace d = gemm_detail;
+    constexpr bool f32 = sizeof(T) == 4;
+    const MicroKernel<T> kernel = micro_kernel<T>(isa);
+    switch (isa) {
+#if defined(__x86_64__) || defined(__i386__)
+        case GemmIsa::avx512:
             if constexpr (f32)
-                return gemm_blocked<T, d::kAvx512MR, d::kAvx512NRf>(p, {d::sgemm_kernel_avx512, {144, 192, 2048}},
-                                                                   threads);
+                return gemm_blocked<T, d::kAvx512MR, d::kAvx512NRf>(p, {kernel, {144, 192, 2048}}, threads);
             else
-                return gemm_blocked<T, d::kAvx512MR, d::kAvx512NRd>(p, {d::dgemm_kernel_avx512, {144, 128, 1024}},
-                                                                   threads);
+                return gemm_blocked<T, d::kAvx512MR, d::kAvx512NRd>(p, {kernel, {144, 128, 1024}}, threads);
         case GemmIsa::avx2:
             if constexpr (f32)
-                return gemm_blocked<T, d::kAvx2MR, d::kAvx2NRf>(p, {d::sgemm_kernel_avx2, {144, 256, 2048}}, threads);
+                return gemm_blocked<T, d::kAvx2MR, d::kAvx2NRf>(p, {kernel, {144, 256, 2048}}, threads);
             else
-                return gemm_blocked<T, d::kAvx2MR, d::kAvx2NRd>(p, {d::dgemm_kernel_avx2, {96, 256, 1024}}, threads);
+                return gemm_blocked<T, d::kAvx2MR, d::kAvx2NRd>(p, {kernel, {96, 256, 1024}}, threads);
 #endif
-        default:  // gemm_isa_supported() admits nothing else off x86
+        default:
             return gemm_blocked<T, kGenericMR, kGenericNR<T>>(
-                p, {generic_kernel<T>, f32 ? Blocks{128, 256, 2048} : Blocks{96, 256, 1024}}, threads);
+                p, {kernel, f32 ? Blocks{128, 256, 2048} : Blocks{96, 256, 1024}}, threads);
     }
 }
 
@@ -459,27 +476,6 @@ void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, T alpha, const T* A, 
     const int threads = omp_in_parallel() ? 1 : int(std::clamp<double>(macs / kMinThreadMacs, 1, omp_get_max_threads()));
     run<T>(isa, {trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, threads);
 }
-
-namespace {
-
-template <class T>
-MicroKernel<T> micro_kernel(GemmIsa isa) {
-    namespace d = gemm_detail;
-    constexpr bool f32 = sizeof(T) == 4;
-    switch (isa) {
-#if defined(__x86_64__) || defined(__i386__)
-        case GemmIsa::avx512:
-            if constexpr (f32) return d::sgemm_kernel_avx512;
-            else return d::dgemm_kernel_avx512;
-        case GemmIsa::avx2:
-            if constexpr (f32) return d::sgemm_kernel_avx2;
-            else return d::dgemm_kernel_avx2;
-#endif
-        default: return generic_kernel<T>;
-    }
-}
-
-}  // namespace
 
 template <class T>
 GemmTile gemm_tile() {
