@@ -68,7 +68,7 @@ struct ReluOp {
 struct PowScalarOp {
     double p;
     // p == 2: x * x is the correctly rounded square (libm's pow is only within an ulp of it) and
-    // several times cheaper than the call; LocalResponseNorm squares every activation.
+    // several times cheaper than the call.
     template <class T> GS_HOST_DEVICE T fwd(T x) const { return p == 2.0 ? x * x : std::pow(x, T(p)); }
     template <class T> GS_HOST_DEVICE T grad(T x, T, T dy) const {
         return p == 0.0 ? T(0) : dy * T(p) * (p == 2.0 ? x : std::pow(x, T(p - 1.0)));

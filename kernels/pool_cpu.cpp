@@ -86,8 +86,8 @@ void max_backward(const Tensor& dy, const Tensor& indices, Tensor& dx) {
     }
 }
 
-// A window one column wide that moves one column at a time (LocalResponseNorm's window over
-// channels, pooled as (N, 1, C, H*W)): output row oh is the sum of whole input rows, so the loops
+// A window one column wide that moves one column at a time (e.g. a window over channels, pooled
+// as (N, 1, C, H*W)): output row oh is the sum of whole input rows, so the loops
 // run along rows and vectorize. The pixels of each window are still visited in the same order.
 bool column_window(const Pool2dGeometry& g) { return g.kernel_w == 1 && g.stride_w == 1 && g.pad_w == 0; }
 

@@ -8,6 +8,7 @@
 #include "autograd/dropout.h"
 #include "autograd/elementwise.h"
 #include "autograd/linalg.h"
+#include "autograd/local_response_norm.h"
 #include "autograd/pool.h"
 #include "autograd/reduce.h"
 #include "autograd/shape.h"
@@ -151,25 +152,12 @@ Variable Flatten::forward(const Variable& x) { return autograd::flatten(x, start
 LocalResponseNorm::LocalResponseNorm(std::int64_t size, double alpha, double beta, double k)
     : size_(size), alpha_(alpha), beta_(beta), k_(k) {
     GS_CHECK(size > 0, "LocalResponseNorm: size must be positive, got ", size);
+    GS_CHECK(alpha >= 0 && k > 0, "LocalResponseNorm: need alpha >= 0 and k > 0, got alpha ", alpha, " and k ", k);
 }
 
 Variable LocalResponseNorm::forward(const Variable& x) {
     GS_CHECK(x.dim() >= 3, "LocalResponseNorm: expected input (N, C, ...) with dim >= 3, got ", x.value().describe());
-    const std::int64_t N = x.size(0), C = x.size(1), L = x.numel() / std::max<std::int64_t>(N * C, 1);
-    // Squares as (N, 1, C, L): the channel window becomes a (size x 1) pooling window along H.
-    // Symmetric padding size/2 with count_include_pad averages zeros beyond [0, C) and divides by
-    // size; output row c then covers channels [c - size/2, c - size/2 + size - 1], which is
-    // PyTorch's window for odd and even sizes alike. Even sizes yield C + 1 rows: keep the first C.
-    const Variable sq = autograd::reshape(autograd::pow(x, 2.0), {N, 1, C, L});
-    kernels::Pool2dGeometry g;
-    g.kernel_h = size_;
-    g.kernel_w = 1;
-    g.stride_h = g.stride_w = 1;
-    g.pad_h = size_ / 2;
-    g.pad_w = 0;
-    const Variable avg = autograd::narrow(autograd::avg_pool2d(sq, g, /*count_include_pad=*/true), 2, 0, C);
-    const Variable div = autograd::pow(autograd::affine(avg, alpha_, k_), beta_);
-    return x / autograd::reshape(div, x.shape());
+    return autograd::local_response_norm(x, kernels::LrnParams{size_, alpha_, beta_, k_});
 }
 
 // ---- containers -------------------------------------------------------------------------------

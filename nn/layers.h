@@ -160,9 +160,8 @@ private:
 
 // Local response normalization across channels (AlexNet; PyTorch's LocalResponseNorm):
 //     y_c = x_c / (k + alpha / size * sum_{c' in [c - size/2, c + (size-1)/2]} x_{c'}^2)^beta
-// with channels outside [0, C) contributing 0. x: (N, C, ...) with at least one trailing dim.
-// Built from existing differentiable ops (square, a (size x 1) average pool over the channel axis,
-// power, division), so its gradient is theirs.
+// with channels outside [0, C) contributing 0. x: (N, C, ...) with at least one trailing dim;
+// alpha >= 0 and k > 0. One fused kernel each way (autograd/local_response_norm.h).
 class LocalResponseNorm : public Module {
 public:
     explicit LocalResponseNorm(std::int64_t size, double alpha = 1e-4, double beta = 0.75, double k = 1.0);

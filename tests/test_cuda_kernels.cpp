@@ -1,10 +1,12 @@
-// CUDA reductions, softmax, losses, optimizer steps and dropout against the CPU on the same random
-// inputs. Skipped without a GPU.
+// CUDA reductions, softmax, losses, optimizer steps, dropout and local response normalization
+// against the CPU on the same random inputs. Skipped without a GPU.
 #include <doctest/doctest.h>
 
+#include "cuda_compare.h"
 #include "cuda_test_util.h"
 #include "kernels/adam.h"
 #include "kernels/dropout.h"
+#include "kernels/local_response_norm.h"
 #include "kernels/loss.h"
 #include "kernels/reduce.h"
 #include "kernels/sgd.h"
@@ -192,4 +194,23 @@ TEST_CASE_TEMPLATE("cuda dropout draws the CPU mask bit for bit", T, float, doub
     check_equal(rg.y, rc.y, "dropout y");
     const Pair dy = both(gs::normal({7, 129}, g, 0.0, 1.0, gs::dtype_of<T>()));
     check_equal(k::dropout_backward(dy.gpu, rg.mask, 0.3), k::dropout_backward(dy.cpu, rc.mask, 0.3), "dropout dx");
+}
+
+TEST_CASE_TEMPLATE("cuda local_response_norm forward and backward match the CPU", T, float, double) {
+    GS_REQUIRE_GPU();
+    gs::Generator g(12);
+    for (const k::LrnParams& p : {k::LrnParams{9, 0.5, 0.75, 1.0}, k::LrnParams{4, 0.3, 0.6, 2.0}}) {
+        INFO("size ", p.size, " beta ", p.beta);
+        const Pair x = both(gs::normal({3, 11, 5, 7}, g, 0.0, 1.5, gs::dtype_of<T>()));
+        const Pair dy = both(gs::normal({3, 11, 5, 7}, g, 0.0, 1.0, gs::dtype_of<T>()));
+        const auto rc = k::local_response_norm_forward(x.cpu, p);
+        const auto rg = k::local_response_norm_forward(x.gpu, p);
+        // Same summation order, but nvcc contracts a*b+c into FMAs and its pow may differ by an ulp.
+        check_close(rg.scale, rc.scale, math_rtol<T>(), 0.0, "lrn scale");
+        check_close(rg.y, rc.y, math_rtol<T>(), 0.0, "lrn y");
+        const Tensor dxc = k::local_response_norm_backward(dy.cpu, x.cpu, rc.scale, p);
+        const Tensor dxg = k::local_response_norm_backward(dy.gpu, x.gpu, rg.scale, p);
+        // dx is a difference of two terms: absolute tolerance relative to its largest entry.
+        check_close(dxg, dxc, math_rtol<T>(), math_rtol<T>() * gs::test::max_abs(dxc), "lrn dx");
+    }
 }
