@@ -7,6 +7,8 @@
 //   conv_bench [--model alexnet|inception|all] [--batch N] [--repeats R] [--threads T] [--dtype f32|f64]
 //               [--cpu-time 1] (CPU time of all threads instead of wall time) [--min 1] (fastest, not median)
 //               [--winograd 0] (the Winograd layers, unit-stride 3x3 and 5x5, through im2col instead)
+//               [--per-example 1] (also the per-example weight gradients (B, K, C, R, S) of each layer,
+//               written into one warm buffer: compare with bwd_weight_ms, which sums them)
 #include <omp.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/per_example.h"
 #include "tensor/random.h"
 
 using namespace gs;
@@ -90,6 +93,7 @@ int main(int argc, char** argv) {
     std::string model = "all", dtype = "f32";
     i64 batch = 128;
     int repeats = 5, threads = 0;
+    bool per_example = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--model") model = v;
@@ -100,6 +104,7 @@ int main(int argc, char** argv) {
         else if (a == "--cpu-time") g_cpu_time = v == "1";
         else if (a == "--min") g_min = v == "1";
         else if (a == "--winograd") kernels::cpu::set_conv2d_winograd(v != "0");
+        else if (a == "--per-example") per_example = v == "1";
         else {
             std::fprintf(stderr, "conv_bench: unknown flag %s\n", a.c_str());
             return 2;
@@ -108,7 +113,7 @@ int main(int argc, char** argv) {
     if (threads > 0) omp_set_num_threads(threads);
     const DType dt = dtype == "f64" ? DType::f64 : DType::f32;
     Generator gen(3);
-    double total[3] = {0, 0, 0};
+    double total[4] = {0, 0, 0, 0};
     for (const Layer& l : kLayers) {
         if (model != "all" && model != l.model) continue;
         kernels::Conv2dGeometry g;
@@ -123,11 +128,20 @@ int main(int argc, char** argv) {
         const double bi =
             l.need_dx ? median_ms(repeats, [&] { (void)kernels::conv2d_backward_input(dy, w, x.shape(), g); }) : 0.0;
         const double bw = median_ms(repeats, [&] { (void)kernels::conv2d_backward_weight(dy, x, w.shape(), g); });
-        total[0] += f, total[1] += bi, total[2] += bw;
-        std::printf("{\"layer\": \"%s\", \"fwd_ms\": %.3f, \"bwd_input_ms\": %.3f, \"bwd_weight_ms\": %.3f}\n",
-                    l.name, f, bi, bw);
+        double pe = 0.0;
+        if (per_example) {
+            Tensor rows = Tensor::empty({batch, w.numel()}, dt);
+            pe = median_ms(repeats, [&] { kernels::conv2d_per_example_grad_weight_into(x, dy, w.shape(), g, rows); });
+        }
+        total[0] += f, total[1] += bi, total[2] += bw, total[3] += pe;
+        std::printf("{\"layer\": \"%s\", \"fwd_ms\": %.3f, \"bwd_input_ms\": %.3f, \"bwd_weight_ms\": %.3f", l.name, f,
+                    bi, bw);
+        if (per_example) std::printf(", \"per_example_weight_ms\": %.3f", pe);
+        std::printf("}\n");
     }
-    std::printf("{\"layer\": \"total\", \"fwd_ms\": %.3f, \"bwd_input_ms\": %.3f, \"bwd_weight_ms\": %.3f}\n", total[0],
+    std::printf("{\"layer\": \"total\", \"fwd_ms\": %.3f, \"bwd_input_ms\": %.3f, \"bwd_weight_ms\": %.3f", total[0],
                 total[1], total[2]);
+    if (per_example) std::printf(", \"per_example_weight_ms\": %.3f", total[3]);
+    std::printf("}\n");
     return 0;
 }

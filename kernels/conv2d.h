@@ -61,6 +61,12 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Con
 void conv2d_backward_input(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g, Tensor& dx);
 void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dGeometry& g, Tensor& dw);
 void conv2d_backward_bias(const Tensor& dy, Tensor& db);
+// conv2d_backward_weight on raw contiguous arrays x (x_shape), dy (N, K, OH, OW) and dw (w_shape),
+// for callers that own the output memory: per-example gradients run it on one image at a time,
+// writing straight into their rows. Runs serially when called inside a parallel region.
+template <class T>
+void conv2d_backward_weight_raw(const Shape& x_shape, const Shape& w_shape, const Shape& y_shape,
+                                const Conv2dGeometry& g, const T* x, const T* dy, T* dw);
 // The im2col column matrix is built (and consumed by gemm) a chunk of rows at a time, sized so a
 // chunk stays in L2. rows > 0 caps the chunk at that many rows instead; 0 restores the default.
 // For tests, which need several chunks on small shapes. Not synchronized with running convolutions.

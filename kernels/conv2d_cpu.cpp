@@ -389,19 +389,15 @@ constexpr i64 kMaxWeightChunks = 8;
 constexpr i64 kPartialBudget = i64(1) << 24;  // elements of partial sums held at once
 
 template <class T>
-void backward_weight(const Tensor& dy, const Tensor& x, const Conv2dGeometry& g, Tensor& dw) {
-    const ConvDims d = dims_of(x.shape(), dw.shape(), dy.shape(), g);
-    const T* DY = dy.data<T>();
-    const T* X = x.data<T>();
-    T* DW = dw.data<T>();
-    const i64 wsize = dw.numel();
+void backward_weight(const ConvDims& d, const Conv2dGeometry& g, const T* X, const T* DY, T* DW) {
+    const i64 wsize = d.K * d.Cg * d.R * d.S;
     const i64 rows = d.col_rows(), P = d.pixels(), HW = d.H * d.W;
     if (wsize == 0) return;
     if (d.N == 0) {
         std::fill(DW, DW + wsize, T(0));
         return;
     }
-    if (const WinogradShape ws{d.N, d.C, d.H, d.W, d.K, d.OH, d.OW, d.G, d.R, d.S}; winograd_applies(ws, g))
+    if (const WinogradShape ws{d.N, d.C, d.H, d.W, d.K, d.OH, d.OW, d.G, d.R, d.S}; winograd_backward_weight_applies(ws, g))
         return winograd_backward_weight(ws, g, X, DY, DW);
     const i64 chunks = std::clamp<i64>(std::min(kMaxWeightChunks, kPartialBudget / wsize), 1, d.N);
     T* partials = chunks == 1 ? DW : thread_scratch(ScratchSlot::partials).get<T>(std::size_t(chunks * wsize));
@@ -474,8 +470,21 @@ void conv2d_backward_input(const Tensor& dy, const Tensor& w, const Conv2dGeomet
     visit_float(dy.dtype(), "conv2d_backward_input", [&](auto tag) { backward_input<decltype(tag)>(dy, w, g, dx); });
 }
 
+template <class T>
+void conv2d_backward_weight_raw(const Shape& x_shape, const Shape& w_shape, const Shape& y_shape,
+                                const Conv2dGeometry& g, const T* x, const T* dy, T* dw) {
+    backward_weight<T>(dims_of(x_shape, w_shape, y_shape, g), g, x, dy, dw);
+}
+template void conv2d_backward_weight_raw<float>(const Shape&, const Shape&, const Shape&, const Conv2dGeometry&,
+                                                const float*, const float*, float*);
+template void conv2d_backward_weight_raw<double>(const Shape&, const Shape&, const Shape&, const Conv2dGeometry&,
+                                                 const double*, const double*, double*);
+
 void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dGeometry& g, Tensor& dw) {
-    visit_float(dy.dtype(), "conv2d_backward_weight", [&](auto tag) { backward_weight<decltype(tag)>(dy, x, g, dw); });
+    visit_float(dy.dtype(), "conv2d_backward_weight", [&](auto tag) {
+        using T = decltype(tag);
+        backward_weight<T>(dims_of(x.shape(), dw.shape(), dy.shape(), g), g, x.data<T>(), dy.data<T>(), dw.data<T>());
+    });
 }
 
 void conv2d_backward_bias(const Tensor& dy, Tensor& db) {

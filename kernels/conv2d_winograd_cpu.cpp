@@ -42,6 +42,10 @@ std::atomic<bool> g_winograd_enabled{true};
 // to im2col) and the narrowest layers measured faster here (32 channels); not tuned further.
 constexpr i64 kMinChannels = 16;
 
+// The weight gradient sums over tiles, which are the gemms' inner dimension here: blocks of this
+// many tiles keep a kc x NR micro-panel within L1 (16 KiB for f32 on AVX2).
+constexpr i64 kGradTiles = 128;
+
 // U = G g G^T for one 3x3 filter g (row-major), as 16 values u[4*i + j].
 template <class T>
 void filter_transform(const T* g, T* u) {
@@ -197,6 +201,13 @@ bool winograd_applies(const WinogradShape& s, const Conv2dGeometry& g) {
     return double(s.R * s.S) >= 1.5 * 4.0 * double(fb.blocks());
 }
 
+bool winograd_backward_weight_applies(const WinogradShape& s, const Conv2dGeometry& g) {
+    // Each block of tiles is one set of 16 gemms with the tiles as the inner dimension, and every
+    // block reads and writes all of dU: with fewer tiles than a block (one 14x14 image: 49), the
+    // dU traffic outweighs the saved products, and im2col + gemm (inner dimension OH*OW) is faster.
+    return winograd_applies(s, g) && s.N * ((s.OH + 1) / 2) * ((s.OW + 1) / 2) >= kGradTiles;
+}
+
 void set_conv2d_winograd(bool enabled) { g_winograd_enabled.store(enabled); }
 
 template <class T>
@@ -294,9 +305,6 @@ void filter_gradient_transform(const T* u, T* dg) {
     }
 }
 
-// The weight gradient sums over tiles, which are the gemms' inner dimension here: blocks of this
-// many tiles keep a kc x NR micro-panel within L1 (16 KiB for f32 on AVX2).
-constexpr i64 kGradTiles = 128;
 // As for im2col's weight gradient: the tiles are cut into a number of chunks that depends only on
 // the shapes, each sums its blocks in order into its own partial dU, and the partials are added in
 // chunk order, so dw does not depend on the thread count.

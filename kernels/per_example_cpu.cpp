@@ -56,6 +56,14 @@ struct Source {
     Conv2dGeometry g;
     bool conv = false;
 
+    // Conv2d: example i's weight gradient (K, C/G, R, S) into `row`, by the batched kernel of
+    // conv2d_cpu.cpp on that one image (Winograd or im2col + gemm, no unfolded copy of the chunk):
+    // the same bits as a batch-of-one backward pass.
+    void conv_weight_grad(i64 i, T* row) const {
+        conv2d_backward_weight_raw<T>({1, C, H, W}, {s.O, s.F / s.G / (R * S), R, S}, {1, s.O, OH, OW}, g,
+                                      x + i * C * H * W, dy + i * s.O * s.P, row);
+    }
+
     i64 fetch_elems() const { return conv ? s.P * (s.F + s.O) : 0; }
 
     // Columns of U come in whole input channels (R * S of them) for a conv, singly for a Linear.
@@ -174,6 +182,24 @@ void grads_chunk(const Source<T>& src, i64 i0, i64 n, bool weight, bool bias, T*
                  bool stream = false) {
     const PatchShape& s = src.s;
     const i64 Fg = s.F / s.G, Og = s.O / s.G;
+    if (src.conv) {
+        // An example per thread: its weight gradient from the conv kernel, its bias from dy.
+#pragma omp parallel for if (parallel_ok(n)) schedule(static)
+        for (i64 i = 0; i < n; ++i) {
+            T* row = rows + i * ld;
+            if (weight) src.conv_weight_grad(i0 + i, row);
+            if (bias) {
+                T* b = row + (weight ? s.O * Fg : 0);
+                const T* dyi = src.dy + (i0 + i) * s.O * s.P;
+                for (i64 k = 0; k < s.O; ++k) {
+                    T acc = T(0);
+                    for (i64 p = 0; p < s.P; ++p) acc += dyi[k * s.P + p];
+                    b[k] = acc;
+                }
+            }
+        }
+        return;
+    }
     src.fetch(i0, n, c);
 #pragma omp parallel if (parallel_ok(n))
     {

@@ -189,7 +189,10 @@ TEST_CASE_TEMPLATE("per_example kernels: conv2d matches naive loops", T, float, 
     asym.stride_w = 2, asym.pad_h = 2, asym.dil_w = 2;
     for (const Case& c : {Case{3, 2, 5, 5, 4, 3, 3, geom(1, 0, 1, 1)}, Case{4, 3, 7, 6, 5, 3, 3, geom(2, 1, 1, 1)},
                          Case{2, 2, 7, 7, 3, 3, 2, geom(1, 2, 2, 1)}, Case{3, 4, 5, 5, 6, 3, 3, geom(1, 1, 1, 2)},
-                         Case{2, 4, 4, 4, 4, 1, 1, geom(1, 0, 1, 4)}, Case{3, 2, 6, 7, 3, 2, 3, asym}}) {
+                         Case{2, 4, 4, 4, 4, 1, 1, geom(1, 0, 1, 4)}, Case{3, 2, 6, 7, 3, 2, 3, asym},
+                         // 16 channels and 132 output tiles per image: each example's weight
+                         // gradient runs the Winograd kernel.
+                         Case{2, 16, 24, 22, 16, 3, 3, geom(1, 1, 1, 1)}}) {
         const Conv2dGeometry& g = c.g;
         CAPTURE(g.str());
         const i64 Cg = c.C / g.groups, Kg = c.K / g.groups, OH = g.out_h(c.H, c.R), OW = g.out_w(c.W, c.S);
