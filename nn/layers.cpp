@@ -38,8 +38,7 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, Generator& g
 Variable Linear::forward(const Variable& x) {
     GS_CHECK(x.dim() >= 1 && x.size(-1) == in_, "Linear: expected input (..., ", in_, "), got ",
              x.value().describe());
-    Variable y = autograd::matmul(x, autograd::transpose(parameter("weight"), 0, 1));
-    if (has_parameter("bias")) y = y + parameter("bias");
+    Variable y = autograd::linear(x, parameter("weight"), has_parameter("bias") ? parameter("bias") : Variable());
     per_example_record(*this, x, y);  // no-op unless a PerExampleCollector is active
     return y;
 }

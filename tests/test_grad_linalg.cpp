@@ -1,4 +1,4 @@
-// Gradient checks (f64 central differences) for autograd::matmul in every shape form.
+// Gradient checks (f64 central differences) for autograd::matmul in every shape form, and linear.
 #include <doctest/doctest.h>
 
 #include "autograd/linalg.h"
@@ -57,4 +57,36 @@ TEST_CASE("matmul backward gives gradients of the operands' shapes") {
     y.backward(gs::Tensor::ones(y.shape(), gs::DType::f64));
     CHECK(a.grad().shape() == a.shape());
     CHECK(b.grad().shape() == b.shape());
+}
+
+TEST_CASE("gradcheck: linear with and without bias / extra dims / one input without grad") {
+    using gs::test::check_grad;
+    using gs::test::randn64;
+    auto lin = [](const V& v) { return gs::autograd::linear(v[0], v[1], v[2]); };
+    auto lin_nb = [](const V& v) { return gs::autograd::linear(v[0], v[1], Variable()); };
+    check_grad("linear (M,in)", lin, {randn64({3, 4}, 41), randn64({5, 4}, 42), randn64({5}, 43)});
+    check_grad("linear (B,T,in)", lin, {randn64({2, 3, 4}, 44), randn64({5, 4}, 45), randn64({5}, 46)});
+    check_grad("linear (in)", lin, {randn64({4}, 47), randn64({5, 4}, 48), randn64({5}, 49)});
+    check_grad("linear without bias", lin_nb, {randn64({3, 4}, 50), randn64({2, 4}, 51)});
+    gs::autograd::GradcheckOptions only_w;
+    only_w.wrt = {1};
+    check_grad("linear wrt w only", lin, {randn64({3, 4}, 52), randn64({5, 4}, 53), randn64({5}, 54)}, only_w);
+    // The result equals matmul + add, and the weight gradient comes out contiguous in w's layout.
+    Variable x(randn64({3, 4}, 55), true), w(randn64({5, 4}, 56), true), b(randn64({5}, 57), true);
+    Variable y = gs::autograd::linear(x, w, b);
+    std::vector<double> want;
+    for (std::int64_t i = 0; i < 3; ++i)
+        for (std::int64_t o = 0; o < 5; ++o) {
+            double s = b.value().at<double>({o});
+            for (std::int64_t k = 0; k < 4; ++k) s += x.value().at<double>({i, k}) * w.value().at<double>({o, k});
+            want.push_back(s);
+        }
+    CHECK(y.shape() == Shape{3, 5});
+    gs::test::check_close(y.value(), want, 1e-14, 1e-14, "linear y");  // f64, 4-term sums
+    y.backward(gs::Tensor::ones(y.shape(), gs::DType::f64));
+    CHECK(w.grad().is_contiguous());
+    CHECK_THROWS_WITH_AS(gs::autograd::linear(x, Variable(randn64({5, 3}, 58)), b), doctest::Contains("linear: expected input"),
+                         gs::Error);
+    CHECK_THROWS_WITH_AS(gs::autograd::linear(x, w, Variable(randn64({4}, 59))), doctest::Contains("bias must be (5)"),
+                         gs::Error);
 }
