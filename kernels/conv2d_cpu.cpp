@@ -12,8 +12,8 @@
 // wasted a quarter of a 16-wide register tile per image and repacked w for every image).
 // The forward pass never stores col: it gathers each kc x NR micro-panel of it from x straight
 // into gemm's packed layout and multiplies it by the weights, packed once per call. With unit
-// strides the input gradient is a forward conv (backward_input_as_forward), so dcol and col2im
-// serve only strided convs. The weight gradient builds col a chunk of rows at a time, sized to
+// strides and at least 16 input channels per group the input gradient is a forward conv
+// (backward_input_as_forward); dcol and col2im serve strided convs and few input channels. The weight gradient builds col a chunk of rows at a time, sized to
 // stay in L2 until gemm packs it.
 // Slices run in parallel (one set of buffers per thread) when there are several; otherwise gemm
 // parallelizes inside. Slicing depends only on the shapes, so results do not depend on the
@@ -317,12 +317,21 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeom
 
 // ---- the input gradient -------------------------------------------------------------------------
 
+// Measured here (N 128, K 64, 28x28, f32): below 16 input channels dcol + col2im was faster at
+// every size tried (C 4: 13 vs 46 ms for 3x3, 28 vs 112 for 5x5; C 12: 30 vs 55 and 75 vs 138).
+constexpr i64 kMinForwardInputChannels = 16;
+
 // With unit strides the input gradient is itself a convolution: of dy with the filters flipped in
 // both spatial axes and their channel axes swapped within each group, padded by dil*(R-1) - pad.
 // It then runs through the forward's packed path, with no column matrix and no col2im scatter.
 // A padding wider than the dilated filter would need a negative padding: that keeps im2col.
 bool input_gradient_is_forward(const ConvDims& d, const Conv2dGeometry& g) {
-    return g.stride_h == 1 && g.stride_w == 1 && g.pad_h <= g.dil_h * (d.R - 1) && g.pad_w <= g.dil_w * (d.S - 1);
+    if (g.stride_h != 1 || g.stride_w != 1 || g.pad_h > g.dil_h * (d.R - 1) || g.pad_w > g.dil_w * (d.S - 1))
+        return false;
+    // The flipped conv's gemm has one row per input channel: with few (a first layer's 3), its
+    // register tiles run mostly empty (alexnet_small's conv1: 116 ms, against 22 ms through dcol).
+    // Pointwise convs always take it (their dcol would be dx itself).
+    return d.Cg >= kMinForwardInputChannels || is_pointwise(d, g);
 }
 
 template <class T>
@@ -352,8 +361,8 @@ void backward_input(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g, 
     const T* Wt = w.data<T>();
     T* DX = dx.data<T>();
     if (input_gradient_is_forward(d, g)) return backward_input_as_forward(d, g, DY, Wt, DX);
-    // Strided convs (never pointwise: that takes the forward path above) and paddings wider than
-    // the filter: dcol and col2im.
+    // Strided convs, few input channels (never pointwise: that takes the forward path above) and
+    // paddings wider than the filter: dcol and col2im.
     const i64 rows = d.col_rows(), P = d.pixels(), HW = d.H * d.W;
     const i64 per = slice_images(d, false), slices = (d.N + per - 1) / per;
     const i64 chunk = chunk_rows(d, per * P, sizeof(T));
