@@ -60,8 +60,11 @@ double best_of(int reps, const std::function<void()>& f) {
 }
 
 // One forward + backward of the summed per-example losses with a collector; `query` reads it.
+// parameter_grads = false: like PyTorch's per-sample methods, the pass forms no summed gradient.
 void pass(nn::Module& net, const Tensor& x, const Tensor& y, const std::function<void(nn::PerExampleCollector&)>& query) {
-    nn::PerExampleCollector pe(net);
+    nn::PerExampleOptions opt;
+    opt.parameter_grads = false;
+    nn::PerExampleCollector pe(net, opt);
     autograd::sum(autograd::cross_entropy(net.forward(Variable(x)), y)).backward();
     query(pe);
     net.zero_grad();

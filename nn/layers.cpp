@@ -38,8 +38,9 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, Generator& g
 Variable Linear::forward(const Variable& x) {
     GS_CHECK(x.dim() >= 1 && x.size(-1) == in_, "Linear: expected input (..., ", in_, "), got ",
              x.value().describe());
-    Variable y = autograd::linear(x, parameter("weight"), has_parameter("bias") ? parameter("bias") : Variable());
-    per_example_record(*this, x, y);  // no-op unless a PerExampleCollector is active
+    const Variable xin = per_example_input(*this, x);  // x, unless a collector needs an alias
+    Variable y = autograd::linear(xin, parameter("weight"), has_parameter("bias") ? parameter("bias") : Variable());
+    per_example_record(*this, xin, y);  // no-op unless a PerExampleCollector is active
     return y;
 }
 
@@ -66,8 +67,9 @@ Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t
 Variable Conv2d::forward(const Variable& x) {
     GS_CHECK(x.dim() == 4 && x.size(1) == in_, "Conv2d: expected input (N, ", in_, ", H, W), got ",
              x.value().describe());
-    Variable y = autograd::conv2d(x, parameter("weight"), has_parameter("bias") ? parameter("bias") : Variable(), geom_);
-    per_example_record(*this, x, y);  // no-op unless a PerExampleCollector is active
+    const Variable xin = per_example_input(*this, x);  // x, unless a collector needs an alias
+    Variable y = autograd::conv2d(xin, parameter("weight"), has_parameter("bias") ? parameter("bias") : Variable(), geom_);
+    per_example_record(*this, xin, y);  // no-op unless a PerExampleCollector is active
     return y;
 }
 
@@ -92,8 +94,9 @@ Variable BatchNorm::forward(const Variable& x) {
     const Variable gamma = has_parameter("weight") ? parameter("weight") : Variable();
     const Variable beta = has_parameter("bias") ? parameter("bias") : Variable();
     if (!is_training()) {
-        Variable y = autograd::batch_norm_eval(x, buffer("running_mean"), buffer("running_var"), gamma, beta, opt_.eps);
-        per_example_record(*this, x, y);  // no-op unless a PerExampleCollector is active
+        const Variable xin = per_example_input(*this, x);  // x, unless a collector needs an alias
+        Variable y = autograd::batch_norm_eval(xin, buffer("running_mean"), buffer("running_var"), gamma, beta, opt_.eps);
+        per_example_record(*this, xin, y);  // no-op unless a PerExampleCollector is active
         return y;
     }
     // An active PerExampleCollector refuses training mode (it couples examples) before any

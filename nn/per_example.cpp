@@ -156,12 +156,16 @@ PerExampleCollector::PerExampleCollector(Module& model, PerExampleOptions option
     }
     // Last, so that a throw above leaves every module's mode as it was.
     for (auto& [m, was_training] : bn_modes_) m->train(false);
+    if (!opt_.parameter_grads)
+        for (auto& v : model.parameters())
+            if (v.requires_grad()) frozen_.push_back(v.set_requires_grad(false));
     g_active = this;
 }
 
 PerExampleCollector::~PerExampleCollector() {
     *live_ = false;
     for (auto& [m, was_training] : bn_modes_) m->train(was_training);
+    for (auto& v : frozen_) v.set_requires_grad(true);
     g_active = nullptr;
 }
 
@@ -428,6 +432,13 @@ PerExampleMoments PerExampleCollector::moments(const std::vector<std::string>& n
         }
     }
     return out;
+}
+
+Variable per_example_input(Module& layer, const Variable& x) {
+    if (g_active == nullptr || g_active->options().parameter_grads || x.requires_grad() || !autograd::grad_enabled() ||
+        !g_active->covers(layer))
+        return x;
+    return Variable(x.value(), true);
 }
 
 void per_example_record(Module& layer, const Variable& x, const Variable& y) {

@@ -72,6 +72,13 @@ struct PerExampleOptions {
     kernels::PerExampleMethod method = kernels::PerExampleMethod::automatic;
     // Elements of scratch one layer's kernel may hold at once (see kernels/per_example.h).
     std::int64_t budget = kernels::kPerExampleDefaultBudget;
+    // false: backward passes during the collector's lifetime compute only what the per-example
+    // queries need. The model's parameters are frozen (requires_grad false) until the destructor
+    // restores them, so no summed weight gradient is formed and every .grad is left untouched. A
+    // covered layer whose input needs no gradient (the first layer) then runs on a gradient-
+    // requiring alias of its input, so that its output gradient still reaches the collector; that
+    // layer's input gradient is computed and dropped, the only extra work.
+    bool parameter_grads = true;
 };
 
 // Sums over the examples of the per-example gradients and of their elementwise squares, both
@@ -113,6 +120,8 @@ public:
 
     // Called through per_example_record by the covered layers' forward.
     void record(Module& layer, const autograd::Variable& x, const autograd::Variable& y);
+    // Whether `layer` is a covered layer of this collector's model.
+    bool covers(const Module& layer) const { return by_module_.count(&layer) != 0; }
 
     // Per-layer state (public for the implementation file's helpers only).
     struct Record {
@@ -143,11 +152,15 @@ private:
     std::unordered_map<const Module*, Layer*> by_module_;
     std::vector<Param> params_;
     std::vector<std::pair<Module*, bool>> bn_modes_;  // BatchNorms switched by eval_stats
+    std::vector<autograd::Variable> frozen_;          // parameters frozen by parameter_grads = false
     std::shared_ptr<bool> live_;
 };
 
 // The recording hook the covered layers call at the end of forward: a no-op unless a collector is
 // active on this thread, grad mode is on and `layer` belongs to the collector's model.
 void per_example_record(Module& layer, const autograd::Variable& x, const autograd::Variable& y);
+// What the covered layers run their forward on: x itself, or, when a collector with
+// parameter_grads = false covers `layer` and x needs no gradient, a leaf alias of x that does.
+autograd::Variable per_example_input(Module& layer, const autograd::Variable& x);
 
 }  // namespace gs::nn

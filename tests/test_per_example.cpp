@@ -307,6 +307,39 @@ TEST_CASE_TEMPLATE("per_example collector: zhang models match batch-of-one passe
     }
 }
 
+TEST_CASE("per_example collector: without parameter gradients the results are the same and .grad is untouched") {
+    Generator gen(31);
+    const Tensor y = test::labels_for(3, 10, 33);
+    auto mlp = nn::mlp(3 * 8 * 8, {16, 12}, 10, gen, DType::f64);
+    auto cnn = nn::inception_small(3, 10, true, gen, DType::f64);
+    randomize_batch_norms(*cnn, 34);
+    cnn->eval();
+    for (nn::Module* model : {static_cast<nn::Module*>(mlp.get()), static_cast<nn::Module*>(cnn.get())}) {
+        const Tensor x = test::randn<double>({3, 3, 8, 8}, 32);
+        auto run = [&](bool parameter_grads) {
+            nn::PerExampleOptions opt;
+            opt.parameter_grads = parameter_grads;
+            nn::PerExampleCollector pe(*model, opt);
+            autograd::sum(autograd::cross_entropy(model->forward(Variable(x)), y)).backward();
+            for (const auto& [name, v] : model->named_parameters()) {
+                CAPTURE(name);
+                CHECK(v.requires_grad() == parameter_grads);
+                CHECK(v.grad().defined() == parameter_grads);
+            }
+            std::vector<Tensor> out{pe.gradients(), pe.squared_norms(), pe.gram()};
+            model->zero_grad();
+            return out;
+        };
+        const std::vector<Tensor> with = run(true), without = run(false);
+        // The same output gradients reach the same kernels: equal bits.
+        for (std::size_t i = 0; i < with.size(); ++i) CHECK(with[i].to_vector<double>() == without[i].to_vector<double>());
+        for (const auto& [name, v] : model->named_parameters()) {
+            CAPTURE(name);
+            CHECK(v.requires_grad());  // restored by the destructor
+        }
+    }
+}
+
 TEST_CASE("per_example collector: other losses and shared weights") {
     // MSE per-example loss, and one Linear used twice in a forward (its per-example gradient is the
     // sum of both calls; norms/Gram then go through materialized rows).
