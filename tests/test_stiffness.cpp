@@ -158,7 +158,13 @@ TEST_CASE("Gram cosine stiffness equals the one from materialized per-example gr
     auto model = nn::mlp(6, {5, 4}, 3, gen, DType::f64);
     const Tensor x = test::randn64({7, 6}, 21);
     const Tensor y = Tensor::from_vector<std::int64_t>({0, 1, 2, 0, 1, 2, 2}, {7});
+    // A gradient the caller holds (a training step in progress) survives the measurement.
+    autograd::Variable w0 = model->parameters().front();
+    w0.set_grad(Tensor::full(w0.shape(), 0.25, DType::f64));
     const GramResult r = measure_gram(*model, x, y);
+    CHECK(w0.grad().to_vector<double>() == std::vector<double>(std::size_t(w0.numel()), 0.25));
+    for (const auto& v : model->parameters()) CHECK(v.requires_grad());
+    model->zero_grad();
     const PairStiffness from_gram = pair_stiffness(r.gram);
 
     nn::PerExampleCollector pe(*model);

@@ -199,7 +199,9 @@ namespace {
 // One collector pass over `x` (n, ...): the Gram (n, n), squared norms, losses, predictions.
 GramResult gram_pass(nn::Module& model, const Tensor& x, const Tensor& labels) {
     GramResult r;
-    nn::PerExampleCollector pe(model);
+    nn::PerExampleOptions opt;
+    opt.parameter_grads = false;  // no summed gradient: faster, and the caller's .grad stays as it was
+    nn::PerExampleCollector pe(model, opt);
     const autograd::Variable logits = model(autograd::Variable(x));
     const autograd::Variable losses = autograd::cross_entropy(logits, labels);  // (B)
     autograd::sum(losses).backward();  // the SUM: row i is example i's own gradient
@@ -249,7 +251,6 @@ GramResult measure_gram(nn::Module& model, const Tensor& x, const Tensor& labels
             for (std::int64_t J = I + 1; J < chunks; ++J) {
                 const std::int64_t nI = size(I), nJ = size(J);
                 GramResult p = gram_pass(model, two_ranges(x, begin(I), nI, begin(J), nJ), two_ranges(labels, begin(I), nI, begin(J), nJ));
-                model.zero_grad();
                 put(p.gram, 0, nI, nI, nJ, begin(I), begin(J));
                 put(p.gram, nI, nJ, 0, nI, begin(J), begin(I));
                 for (const auto& [K, off] : {std::pair{I, std::int64_t(0)}, std::pair{J, nI}}) {
@@ -265,7 +266,6 @@ GramResult measure_gram(nn::Module& model, const Tensor& x, const Tensor& labels
                 }
             }
     }
-    model.zero_grad();
     model.train(was_training);
     return r;
 }

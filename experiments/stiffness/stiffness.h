@@ -106,7 +106,8 @@ double first_bin_mean(const DistanceCurve& curve, std::int64_t min_count = 1);
 // Runs `model` on x (B, ...) in eval mode with a PerExampleCollector (BatchNorm policy eval_stats),
 // backpropagates the SUM of the per-example cross-entropy losses, and returns the (B, B) Gram of
 // the per-example gradients over all parameters, their squared norms (B) and the losses (B).
-// Parameter .grad values are cleared afterwards. The model's training mode is restored.
+// Parameter .grad values are left as they were (the passes freeze the parameters: no summed
+// gradient is formed). The model's training mode is restored.
 //
 // chunk > 0 bounds the memory (the collector holds every layer's input and output gradient for the
 // examples of one pass, and its Gram kernels scratch in proportion): the examples are cut into
