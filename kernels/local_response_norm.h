@@ -21,6 +21,20 @@ struct LrnParams {
     // Channels before and after c in window(c).
     GS_HOST_DEVICE std::int64_t before() const { return size / 2; }
     GS_HOST_DEVICE std::int64_t after() const { return size - 1 - size / 2; }
+    // The channels [lo, hi] of window(c) among C (the forward's sum).
+    GS_HOST_DEVICE void window(std::int64_t c, std::int64_t C, std::int64_t& lo, std::int64_t& hi) const {
+        clip(c - before(), c + after(), C, lo, hi);
+    }
+    // The channels c in [lo, hi] whose window holds j (the backward's sum).
+    GS_HOST_DEVICE void covering(std::int64_t j, std::int64_t C, std::int64_t& lo, std::int64_t& hi) const {
+        clip(j - after(), j + before(), C, lo, hi);
+    }
+
+private:
+    GS_HOST_DEVICE static void clip(std::int64_t a, std::int64_t b, std::int64_t C, std::int64_t& lo, std::int64_t& hi) {
+        lo = a < 0 ? 0 : a;
+        hi = b > C - 1 ? C - 1 : b;
+    }
 };
 
 // s^-beta. beta = 0.75 (AlexNet's) and 0.5 go through square roots: they vectorize where the

@@ -44,7 +44,8 @@ void local_response_norm_forward(const Tensor& x_, const LrnParams& p, Tensor& y
 #pragma omp parallel for if (parallel(x_.numel())) schedule(static)
         for (i64 row = 0; row < N * C; ++row) {
             const i64 n = row / C, c = row % C;
-            const i64 j0 = std::max<i64>(0, c - p.before()), j1 = std::min<i64>(C - 1, c + p.after());
+            i64 j0, j1;
+            p.window(c, C, j0, j1);
             T* sr = s + row * L;
             std::fill(sr, sr + L, T(0));
             for (i64 j = j0; j <= j1; ++j) {
@@ -84,8 +85,8 @@ void local_response_norm_backward(const Tensor& dy_, const Tensor& x_, const Ten
                 times_inverse_power(sn, static_cast<const T*>(nullptr), beta, w, C * L);
                 for (i64 i = 0; i < C * L; ++i) t[i] = term(dyn[i], xn[i], sn[i], w[i]);
                 for (i64 j = 0; j < C; ++j) {
-                    // Rows c whose window holds j: [j - after, j + before].
-                    const i64 c0 = std::max<i64>(0, j - p.after()), c1 = std::min<i64>(C - 1, j + p.before());
+                    i64 c0, c1;  // the rows whose window holds j
+                    p.covering(j, C, c0, c1);
                     T* dxj = dxn + j * L;
                     std::fill(dxj, dxj + L, T(0));
                     for (i64 c = c0; c <= c1; ++c)

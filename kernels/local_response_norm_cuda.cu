@@ -30,8 +30,8 @@ __global__ void forward_kernel(const T* X, T* Y, T* S, Dims d, LrnParams p) {
     const T a = T(p.alpha / double(p.size)), k = T(p.k), beta = T(p.beta);
     GS_GRID_STRIDE(e, d.N * d.C * d.L) {
         const i64 l = e % d.L, c = (e / d.L) % d.C, n = e / (d.L * d.C);
-        const i64 j0 = c - p.before() < 0 ? 0 : c - p.before();
-        const i64 j1 = c + p.after() > d.C - 1 ? d.C - 1 : c + p.after();
+        i64 j0, j1;
+        p.window(c, d.C, j0, j1);
         T acc = T(0);
         for (i64 j = j0; j <= j1; ++j) {
             const T v = X[(n * d.C + j) * d.L + l];
@@ -50,8 +50,8 @@ __global__ void backward_kernel(const T* DY, const T* X, const T* S, T* DX, Dims
     const T beta = T(p.beta), coef = T(2.0 * p.alpha * p.beta / double(p.size));
     GS_GRID_STRIDE(e, d.N * d.C * d.L) {
         const i64 l = e % d.L, j = (e / d.L) % d.C, n = e / (d.L * d.C);
-        const i64 c0 = j - p.after() < 0 ? 0 : j - p.after();
-        const i64 c1 = j + p.before() > d.C - 1 ? d.C - 1 : j + p.before();
+        i64 c0, c1;
+        p.covering(j, d.C, c0, c1);
         T acc = T(0);
         for (i64 c = c0; c <= c1; ++c) {
             const i64 o = (n * d.C + c) * d.L + l;
