@@ -48,6 +48,12 @@ void add_into(Tensor& dst, const Tensor& src) {
     });
 }
 
+// Whether t is contiguous, spans its whole storage and is the only handle on it.
+bool sole_whole_tensor(const Tensor& t) {
+    return t.is_contiguous() && t.offset() == 0 && t.storage().use_count() == 1 &&
+           t.storage()->bytes() == std::size_t(t.numel()) * t.itemsize();
+}
+
 // Adds g into the gradient slot `slot`, which the engine owns when `owned` is true. The first
 // gradient is kept by reference (no copy); a second one forces a private buffer first, since the
 // first may be shared with another slot (add's backward returns dy for both inputs).
@@ -138,7 +144,9 @@ void run_pass(const std::vector<Node*>& order, bool retain_graph, CaptureMap* ca
             if (!capture && g.defined()) {
                 if (auto impl = n->leaf.lock()) {
                     // Leaf gradients outlive the pass and optimizers write into them: always own them.
-                    if (!impl->grad.defined()) impl->grad = g.clone();
+                    // A g that is its whole storage, which nothing else references (no view, no
+                    // hook's copy, no other slot), is already private: keep it instead of a copy.
+                    if (!impl->grad.defined()) impl->grad = sole_whole_tensor(g) ? std::move(g) : g.clone();
                     else {
                         bool owned = impl->grad.is_contiguous();
                         accumulate(impl->grad, owned, g);

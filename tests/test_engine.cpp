@@ -130,6 +130,34 @@ TEST_CASE("engine: leaf gradients do not alias the seed or each other") {
     CHECK(seed.at({0}) == 1.0);
 }
 
+TEST_CASE("engine: a private first gradient is kept without a copy / a shared one is copied") {
+    // tscale's backward returns a fresh tensor nothing else holds: .grad takes it as it is.
+    Variable a(vec({1, 2}), true);
+    tscale(a, 3.0).backward(vec({1, 1}));
+    CHECK(a.grad().to_vector<double>() == std::vector<double>{3, 3});
+    // A hook on the leaf keeps a handle on its gradient: .grad must not share it.
+    Variable b(vec({1, 2}), true);
+    Tensor kept;
+    const double* seen = nullptr;
+    b.register_hook([&](const Tensor& g) {
+        kept = g;
+        seen = g.data<double>();
+        return Tensor();
+    });
+    tscale(b, 2.0).backward(vec({1, 1}));
+    REQUIRE(kept.defined());
+    CHECK(b.grad().data<double>() != seen);
+    b.grad().data<double>()[0] = 100;  // an optimizer writing into the gradient
+    CHECK(kept.at({0}) == 2.0);
+    // A view of a larger buffer is copied (keeping it would hold the whole buffer).
+    Variable c(vec({1, 2}), true);
+    make_result(c.value().clone(), {c}, "take_view", [](const Tensor&) {
+        return std::vector{vec({7, 8, 9}).narrow(0, 1, 2)};
+    }).backward(vec({1, 1}));
+    CHECK(c.grad().to_vector<double>() == std::vector<double>{8, 9});
+    CHECK(c.grad().storage()->bytes() == 2 * sizeof(double));
+}
+
 TEST_CASE("engine: NoGradGuard records nothing") {
     Variable a(vec({1}), true);
     {
