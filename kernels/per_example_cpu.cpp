@@ -2,7 +2,9 @@
 // examples it yields position-major patches U (n, P, F) and output gradients D (n, P, O) (see
 // per_example.h). Linear hands out its own inputs; Conv2d unfolds x ("im2row": im2col of
 // conv2d_cpu.cpp, transposed so that a block of examples is one (n*P x F) matrix) and transposes
-// dy, a chunk of examples at a time so the scratch stays within the budget.
+// dy, a chunk of examples at a time so the scratch stays within the budget. Materialized Conv2d
+// gradients (gradients, norms and moments by materializing) skip the patches: each example's is
+// the batch weight-gradient kernel of conv2d_cpu.cpp run on that one image.
 //
 // Determinism: every output element is reduced by one thread in a fixed order that depends on
 // the shapes and the budget only, never on the thread count.
