@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "kernels/pool.h"
 
@@ -41,6 +46,46 @@ void for_each_pixel(const Window& w, i64 W, F&& f) {
         for (i64 iw = w.w0; iw < w.w1; ++iw) f(ih * W + iw);
 }
 
+#if defined(__SSE2__)
+// f32 3x3 windows at stride 2 (alexnet_small's pools): four outputs of a row at once. The three
+// columns of four stride-2 windows are the even lanes, the odd lanes, and the even lanes two
+// floats on, of two 4-float loads each (reading 10 floats of each row from `at`); each output still takes its window's pixels in row-major
+// order with a strict ">", so ties keep the first index, as MaxPoolStep does. Returns false (and
+// writes nothing) when the 4 windows hold a NaN, for the scalar scan to propagate it.
+// `at` is the top-left pixel of output ow's window, whose in-plane index is `first`.
+bool max4_3x3_stride2(const float* at, i64 W, std::int32_t first, float* out, i64* idx) {
+    __m128 best = _mm_set1_ps(0), nan = _mm_setzero_ps();
+    __m128i bi = _mm_setzero_si128();
+    const __m128i lanes = _mm_set_epi32(6, 4, 2, 0);  // lane t's window starts 2t columns on
+    for (int r = 0; r < 3; ++r) {
+        const float* row = at + r * W;
+        const __m128 a = _mm_loadu_ps(row), b = _mm_loadu_ps(row + 4), c = _mm_loadu_ps(row + 2),
+                     e = _mm_loadu_ps(row + 6);
+        const __m128 cols[3] = {_mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)),
+                                _mm_shuffle_ps(c, e, _MM_SHUFFLE(2, 0, 2, 0))};
+        for (int s = 0; s < 3; ++s) {
+            const __m128 v = cols[s];
+            const __m128i i = _mm_add_epi32(_mm_set1_epi32(first + std::int32_t(r * W + s)), lanes);
+            nan = _mm_or_ps(nan, _mm_cmpunord_ps(v, v));
+            if (r == 0 && s == 0) {
+                best = v, bi = i;
+                continue;
+            }
+            const __m128 take = _mm_cmpgt_ps(v, best);
+            best = _mm_or_ps(_mm_and_ps(take, v), _mm_andnot_ps(take, best));
+            const __m128i t = _mm_castps_si128(take);
+            bi = _mm_or_si128(_mm_and_si128(t, i), _mm_andnot_si128(t, bi));
+        }
+    }
+    if (_mm_movemask_ps(nan) != 0) return false;
+    _mm_storeu_ps(out, best);
+    alignas(16) std::int32_t b[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(b), bi);
+    for (int t = 0; t < 4; ++t) idx[t] = b[t];
+    return true;
+}
+#endif
+
 template <class T>
 void max_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& indices) {
     const PoolDims d = dims_of(x.shape(), y.shape());
@@ -49,25 +94,54 @@ void max_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& in
     i64* I = indices.data<i64>();
     const MaxPoolStep step;
     const MaxPoolStepNoNan fast_step;
+    // One window, pixel by pixel; NaN-propagating when it holds a NaN.
+    auto scan = [&](const T* in, const Window& w, T& best, i64& best_i) {
+        best = -std::numeric_limits<T>::infinity();
+        best_i = w.h0 * d.W + w.w0;  // a real pixel: valid even if all are -inf
+        bool seen_nan = false;
+        for_each_pixel(w, d.W, [&](i64 i) { fast_step(in[i], i, best, best_i, seen_nan); });
+        if (seen_nan) {
+            // Rare: rescan with the NaN-propagating step.
+            best = -std::numeric_limits<T>::infinity();
+            best_i = w.h0 * d.W + w.w0;
+            for_each_pixel(w, d.W, [&](i64 i) { step(in[i], i, best, best_i); });
+        }
+    };
+    // The vector path: f32, 3x3 at stride 2, in-plane indices that fit 32 bits.
+    [[maybe_unused]] const bool quad = std::is_same_v<T, float> && g.kernel_h == 3 && g.kernel_w == 3 &&
+                                       g.stride_w == 2 && d.H * d.W < (i64(1) << 31);
 #pragma omp parallel for if (parallel(d)) schedule(static)
     for (i64 p = 0; p < d.planes; ++p) {
         const T* in = X + p * d.H * d.W;
         T* out = Y + p * d.OH * d.OW;
         i64* idx = I + p * d.OH * d.OW;
-        for_each_window(g, d, [&](i64 o, const Window& w) {
-            T best = -std::numeric_limits<T>::infinity();
-            i64 best_i = w.h0 * d.W + w.w0;  // a real pixel: valid even if all are -inf
-            bool seen_nan = false;
-            for_each_pixel(w, d.W, [&](i64 i) { fast_step(in[i], i, best, best_i, seen_nan); });
-            if (seen_nan) {
-                // Rare: rescan with the NaN-propagating step.
-                best = -std::numeric_limits<T>::infinity();
-                best_i = w.h0 * d.W + w.w0;
-                for_each_pixel(w, d.W, [&](i64 i) { step(in[i], i, best, best_i); });
+#if defined(__SSE2__)
+        if constexpr (std::is_same_v<T, float>) {
+            if (quad) {
+                // Per output row: runs of four outputs whose windows lie inside the input, and
+                // whose loads (10 floats from the first window's start) inside the row, go
+                // through max4_3x3_stride2.
+                for (i64 oh = 0; oh < d.OH; ++oh) {
+                    const Window w0 = window(g, d, oh, 0);
+                    const bool full_rows = w0.h1 - w0.h0 == 3;
+                    i64 ow = 0;
+                    while (ow < d.OW) {
+                        const i64 ws = g.start_w(ow);
+                        if (full_rows && ws >= 0 && ow + 4 <= d.OW && ws + 10 <= d.W &&
+                            max4_3x3_stride2(in + w0.h0 * d.W + ws, d.W, std::int32_t(w0.h0 * d.W + ws),
+                                             out + oh * d.OW + ow, idx + oh * d.OW + ow)) {
+                            ow += 4;
+                            continue;
+                        }
+                        scan(in, window(g, d, oh, ow), out[oh * d.OW + ow], idx[oh * d.OW + ow]);
+                        ++ow;
+                    }
+                }
+                continue;
             }
-            out[o] = best;
-            idx[o] = best_i;
-        });
+        }
+#endif
+        for_each_window(g, d, [&](i64 o, const Window& w) { scan(in, w, out[o], idx[o]); });
     }
 }
 

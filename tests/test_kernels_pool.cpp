@@ -42,6 +42,9 @@ std::vector<Case> cases() {
         // One column wide, moving one column: the row-wise path (LocalResponseNorm's channel window).
         {{2, 1, 13, 33}, geom(9, 1, 1, 1, 4, 0), "column window 9x1 pad 4 (LRN)"},
         {{1, 3, 7, 5}, geom(4, 1, 2, 1, 2, 0), "column window 4x1 stride 2"},
+        // 3x3 at column stride 2 on rows wide enough for f32's four-output vector path.
+        {{2, 3, 13, 29}, geom(3, 3, 2, 2, 1, 1), "3x3 stride 2 pad 1, wide rows"},
+        {{1, 2, 9, 24}, geom(3, 3, 1, 2, 0, 1), "3x3 stride (1, 2), wide rows"},
     };
 }
 
@@ -128,6 +131,45 @@ TEST_CASE_TEMPLATE("avg_pool2d matches a naive loop with and without counting pa
             Tensor dx = gs::kernels::avg_pool2d_backward(dy, c.x, c.g, include_pad);
             CHECK(max_abs_diff(dx, ref_dx) <= 4 * tol<T>());  // up to kernel-area overlapping shares
         }
+}
+
+// Ties and NaNs on every path (f32 takes four outputs at a time on the wide 3x3 stride-2 rows):
+// each output must be the first maximum of its window in row-major order, or its first NaN.
+TEST_CASE_TEMPLATE("max_pool2d keeps the first maximum on ties and the first NaN", T, float, double) {
+    gs::Generator gen(34);
+    for (const Case& c : cases()) {
+        CAPTURE(c.name);
+        const i64 n = gs::numel(c.x);
+        std::vector<T> v(static_cast<std::size_t>(n));
+        const std::vector<std::int64_t> r = gs::randint({n}, gen, 0, 3).template to_vector<std::int64_t>();
+        const std::vector<std::int64_t> q = gs::randint({n}, gen, 0, 53).template to_vector<std::int64_t>();
+        for (i64 i = 0; i < n; ++i)  // values 0, 1, 2 (many ties), -inf and NaN now and then
+            v[std::size_t(i)] = q[std::size_t(i)] == 0   ? std::numeric_limits<T>::quiet_NaN()
+                                : q[std::size_t(i)] == 1 ? -std::numeric_limits<T>::infinity()
+                                                         : T(r[std::size_t(i)]);
+        const Tensor x = Tensor::from_vector<T>(v, c.x);
+        auto [y, idx] = gs::kernels::max_pool2d_forward(x, c.g);
+        const i64 plane = c.x[2] * c.x[3];
+        const std::vector<double> yv = y.template to_vector<double>();
+        const std::vector<std::int64_t> iv = idx.template to_vector<std::int64_t>();
+        bool ok = true;
+        for_each_window(c.x, c.g, [&](i64 p, i64 o, const std::vector<i64>& w) {
+            i64 best = w[0];
+            for (i64 i : w) {
+                const T a = v[std::size_t(p * plane + i)], b = v[std::size_t(p * plane + best)];
+                if (b != b) break;  // a NaN was found first: it stays
+                if (a != a || a > b) best = i;
+            }
+            const double want = double(v[std::size_t(p * plane + best)]);
+            const bool same = iv[std::size_t(o)] == best && gs::test::same_or_both_nan(yv[std::size_t(o)], want);
+            if (!same && ok) {
+                INFO("output ", o, ": index ", iv[std::size_t(o)], " want ", best);
+                CHECK(same);
+                ok = false;
+            }
+        });
+        CHECK(ok);
+    }
 }
 
 TEST_CASE_TEMPLATE("max_pool2d propagates NaN", T, float, double) {
