@@ -49,12 +49,13 @@ void for_each_pixel(const Window& w, i64 W, F&& f) {
 #if defined(__SSE2__)
 // f32 3x3 windows at stride 2 (alexnet_small's pools): four outputs of a row at once. The three
 // columns of four stride-2 windows are the even lanes, the odd lanes, and the even lanes two
-// floats on, of two 4-float loads each (reading 10 floats of each row from `at`); each output still takes its window's pixels in row-major
-// order with a strict ">", so ties keep the first index, as MaxPoolStep does. Returns false (and
-// writes nothing) when the 4 windows hold a NaN, for the scalar scan to propagate it.
-// `at` is the top-left pixel of output ow's window, whose in-plane index is `first`.
+// floats on, of two 4-float loads each (10 floats of each row from `at`). Each output still takes
+// its window's pixels in row-major order with a strict ">", so ties keep the first index, as
+// MaxPoolStep does. Returns false (and writes nothing) when the 4 windows hold a NaN, for the
+// scalar scan to propagate it. `at` is the top-left pixel of the first window; `first` its
+// in-plane index.
 bool max4_3x3_stride2(const float* at, i64 W, std::int32_t first, float* out, i64* idx) {
-    __m128 best = _mm_set1_ps(0), nan = _mm_setzero_ps();
+    __m128 best = _mm_setzero_ps(), nan = _mm_setzero_ps();
     __m128i bi = _mm_setzero_si128();
     const __m128i lanes = _mm_set_epi32(6, 4, 2, 0);  // lane t's window starts 2t columns on
     for (int r = 0; r < 3; ++r) {
