@@ -13,8 +13,8 @@
 // The forward pass never stores col: it gathers each kc x NR micro-panel of it from x straight
 // into gemm's packed layout and multiplies it by the weights, packed once per call. With unit
 // strides and at least 16 input channels per group the input gradient is a forward conv
-// (backward_input_as_forward); dcol and col2im serve strided convs and few input channels. The weight gradient builds col a chunk of rows at a time, sized to
-// stay in L2 until gemm packs it.
+// (backward_input_as_forward); dcol and col2im serve strided convs and few input channels. The
+// weight gradient builds col a chunk of rows at a time, sized to stay in L2 until gemm packs it.
 // Slices run in parallel (one set of buffers per thread) when there are several; otherwise gemm
 // parallelizes inside. Slicing depends only on the shapes, so results do not depend on the
 // thread count.

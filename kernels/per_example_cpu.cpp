@@ -144,6 +144,16 @@ Source<T> conv_source(const Tensor& x, const Tensor& dy, const Shape& w_shape, c
     return src;
 }
 
+// One example's conv bias gradient: out[k] = sum over the P positions of dy (K, P) row k, in order.
+template <class T>
+void channel_sums(const T* dy, i64 K, i64 P, T* out) {
+    for (i64 k = 0; k < K; ++k) {
+        T acc = T(0);
+        for (i64 p = 0; p < P; ++p) acc += dy[k * P + p];
+        out[k] = acc;
+    }
+}
+
 // Examples per chunk when each example needs `per` elements of scratch.
 i64 chunk_size(i64 B, i64 per, i64 budget) { return std::clamp<i64>(budget / std::max<i64>(per, 1), 1, std::max<i64>(B, 1)); }
 
@@ -190,15 +200,7 @@ void grads_chunk(const Source<T>& src, i64 i0, i64 n, bool weight, bool bias, T*
         for (i64 i = 0; i < n; ++i) {
             T* row = rows + i * ld;
             if (weight) src.conv_weight_grad(i0 + i, row);
-            if (bias) {
-                T* b = row + (weight ? s.O * Fg : 0);
-                const T* dyi = src.dy + (i0 + i) * s.O * s.P;
-                for (i64 k = 0; k < s.O; ++k) {
-                    T acc = T(0);
-                    for (i64 p = 0; p < s.P; ++p) acc += dyi[k * s.P + p];
-                    b[k] = acc;
-                }
-            }
+            if (bias) channel_sums(src.dy + (i0 + i) * s.O * s.P, s.O, s.P, row + (weight ? s.O * Fg : 0));
         }
         return;
     }
@@ -561,11 +563,7 @@ void conv2d_grad_bias(const Tensor& dy, Tensor& rows) {
         const T* D = dy.data<T>();
         T* out = rows.data<T>();
 #pragma omp parallel for if (B * K * P >= 32768) schedule(static)
-        for (i64 e = 0; e < B * K; ++e) {
-            T acc = T(0);
-            for (i64 p = 0; p < P; ++p) acc += D[e * P + p];
-            out[(e / K) * ld + e % K] = acc;
-        }
+        for (i64 i = 0; i < B; ++i) channel_sums(D + i * K * P, K, P, out + i * ld);
     });
 }
 
