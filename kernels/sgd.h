@@ -13,14 +13,23 @@ struct SgdStep {
     double lr = 0.01, momentum = 0, weight_decay = 0;
     bool nesterov = false;
 
-    template <class T>
-    GS_HOST_DEVICE void operator()(T& w, T g, T& v) const {
+    // The update with the momentum branches fixed at compile time, so a loop over it has no
+    // control flow and vectorizes; kMomentum must equal (momentum != 0), kNesterov nesterov.
+    template <bool kMomentum, bool kNesterov, class T>
+    GS_HOST_DEVICE void update(T& w, T g, T& v) const {
         g = g + T(weight_decay) * w;
-        if (momentum != 0) {
+        if constexpr (kMomentum) {
             v = T(momentum) * v + g;
-            g = nesterov ? g + T(momentum) * v : v;
+            g = kNesterov ? g + T(momentum) * v : v;
         }
         w = w - T(lr) * g;
+    }
+
+    template <class T>
+    GS_HOST_DEVICE void operator()(T& w, T g, T& v) const {
+        if (momentum == 0) update<false, false>(w, g, v);
+        else if (nesterov) update<true, true>(w, g, v);
+        else update<true, false>(w, g, v);
     }
 };
 
