@@ -513,6 +513,24 @@ void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, T alpha, const T* A, 
     const GemmIsa isa = gemm_isa();
     const double macs = double(M) * double(N) * double(K);
     const int threads = omp_in_parallel() ? 1 : int(std::clamp<double>(macs / kMinThreadMacs, 1, omp_get_max_threads()));
+    const i64 nr = gemm_tile<T>().nr;
+    if (N < nr && M >= nr) {
+        // A narrow C (a 10-class output layer: N = 10 against 16 or 32 lanes) fills under two thirds
+        // of every register tile, and every tile is an edge tile. C^T = op(B)^T op(A)^T is as wide as
+        // C is tall: compute it into scratch, then write its transpose. Each element's sum over k
+        // keeps its order. (128x10x512: 13 -> 40 GFLOP/s with 2 threads here.)
+        T* ct = thread_scratch(ScratchSlot::gemm_c).get<T>(std::size_t(N * M));
+        run<T>(isa, {!trans_b, !trans_a, N, M, K, alpha, B, ldb, A, lda, T(0), ct, M}, threads);
+        for (i64 i = 0; i < M; ++i) {
+            T* c = C + i * ldc;
+            if (beta == T(0)) {
+                for (i64 j = 0; j < N; ++j) c[j] = ct[j * M + i];
+            } else {
+                for (i64 j = 0; j < N; ++j) c[j] = ct[j * M + i] + beta * c[j];
+            }
+        }
+        return;
+    }
     run<T>(isa, {trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc}, threads);
 }
 

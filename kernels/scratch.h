@@ -41,7 +41,8 @@ private:
 // `staging`: a kernel's copy of an operand regrouped for gemm (e.g. conv's outputs of several images).
 // `weights` / `packed_weights`: a kernel's rearranged or gemm-packed copy of its weights, made once
 // per call by the calling thread and read by the whole team.
-enum class ScratchSlot { gemm_a, gemm_b, columns, partials, staging, weights, packed_weights, count };
+// `gemm_c`: gemm's transposed result of a product with fewer columns than its register tile.
+enum class ScratchSlot { gemm_a, gemm_b, gemm_c, columns, partials, staging, weights, packed_weights, count };
 ScratchBuffer& thread_scratch(ScratchSlot slot);
 
 }  // namespace gs::kernels::cpu

@@ -175,6 +175,7 @@ TEST_CASE_TEMPLATE("gemm with beta == 0 never reads C", T, float, double) {
         for (bool tb : {false, true}) {
             check_case<T>(isas, ta, tb, {33, 17, 9}, T(1), T(0), 2, true);
             check_case<T>(isas, ta, tb, {300, 70, 300}, T(1.5), T(0), 0, true);
+            check_case<T>(isas, ta, tb, {40, 5, 20}, T(1), T(0), 1, true);  // narrow C: computed as C^T
         }
     // K == 0: C = beta * C, so with beta == 0 the NaNs become zeros.
     std::vector<T> C(6, std::numeric_limits<T>::quiet_NaN());
@@ -231,7 +232,8 @@ TEST_CASE("gemm takes no fresh memory once its buffers have grown") {
         bool ta, tb;
         i64 M, N, K;
     };
-    const Shape shapes[] = {{false, true, 128, 512, 300}, {true, false, 300, 200, 128}, {false, false, 40, 50, 60}};
+    const Shape shapes[] = {{false, true, 128, 512, 300}, {true, false, 300, 200, 128}, {false, false, 40, 50, 60},
+                            {false, true, 128, 10, 300}};
     for (GemmIsa isa : runnable_isas()) {
         IsaScope scope(isa);
         with_threads(2, [&] {
