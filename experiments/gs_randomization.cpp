@@ -86,9 +86,17 @@ int main(int argc, char** argv) {
         f.option("--epochs", s.epochs, "at most this many epochs per run (each stops once it fits)");
         f.option("--batch-size", s.batch_size, "minibatch size");
         f.option("--log-every", s.log_every, "steps between metrics records (the Figure 1a curves)");
+        std::string train_eval = "until-error";
+        f.option("--train-eval", train_eval,
+                 "until-error (default): each epoch's evaluation of the training split stops at its first mistake, "
+                 "enough to find the fit (epoch records then hold null train loss/accuracy until it); full: "
+                 "evaluate all of it every epoch");
 
         if (int rc = parse_run_flags(app, argc, argv); rc >= 0) return rc;
         apply_preset(f, common.preset, r, models, settings, corruption);
+        GS_CHECK(train_eval == "until-error" || train_eval == "full", "--train-eval: unknown value '", train_eval,
+                 "' (until-error, full)");
+        s.train_eval_until_error = train_eval == "until-error";
         r.models = split_list(models);
         r.settings = split_list(settings);
         r.corruption = corruption;

@@ -149,6 +149,52 @@ TEST_CASE("runner: an MLP fits random labels and stays at chance on the test spl
     CHECK_FALSE(r.summary["final"].contains("train_misclassified"));  // nothing left to name
 }
 
+TEST_CASE("runner: train_eval_until_error finds the same fit as whole evaluations and ends with a whole one") {
+    // Random labels on 128 images: a fit after some epochs. The cut evaluations must give the same
+    // first fit step and the same final numbers, and the epochs before the fit record no train
+    // accuracy (they were cut at a mistake).
+    TempDir tmp;
+    Progress quiet(Progress::Mode::off);
+    ClassifierSpec s;
+    s.train_examples = 128;
+    s.test_examples = 100;
+    s.randomize = "random_labels";
+    s.widths = {256};
+    s.epochs = 80;
+    s.batch_size = 32;
+    s.lr = 0.05;
+    s.schedule = "constant";
+    s.stop_at_fit = true;
+    const ClassifierResult whole = train_classifier(s, {}, tmp / "whole", false, quiet);
+    s.train_eval_until_error = true;
+    const ClassifierResult cut = train_classifier(s, {}, tmp / "cut", false, quiet);
+    REQUIRE(whole.summary["first_step_train_accuracy_100"].is_number_integer());
+    CHECK(cut.summary["first_step_train_accuracy_100"] == whole.summary["first_step_train_accuracy_100"]);
+    CHECK(cut.summary["final"] == whole.summary["final"]);
+    CHECK(cut.summary["config"]["train_eval_until_error"] == true);
+    CHECK_FALSE(whole.summary["config"].contains("train_eval_until_error"));
+    int cut_epochs = 0, fit_epochs = 0;
+    for (const nlohmann::json& r : read_metrics(tmp / "cut" / "metrics.jsonl")) {
+        if (r["kind"] != "epoch") continue;
+        if (r["train_accuracy"].is_null()) {
+            CHECK(r["train_loss"].is_null());
+            ++cut_epochs;
+        } else {
+            CHECK(r["train_accuracy"] == 1.0);  // only the fitting epoch is evaluated whole
+            ++fit_epochs;
+        }
+    }
+    CHECK(cut_epochs >= 1);
+    CHECK(fit_epochs == 1);
+
+    // A run that ends at its epoch cap unfitted still ends with a whole evaluation.
+    s.epochs = 2;
+    const ClassifierResult capped = train_classifier(s, {}, tmp / "capped", false, quiet);
+    CHECK(capped.summary["first_step_train_accuracy_100"].is_null());
+    REQUIRE(capped.summary["final"]["train_accuracy"].is_number());
+    CHECK(capped.summary["final"]["train_accuracy"].get<double>() < 1.0);
+}
+
 TEST_CASE("runner: a run short of 100% training accuracy names the training examples it gets wrong") {
     // Three images appear twice with different labels, so at least three examples can never be
     // fitted; the list must equal an independent evaluation of the saved weights.

@@ -108,11 +108,14 @@ constexpr std::size_t kListMisclassified = 20;
 struct Eval {
     double loss = 0, accuracy = 0;
     std::vector<std::int64_t> misclassified;  // split indices, in order
+    bool complete = true;  // false: stopped at the first misclassified example; loss and accuracy unknown
 };
 
-// Loss and accuracy of the whole split in eval mode, in chunks (no augmentation).
-// Batches are moved to `device`, where the model is.
-Eval evaluate(const ClassifierSpec& spec, nn::Module& model, const data::Dataset& split, Device device) {
+// Loss and accuracy of the whole split in eval mode, in chunks (no augmentation), or with
+// `until_error` only whether it is all classified right: then the pass ends after the first chunk
+// with a mistake. Batches are moved to `device`, where the model is.
+Eval evaluate(const ClassifierSpec& spec, nn::Module& model, const data::Dataset& split, Device device,
+              bool until_error = false) {
     if (split.size() == 0) return {};
     autograd::NoGradGuard no_grad;
     const bool was_training = model.is_training();
@@ -132,6 +135,10 @@ Eval evaluate(const ClassifierSpec& spec, nn::Module& model, const data::Dataset
         const Tensor losses = per_example_loss(spec, logits, batch.labels.to(device)).value().to(Device::cpu());
         for (double x : losses.to(DType::f64).to_vector<double>()) loss_sum += x;
         correct += count_correct(logits.value(), batch.labels, &wrong, &batch.indices);
+        if (until_error && !wrong.empty()) {
+            model.train(was_training);
+            return {0, 0, {}, false};
+        }
     }
     model.train(was_training);
     return {loss_sum / double(split.size()), double(correct) / double(split.size()), std::move(wrong)};
@@ -278,6 +285,7 @@ nlohmann::json ClassifierSpec::to_json() const {
             {"batch_size", batch_size}, {"stop_at_fit", stop_at_fit},   {"log_every", log_every},
             {"checkpoint_every", checkpoint_every}, {"seed", seed}};
     if (steps > 0) j["steps"] = steps;  // only when set: gs-train's summaries stay as they were
+    if (train_eval_until_error) j["train_eval_until_error"] = true;
     return j;
 }
 
@@ -493,9 +501,15 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
         }
 
         // ---- epoch end: evaluate, record, checkpoint
-        const Eval train_eval = evaluate(spec, *model, splits.train, device);
-        const Eval test_eval = evaluate(spec, *model, splits.test, device);
         const std::int64_t done = st.epoch + 1;
+        const bool finished = spec.steps > 0 ? steps_reached() : done == spec.epochs;
+        // The last epoch's evaluation is always whole: it is the run's final result.
+        const Eval train_eval = evaluate(spec, *model, splits.train, device, spec.train_eval_until_error && !finished);
+        const Eval test_eval = evaluate(spec, *model, splits.test, device);
+        // An evaluation cut at its first mistake has no loss or accuracy to record.
+        const nlohmann::json train_loss = train_eval.complete ? nlohmann::json(train_eval.loss) : nlohmann::json(nullptr);
+        const nlohmann::json train_accuracy =
+            train_eval.complete ? nlohmann::json(train_eval.accuracy) : nlohmann::json(nullptr);
         // A run cut short by spec.steps ends with a partial epoch, recorded with its fraction.
         const bool partial = st.batch < per_epoch;
         const nlohmann::json epoch_value =
@@ -505,12 +519,12 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
             st.best_epoch = done;
             st.best_step = st.step;
         }
-        if (!st.first_fit_step && train_eval.accuracy == 1.0) {
+        if (!st.first_fit_step && train_eval.complete && train_eval.accuracy == 1.0) {
             st.first_fit_step = st.step;
             st.first_fit_epoch = done;
         }
-        st.last_eval = {{"train_loss", train_eval.loss},
-                        {"train_accuracy", train_eval.accuracy},
+        st.last_eval = {{"train_loss", train_loss},
+                        {"train_accuracy", train_accuracy},
                         {"test_loss", test_eval.loss},
                         {"test_accuracy", test_eval.accuracy},
                         {"epoch", epoch_value},
@@ -522,17 +536,20 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
                         {"epoch", epoch_value},
                         {"time", now_wall()},
                         {"lr", lr_epoch},
-                        {"train_loss", train_eval.loss},
-                        {"train_accuracy", train_eval.accuracy},
+                        {"train_loss", train_loss},
+                        {"train_accuracy", train_accuracy},
                         {"test_loss", test_eval.loss},
                         {"test_accuracy", test_eval.accuracy},
                         {"batch_loss", st.epoch_window.loss()},
                         {"batch_accuracy", st.epoch_window.accuracy()},
                         {"examples_per_second", st.train_seconds > 0 ? double(st.examples) / st.train_seconds : 0.0}});
+        char train_part[64] = "train not yet fitted";
+        if (train_eval.complete)
+            std::snprintf(train_part, sizeof train_part, "train loss %.4f acc %.2f%%", train_eval.loss,
+                          100 * train_eval.accuracy);
         char line[256];
-        std::snprintf(line, sizeof line, "epoch %lld/%lld  step %lld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%",
-                      (long long)done, (long long)total_epochs, (long long)st.step, train_eval.loss,
-                      100 * train_eval.accuracy, test_eval.loss, 100 * test_eval.accuracy);
+        std::snprintf(line, sizeof line, "epoch %lld/%lld  step %lld  %s  test loss %.4f acc %.2f%%", (long long)done,
+                      (long long)total_epochs, (long long)st.step, train_part, test_eval.loss, 100 * test_eval.accuracy);
         progress.line(line);
         if (!partial) {
             st.epoch = done;
@@ -540,7 +557,6 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
             st.epoch_window = Window{};
         }
         fitted_stop = spec.stop_at_fit && st.first_fit_step.has_value();
-        const bool finished = spec.steps > 0 ? steps_reached() : done == spec.epochs;
         save();
         write_json_atomic(summary_path, summary(finished || fitted_stop ? "complete" : "running"));
         if (finished) break;

@@ -72,6 +72,12 @@ struct ClassifierSpec {
     std::int64_t steps = 0;
     std::int64_t batch_size = 128;
     bool stop_at_fit = false;             // stop at the first epoch end with 100% training accuracy
+    // The evaluation of the training split at each epoch end stops at its first misclassified
+    // example, except at the run's last epoch: a run that needs only the fit from it (the steps to
+    // 100%) skips most of that pass until it fits. An epoch so cut records null train loss and
+    // accuracy (its running minibatch figures, "batch_loss"/"batch_accuracy", remain). Written to
+    // to_json() only when set.
+    bool train_eval_until_error = false;
     // ---- bookkeeping
     std::int64_t log_every = 50;          // steps between step records
     std::int64_t checkpoint_every = 0;    // steps between extra checkpoints (0: epoch ends only)
