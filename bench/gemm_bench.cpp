@@ -4,8 +4,9 @@
 // Shapes: 1024^3 and 2048^3, and the batch-128 MLP layers (784-512-512-10) as the training step
 // runs them: forward y = x W^T (NT), backward dx = dy W (NN), dW^T = x^T dy (TN).
 // Each sample runs a shape back to back for >= --sample-ms (after 100 ms of un-timed calls) and
-// counts the mean; a shape reports the median over --repeats samples. Ours and OpenBLAS alternate sample by sample (A, B, A, B) so that
-// load from other processes hits both alike, and the ratio is of the two medians.
+// counts the mean; a shape reports the median over --repeats samples. Ours and OpenBLAS alternate
+// sample by sample (A, B, A, B) so that load from other processes hits both alike, and the ratio is
+// of the two medians.
 //
 // NOTE: OPENBLAS_CORETYPE forces OpenBLAS's kernel choice (Haswell = AVX2 kernels even on an
 // AVX-512 CPU); run with `env -u OPENBLAS_CORETYPE` for its best. The value is printed.
@@ -228,7 +229,7 @@ void run_shape(const Shape& s, const OpenBlas* ob, int threads, int repeats, dou
             ob_cpu.push_back(b.cpu);
             // NOTE: idle OpenBLAS workers keep polling (sched_yield) for ~2^28 cycles after a call;
             // wait that out so they neither slow down nor bill CPU time to our next sample.
-            std::this_thread::sleep_for(std::chrono::milliseconds(600));
+            std::this_thread::sleep_for(std::chrono::milliseconds(150));
         }
     }
     char dims[64];

@@ -518,7 +518,7 @@ void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, T alpha, const T* A, 
         // A narrow C (a 10-class output layer: N = 10 against 16 or 32 lanes) fills under two thirds
         // of every register tile, and every tile is an edge tile. C^T = op(B)^T op(A)^T is as wide as
         // C is tall: compute it into scratch, then write its transpose. Each element's sum over k
-        // keeps its order. (128x10x512: 13 -> 40 GFLOP/s with 2 threads here.)
+        // keeps its order. (128x10x512, on one thread: 13 -> 22 GFLOP/s here.)
         T* ct = thread_scratch(ScratchSlot::gemm_c).get<T>(std::size_t(N * M));
         run<T>(isa, {!trans_b, !trans_a, N, M, K, alpha, B, ldb, A, lda, T(0), ct, M}, threads);
         for (i64 i = 0; i < M; ++i) {
