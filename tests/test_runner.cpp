@@ -39,6 +39,22 @@ ClassifierSpec tiny_spec() {
     return s;
 }
 
+// A one-hidden-layer MLP on the first `train` Fashion-MNIST images with uniformly random labels,
+// at a constant rate high enough to fit them within `epochs`, stopping at the fit.
+ClassifierSpec random_label_fit_spec(std::int64_t train, std::int64_t test, std::int64_t width, std::int64_t epochs) {
+    ClassifierSpec s;
+    s.train_examples = train;
+    s.test_examples = test;
+    s.randomize = "random_labels";
+    s.widths = {width};
+    s.epochs = epochs;
+    s.batch_size = 32;
+    s.lr = 0.05;
+    s.schedule = "constant";
+    s.stop_at_fit = true;
+    return s;
+}
+
 // Metrics records without the wall-clock fields, which legitimately differ between runs.
 std::vector<nlohmann::json> timeless_metrics(const fs::path& path) {
     std::vector<nlohmann::json> out = read_metrics(path);
@@ -130,16 +146,7 @@ TEST_CASE("runner: an MLP fits random labels and stays at chance on the test spl
     // Zhang et al. §2 on a small scale: 256 Fashion-MNIST images with uniformly random labels.
     TempDir tmp;
     Progress quiet(Progress::Mode::off);
-    ClassifierSpec s;
-    s.train_examples = 256;
-    s.test_examples = 1000;
-    s.randomize = "random_labels";
-    s.widths = {512};
-    s.epochs = 60;
-    s.batch_size = 32;
-    s.lr = 0.05;
-    s.schedule = "constant";
-    s.stop_at_fit = true;
+    const ClassifierSpec s = random_label_fit_spec(256, 1000, 512, 60);
     const ClassifierResult r = train_classifier(s, {}, tmp / "random", false, quiet);
     REQUIRE(r.summary["first_step_train_accuracy_100"].is_number_integer());
     CHECK(r.summary["final"]["train_accuracy"] == 1.0);
@@ -155,16 +162,7 @@ TEST_CASE("runner: train_eval_until_error finds the same fit as whole evaluation
     // accuracy (they were cut at a mistake).
     TempDir tmp;
     Progress quiet(Progress::Mode::off);
-    ClassifierSpec s;
-    s.train_examples = 128;
-    s.test_examples = 100;
-    s.randomize = "random_labels";
-    s.widths = {256};
-    s.epochs = 80;
-    s.batch_size = 32;
-    s.lr = 0.05;
-    s.schedule = "constant";
-    s.stop_at_fit = true;
+    ClassifierSpec s = random_label_fit_spec(128, 100, 256, 80);
     const ClassifierResult whole = train_classifier(s, {}, tmp / "whole", false, quiet);
     s.train_eval_until_error = true;
     const ClassifierResult cut = train_classifier(s, {}, tmp / "cut", false, quiet);
