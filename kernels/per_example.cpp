@@ -2,9 +2,9 @@
 // output allocation, and the flop model that picks a method.
 #include "kernels/per_example.h"
 
+#include <atomic>
 #include <cmath>
 
-#include "kernels/dispatch.h"
 #include "tensor/dtype.h"
 #include "tensor/error.h"
 
@@ -13,9 +13,16 @@ namespace {
 
 using i64 = std::int64_t;
 
+std::atomic<bool> g_composite{false};
+
+// CUDA tensors always take the composite kernels; CPU tensors take them when asked to.
+bool composite_path(const Tensor& t) { return t.device().is_cuda() || g_composite.load(); }
+
+#define GS_PER_EXAMPLE_CALL(t, fn, ...) (composite_path(t) ? composite::fn(__VA_ARGS__) : cpu::fn(__VA_ARGS__))
+
 void check_float_pair(const char* op, const Tensor& a, const Tensor& b) {
     GS_CHECK(a.defined() && b.defined(), op, ": an input tensor is undefined");
-    require_cpu(op, {&a, &b});
+    check_same_device(op, {&a, &b});
     GS_CHECK(is_floating(a.dtype()) && a.dtype() == b.dtype(), op, ": needs two f32 or two f64 tensors, got ",
              a.describe(), " and ", b.describe());
 }
@@ -46,20 +53,23 @@ Tensor bn_3d(const Tensor& x) {
     return x.contiguous().reshape({B, C, B * C == 0 ? 1 : x.numel() / (B * C)});
 }
 
-PerExampleMoments alloc_moments(const Shape& w_shape, i64 O, DType dt, bool weight, bool bias) {
+PerExampleMoments alloc_moments(const Shape& w_shape, i64 O, const Tensor& like, bool weight, bool bias) {
+    const DType dt = like.dtype();
+    const Device dev = like.device();
     PerExampleMoments m;
-    if (weight) m.sum_weight = Tensor::empty(w_shape, dt), m.sum_sq_weight = Tensor::empty(w_shape, dt);
-    if (bias) m.sum_bias = Tensor::empty({O}, dt), m.sum_sq_bias = Tensor::empty({O}, dt);
+    if (weight) m.sum_weight = Tensor::empty(w_shape, dt, dev), m.sum_sq_weight = Tensor::empty(w_shape, dt, dev);
+    if (bias) m.sum_bias = Tensor::empty({O}, dt, dev), m.sum_sq_bias = Tensor::empty({O}, dt, dev);
     return m;
 }
 
-// rows: (B, n) of dtype dt with unit column stride and row stride >= n, on the CPU.
-void check_rows(const char* op, const Tensor& rows, i64 B, i64 n, DType dt) {
+// rows: (B, n) of the input's dtype with unit column stride and row stride >= n, on its device.
+void check_rows(const char* op, const Tensor& rows, i64 B, i64 n, const Tensor& input) {
+    const DType dt = input.dtype();
     GS_CHECK(rows.defined() && rows.dim() == 2 && rows.size(0) == B && rows.size(1) == n && rows.dtype() == dt &&
                  (n <= 1 || rows.stride(1) == 1) && (B <= 1 || rows.stride(0) >= n),
              op, ": rows must be (", B, ", ", n, ") ", dtype_name(dt), " with unit column stride, got ",
              rows.defined() ? rows.describe() : "undefined");
-    require_cpu(op, {&rows});
+    check_same_device(op, {&input, &rows});
 }
 
 void check_budget(const char* op, const PerExampleConfig& cfg) {
@@ -67,6 +77,9 @@ void check_budget(const char* op, const PerExampleConfig& cfg) {
 }
 
 }  // namespace
+
+void set_per_example_composite(bool enabled) { g_composite.store(enabled); }
+bool per_example_composite() { return g_composite.load(); }
 
 const char* per_example_method_name(PerExampleMethod m) {
     switch (m) {
@@ -109,15 +122,15 @@ PerExampleMethod choose_gram_method(const PatchShape& s, const PerExampleConfig&
 void linear_per_example_grad_weight_into(const Tensor& a, const Tensor& d, Tensor& rows) {
     const char* op = "linear_per_example_grad_weight";
     const auto [a3, d3] = linear_patches(op, a, d);
-    check_rows(op, rows, a3.size(0), d3.size(2) * a3.size(2), a.dtype());
-    cpu::linear_grad_weight(a3, d3, rows);
+    check_rows(op, rows, a3.size(0), d3.size(2) * a3.size(2), a);
+    GS_PER_EXAMPLE_CALL(a3, linear_grad_weight, a3, d3, rows);
 }
 
 Tensor linear_per_example_grad_weight(const Tensor& a, const Tensor& d) {
     GS_CHECK(a.defined() && d.defined() && a.dim() >= 2 && d.dim() >= 2, "linear_per_example_grad_weight: expected a (B, ..., I) "
              "and d (B, ..., O)");
     const i64 B = a.size(0), O = d.size(-1), I = a.size(-1);
-    Tensor rows = Tensor::empty({B, O * I}, a.dtype());
+    Tensor rows = Tensor::empty({B, O * I}, a.dtype(), a.device());
     linear_per_example_grad_weight_into(a, d, rows);
     return rows.view({B, O, I});
 }
@@ -126,7 +139,6 @@ namespace {
 Tensor linear_d3(const char* op, const Tensor& d) {
     GS_CHECK(d.defined() && d.dim() >= 2 && is_floating(d.dtype()), op, ": expected d (B, ..., O) f32/f64, got ",
              d.defined() ? d.describe() : "undefined");
-    require_cpu(op, {&d});
     const i64 B = d.size(0), O = d.size(-1);
     return d.contiguous().reshape({B, B == 0 ? 1 : d.numel() / std::max<i64>(B * O, 1), O});
 }
@@ -135,14 +147,14 @@ Tensor linear_d3(const char* op, const Tensor& d) {
 void linear_per_example_grad_bias_into(const Tensor& d, Tensor& rows) {
     const char* op = "linear_per_example_grad_bias";
     const Tensor d3 = linear_d3(op, d);
-    check_rows(op, rows, d3.size(0), d3.size(2), d.dtype());
-    cpu::linear_grad_bias(d3, rows);
+    check_rows(op, rows, d3.size(0), d3.size(2), d);
+    GS_PER_EXAMPLE_CALL(d3, linear_grad_bias, d3, rows);
 }
 
 Tensor linear_per_example_grad_bias(const Tensor& d) {
     const Tensor d3 = linear_d3("linear_per_example_grad_bias", d);
-    Tensor rows = Tensor::empty({d3.size(0), d3.size(2)}, d.dtype());
-    cpu::linear_grad_bias(d3, rows);
+    Tensor rows = Tensor::empty({d3.size(0), d3.size(2)}, d.dtype(), d.device());
+    GS_PER_EXAMPLE_CALL(d3, linear_grad_bias, d3, rows);
     return rows;
 }
 
@@ -150,16 +162,16 @@ Tensor linear_per_example_sq_norms(const Tensor& a, const Tensor& d, bool weight
                                    const PerExampleConfig& cfg) {
     check_budget("linear_per_example_sq_norms", cfg);
     const auto [a3, d3] = linear_patches("linear_per_example_sq_norms", a, d);
-    Tensor out = Tensor::empty({a3.size(0)}, a.dtype());
-    cpu::linear_sq_norms(a3, d3, weight, bias, cfg, out);
+    Tensor out = Tensor::empty({a3.size(0)}, a.dtype(), a.device());
+    GS_PER_EXAMPLE_CALL(a3, linear_sq_norms, a3, d3, weight, bias, cfg, out);
     return out;
 }
 
 Tensor linear_per_example_gram(const Tensor& a, const Tensor& d, bool weight, bool bias, const PerExampleConfig& cfg) {
     check_budget("linear_per_example_gram", cfg);
     const auto [a3, d3] = linear_patches("linear_per_example_gram", a, d);
-    Tensor out = Tensor::empty({a3.size(0), a3.size(0)}, a.dtype());
-    cpu::linear_gram(a3, d3, weight, bias, cfg, out);
+    Tensor out = Tensor::empty({a3.size(0), a3.size(0)}, a.dtype(), a.device());
+    GS_PER_EXAMPLE_CALL(a3, linear_gram, a3, d3, weight, bias, cfg, out);
     return out;
 }
 
@@ -167,8 +179,8 @@ PerExampleMoments linear_per_example_moments(const Tensor& a, const Tensor& d, b
                                              const PerExampleConfig& cfg) {
     check_budget("linear_per_example_moments", cfg);
     const auto [a3, d3] = linear_patches("linear_per_example_moments", a, d);
-    PerExampleMoments m = alloc_moments({d3.size(2), a3.size(2)}, d3.size(2), a.dtype(), weight, bias);
-    cpu::linear_moments(a3, d3, weight, bias, cfg, m);
+    PerExampleMoments m = alloc_moments({d3.size(2), a3.size(2)}, d3.size(2), a, weight, bias);
+    GS_PER_EXAMPLE_CALL(a3, linear_moments, a3, d3, weight, bias, cfg, m);
     return m;
 }
 
@@ -189,14 +201,14 @@ void conv2d_per_example_grad_weight_into(const Tensor& x, const Tensor& dy, cons
                                          const Conv2dGeometry& g, Tensor& rows) {
     const char* op = "conv2d_per_example_grad_weight";
     check_conv(op, x, dy, w_shape, g);
-    check_rows(op, rows, x.size(0), numel(w_shape), x.dtype());
-    cpu::conv2d_grad_weight(x.contiguous(), dy.contiguous(), w_shape, g, rows);
+    check_rows(op, rows, x.size(0), numel(w_shape), x);
+    GS_PER_EXAMPLE_CALL(x, conv2d_grad_weight, x.contiguous(), dy.contiguous(), w_shape, g, rows);
 }
 
 Tensor conv2d_per_example_grad_weight(const Tensor& x, const Tensor& dy, const Shape& w_shape, const Conv2dGeometry& g) {
     check_conv("conv2d_per_example_grad_weight", x, dy, w_shape, g);
-    Tensor rows = Tensor::empty({x.size(0), numel(w_shape)}, x.dtype());
-    cpu::conv2d_grad_weight(x.contiguous(), dy.contiguous(), w_shape, g, rows);
+    Tensor rows = Tensor::empty({x.size(0), numel(w_shape)}, x.dtype(), x.device());
+    GS_PER_EXAMPLE_CALL(x, conv2d_grad_weight, x.contiguous(), dy.contiguous(), w_shape, g, rows);
     return rows.view({x.size(0), w_shape[0], w_shape[1], w_shape[2], w_shape[3]});
 }
 
@@ -204,21 +216,20 @@ namespace {
 void check_conv_dy(const char* op, const Tensor& dy) {
     GS_CHECK(dy.defined() && dy.dim() == 4 && is_floating(dy.dtype()), op, ": expected dy (B, K, OH, OW) f32/f64, got ",
              dy.defined() ? dy.describe() : "undefined");
-    require_cpu(op, {&dy});
 }
 }  // namespace
 
 void conv2d_per_example_grad_bias_into(const Tensor& dy, Tensor& rows) {
     const char* op = "conv2d_per_example_grad_bias";
     check_conv_dy(op, dy);
-    check_rows(op, rows, dy.size(0), dy.size(1), dy.dtype());
-    cpu::conv2d_grad_bias(dy.contiguous(), rows);
+    check_rows(op, rows, dy.size(0), dy.size(1), dy);
+    GS_PER_EXAMPLE_CALL(dy, conv2d_grad_bias, dy.contiguous(), rows);
 }
 
 Tensor conv2d_per_example_grad_bias(const Tensor& dy) {
     check_conv_dy("conv2d_per_example_grad_bias", dy);
-    Tensor rows = Tensor::empty({dy.size(0), dy.size(1)}, dy.dtype());
-    cpu::conv2d_grad_bias(dy.contiguous(), rows);
+    Tensor rows = Tensor::empty({dy.size(0), dy.size(1)}, dy.dtype(), dy.device());
+    GS_PER_EXAMPLE_CALL(dy, conv2d_grad_bias, dy.contiguous(), rows);
     return rows;
 }
 
@@ -226,8 +237,8 @@ Tensor conv2d_per_example_sq_norms(const Tensor& x, const Tensor& dy, const Shap
                                    bool weight, bool bias, const PerExampleConfig& cfg) {
     check_conv("conv2d_per_example_sq_norms", x, dy, w_shape, g);
     check_budget("conv2d_per_example_sq_norms", cfg);
-    Tensor out = Tensor::empty({x.size(0)}, x.dtype());
-    cpu::conv2d_sq_norms(x.contiguous(), dy.contiguous(), w_shape, g, weight, bias, cfg, out);
+    Tensor out = Tensor::empty({x.size(0)}, x.dtype(), x.device());
+    GS_PER_EXAMPLE_CALL(x, conv2d_sq_norms, x.contiguous(), dy.contiguous(), w_shape, g, weight, bias, cfg, out);
     return out;
 }
 
@@ -235,8 +246,8 @@ Tensor conv2d_per_example_gram(const Tensor& x, const Tensor& dy, const Shape& w
                                bool weight, bool bias, const PerExampleConfig& cfg) {
     check_conv("conv2d_per_example_gram", x, dy, w_shape, g);
     check_budget("conv2d_per_example_gram", cfg);
-    Tensor out = Tensor::empty({x.size(0), x.size(0)}, x.dtype());
-    cpu::conv2d_gram(x.contiguous(), dy.contiguous(), w_shape, g, weight, bias, cfg, out);
+    Tensor out = Tensor::empty({x.size(0), x.size(0)}, x.dtype(), x.device());
+    GS_PER_EXAMPLE_CALL(x, conv2d_gram, x.contiguous(), dy.contiguous(), w_shape, g, weight, bias, cfg, out);
     return out;
 }
 
@@ -245,8 +256,8 @@ PerExampleMoments conv2d_per_example_moments(const Tensor& x, const Tensor& dy, 
                                              const PerExampleConfig& cfg) {
     check_conv("conv2d_per_example_moments", x, dy, w_shape, g);
     check_budget("conv2d_per_example_moments", cfg);
-    PerExampleMoments m = alloc_moments(w_shape, w_shape[0], x.dtype(), weight, bias);
-    cpu::conv2d_moments(x.contiguous(), dy.contiguous(), w_shape, g, weight, bias, cfg, m);
+    PerExampleMoments m = alloc_moments(w_shape, w_shape[0], x, weight, bias);
+    GS_PER_EXAMPLE_CALL(x, conv2d_moments, x.contiguous(), dy.contiguous(), w_shape, g, weight, bias, cfg, m);
     return m;
 }
 
@@ -265,13 +276,12 @@ void check_bn(const char* op, const Tensor& x, const Tensor& dy, const Tensor& r
              running_mean.defined() ? running_mean.describe() : "undefined", " and ",
              running_var.defined() ? running_var.describe() : "undefined");
     GS_CHECK(eps >= 0, op, ": eps must be >= 0, got ", eps);
-    require_cpu(op, {&running_mean, &running_var});
+    check_same_device(op, {&x, &running_mean, &running_var});
 }
 
 void check_bn_dy(const char* op, const Tensor& dy) {
     GS_CHECK(dy.defined() && dy.dim() >= 2 && is_floating(dy.dtype()), op, ": expected dy (B, C, ...) f32/f64, got ",
              dy.defined() ? dy.describe() : "undefined");
-    require_cpu(op, {&dy});
 }
 }  // namespace
 
@@ -279,29 +289,31 @@ void batch_norm_per_example_grad_weight_into(const Tensor& x, const Tensor& dy, 
                                              const Tensor& running_var, double eps, Tensor& rows) {
     const char* op = "batch_norm_per_example_grad_weight";
     check_bn(op, x, dy, running_mean, running_var, eps);
-    check_rows(op, rows, x.size(0), x.size(1), x.dtype());
-    cpu::batch_norm_grad_weight(bn_3d(x), bn_3d(dy), running_mean.contiguous(), running_var.contiguous(), eps, rows);
+    check_rows(op, rows, x.size(0), x.size(1), x);
+    GS_PER_EXAMPLE_CALL(x, batch_norm_grad_weight, bn_3d(x), bn_3d(dy), running_mean.contiguous(),
+                        running_var.contiguous(), eps, rows);
 }
 
 Tensor batch_norm_per_example_grad_weight(const Tensor& x, const Tensor& dy, const Tensor& running_mean,
                                           const Tensor& running_var, double eps) {
     check_bn("batch_norm_per_example_grad_weight", x, dy, running_mean, running_var, eps);
-    Tensor rows = Tensor::empty({x.size(0), x.size(1)}, x.dtype());
-    cpu::batch_norm_grad_weight(bn_3d(x), bn_3d(dy), running_mean.contiguous(), running_var.contiguous(), eps, rows);
+    Tensor rows = Tensor::empty({x.size(0), x.size(1)}, x.dtype(), x.device());
+    GS_PER_EXAMPLE_CALL(x, batch_norm_grad_weight, bn_3d(x), bn_3d(dy), running_mean.contiguous(),
+                        running_var.contiguous(), eps, rows);
     return rows;
 }
 
 void batch_norm_per_example_grad_bias_into(const Tensor& dy, Tensor& rows) {
     const char* op = "batch_norm_per_example_grad_bias";
     check_bn_dy(op, dy);
-    check_rows(op, rows, dy.size(0), dy.size(1), dy.dtype());
-    cpu::batch_norm_grad_bias(bn_3d(dy), rows);
+    check_rows(op, rows, dy.size(0), dy.size(1), dy);
+    GS_PER_EXAMPLE_CALL(dy, batch_norm_grad_bias, bn_3d(dy), rows);
 }
 
 Tensor batch_norm_per_example_grad_bias(const Tensor& dy) {
     check_bn_dy("batch_norm_per_example_grad_bias", dy);
-    Tensor rows = Tensor::empty({dy.size(0), dy.size(1)}, dy.dtype());
-    cpu::batch_norm_grad_bias(bn_3d(dy), rows);
+    Tensor rows = Tensor::empty({dy.size(0), dy.size(1)}, dy.dtype(), dy.device());
+    GS_PER_EXAMPLE_CALL(dy, batch_norm_grad_bias, bn_3d(dy), rows);
     return rows;
 }
 
@@ -310,19 +322,19 @@ Tensor batch_norm_per_example_grad_bias(const Tensor& dy) {
 Tensor per_example_row_sq_norms(const Tensor& g) {
     GS_CHECK(g.defined() && g.dim() == 2 && is_floating(g.dtype()),
              "per_example_row_sq_norms: expected g (B, n) f32/f64, got ", g.defined() ? g.describe() : "undefined");
-    require_cpu("per_example_row_sq_norms", {&g});
-    Tensor out = Tensor::empty({g.size(0)}, g.dtype());
-    cpu::row_sq_norms(g.contiguous(), out);
+    Tensor out = Tensor::empty({g.size(0)}, g.dtype(), g.device());
+    GS_PER_EXAMPLE_CALL(g, row_sq_norms, g.contiguous(), out);
     return out;
 }
 
 Tensor per_example_row_gram(const Tensor& g) {
     GS_CHECK(g.defined() && g.dim() == 2 && is_floating(g.dtype()),
              "per_example_row_gram: expected g (B, n) f32/f64, got ", g.defined() ? g.describe() : "undefined");
-    require_cpu("per_example_row_gram", {&g});
-    Tensor out = Tensor::empty({g.size(0), g.size(0)}, g.dtype());
-    cpu::row_gram(g.contiguous(), out);
+    Tensor out = Tensor::empty({g.size(0), g.size(0)}, g.dtype(), g.device());
+    GS_PER_EXAMPLE_CALL(g, row_gram, g.contiguous(), out);
     return out;
 }
+
+#undef GS_PER_EXAMPLE_CALL
 
 }  // namespace gs::kernels

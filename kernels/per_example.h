@@ -6,8 +6,12 @@
 //     pass of the SUM of per-example losses leaves in the layer's output gradient row i;
 //   - weight and bias flags select which of the layer's parameters a norm or Gram covers (their
 //     contributions add: ||g_i||^2 = ||g_i^W||^2 + ||g_i^b||^2);
-//   - inputs are f32 or f64 of one dtype, CPU, contiguous after the entry point's .contiguous();
-//     outputs are fresh tensors, assigned (never accumulated).
+//   - inputs are f32 or f64 of one dtype on one device, contiguous after the entry point's
+//     .contiguous(); outputs are fresh tensors on that device, assigned (never accumulated).
+// CPU tensors run the loops of per_example_cpu.cpp; CUDA tensors run the same quantities composed
+// from device-generic ops (per_example_composite.cpp: batched matmul, per-example convolution weight
+// gradients as one grouped convolution, elementwise ops and sums), which always materialize Conv2d
+// gradients in blocks of output channels (method `patches` is refused for Conv2d there).
 //
 // Linear and Conv2d share one formulation ("patches"): per example i and group g, a position-major
 // patch matrix U_i (P x Fg) and output gradient D_i (P x Og) with
@@ -146,33 +150,18 @@ void batch_norm_per_example_grad_weight_into(const Tensor& x, const Tensor& dy, 
                                              const Tensor& running_var, double eps, Tensor& rows);
 void batch_norm_per_example_grad_bias_into(const Tensor& dy, Tensor& rows);
 
+// Tests: route CPU tensors through the composite kernels too (the path CUDA tensors always take),
+// so that the CUDA path's logic is checked against the CPU loops on a machine without a GPU.
+void set_per_example_composite(bool enabled);
+bool per_example_composite();
+
+// The two backends behind the entry points, with one interface (kernels/per_example_backend.inc).
 namespace cpu {
-// Contiguous, validated inputs; outputs pre-allocated and assigned. a: (B, P, F), d: (B, P, O).
-// Per-example gradient outputs (`rows`) are (B, n) views with unit column stride; the row stride
-// is read from rows.stride(0).
-void linear_grad_weight(const Tensor& a, const Tensor& d, Tensor& rows);
-void linear_grad_bias(const Tensor& d, Tensor& rows);
-void linear_sq_norms(const Tensor& a, const Tensor& d, bool weight, bool bias, const PerExampleConfig& cfg,
-                     Tensor& out);
-void linear_gram(const Tensor& a, const Tensor& d, bool weight, bool bias, const PerExampleConfig& cfg, Tensor& out);
-void linear_moments(const Tensor& a, const Tensor& d, bool weight, bool bias, const PerExampleConfig& cfg,
-                    PerExampleMoments& out);
-// x: (B, C, H, W), dy: (B, K, OH, OW).
-void conv2d_grad_weight(const Tensor& x, const Tensor& dy, const Shape& w_shape, const Conv2dGeometry& g,
-                        Tensor& rows);
-void conv2d_grad_bias(const Tensor& dy, Tensor& rows);
-void conv2d_sq_norms(const Tensor& x, const Tensor& dy, const Shape& w_shape, const Conv2dGeometry& g,
-                     bool weight, bool bias, const PerExampleConfig& cfg, Tensor& out);
-void conv2d_gram(const Tensor& x, const Tensor& dy, const Shape& w_shape, const Conv2dGeometry& g, bool weight,
-                 bool bias, const PerExampleConfig& cfg, Tensor& out);
-void conv2d_moments(const Tensor& x, const Tensor& dy, const Shape& w_shape, const Conv2dGeometry& g,
-                    bool weight, bool bias, const PerExampleConfig& cfg, PerExampleMoments& out);
-// x, dy: (B, C, S).
-void batch_norm_grad_weight(const Tensor& x, const Tensor& dy, const Tensor& running_mean, const Tensor& running_var,
-                            double eps, Tensor& rows);
-void batch_norm_grad_bias(const Tensor& dy, Tensor& rows);
-void row_sq_norms(const Tensor& g, Tensor& out);
-void row_gram(const Tensor& g, Tensor& out);
+#include "kernels/per_example_backend.inc"
 }  // namespace cpu
+
+namespace composite {
+#include "kernels/per_example_backend.inc"
+}  // namespace composite
 
 }  // namespace gs::kernels

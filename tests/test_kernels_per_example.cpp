@@ -1,7 +1,8 @@
 // kernels/per_example.h against naive loops: per-example weight/bias gradients of Linear (with and
 // without extra dims), Conv2d (stride, padding, dilation, groups) and eval-mode BatchNorm; norms and
 // Gram by both methods (patches vs materialize) against the naive per-example gradients, with tiny
-// budgets that force chunking; moments; the method choice; error messages.
+// budgets that force chunking; moments; the method choice; error messages. Each comparison runs on
+// both backends: the CPU loops and the composite path that CUDA tensors take (here on CPU tensors).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -83,6 +84,23 @@ std::vector<double> col_sums(const std::vector<double>& rows, i64 B, bool square
     return out;
 }
 
+// While alive, CPU tensors take the composite kernels (CUDA's path) instead of the CPU loops.
+struct CompositePath {
+    explicit CompositePath(bool on) { set_per_example_composite(on); }
+    ~CompositePath() { set_per_example_composite(false); }
+    CompositePath(const CompositePath&) = delete;
+    CompositePath& operator=(const CompositePath&) = delete;
+};
+
+// Doctest runs a test case once per leaf SUBCASE: the first run on the CPU loops, the second on the
+// composite path. Returns which one this run is.
+#define GS_BOTH_BACKENDS(flag)            \
+    bool flag = false;                    \
+    SUBCASE("cpu loops") {}               \
+    SUBCASE("composite") { flag = true; } \
+    CAPTURE(flag);                        \
+    const CompositePath composite_path_(flag)
+
 const std::vector<PerExampleConfig> kConfigs = {
     {PerExampleMethod::automatic, kPerExampleDefaultBudget},
     {PerExampleMethod::materialize, kPerExampleDefaultBudget},
@@ -92,14 +110,22 @@ const std::vector<PerExampleConfig> kConfigs = {
     {PerExampleMethod::patches, 7},
 };
 
-// Checks norms, Gram and moments of one layer (through callables) against naive rows.
+// Checks norms, Gram and moments of one layer (through callables) against naive rows. With
+// `patches_refused` (Conv2d on the composite path) a forced patches method must throw instead.
 template <class T, class Norms, class Gram, class Moments>
 void check_reductions(const std::vector<double>& gw, const std::vector<double>& gb, i64 B, Norms norms, Gram gram,
-                      Moments moments) {
+                      Moments moments, bool patches_refused = false) {
     for (const PerExampleConfig& cfg : kConfigs) {
         const std::string method_name = per_example_method_name(cfg.method);
         CAPTURE(method_name);
         CAPTURE(cfg.budget);
+        if (patches_refused && cfg.method == PerExampleMethod::patches) {
+            const auto refused = doctest::Contains("the patches method needs the CPU kernels");
+            CHECK_THROWS_WITH_AS(norms(true, true, cfg), refused, gs::Error);
+            CHECK_THROWS_WITH_AS(gram(true, false, cfg), refused, gs::Error);
+            CHECK_THROWS_WITH_AS(moments(false, true, cfg), refused, gs::Error);
+            continue;
+        }
         for (int sel = 1; sel < 4; ++sel) {
             const bool w = sel & 1, b = sel & 2;
             CAPTURE(w);
@@ -125,6 +151,7 @@ void check_reductions(const std::vector<double>& gw, const std::vector<double>& 
 }  // namespace
 
 TEST_CASE_TEMPLATE("per_example kernels: linear matches naive loops", T, float, double) {
+    GS_BOTH_BACKENDS(composite);
     struct Case {
         i64 B, P, I, O;
         bool extra;  // (B, P, I) input instead of (B, I)
@@ -173,6 +200,7 @@ TEST_CASE_TEMPLATE("per_example kernels: linear gradients large enough to be str
 }
 
 TEST_CASE_TEMPLATE("per_example kernels: conv2d matches naive loops", T, float, double) {
+    GS_BOTH_BACKENDS(composite);
     struct Case {
         i64 B, C, H, W, K, R, S;
         Conv2dGeometry g;
@@ -225,11 +253,13 @@ TEST_CASE_TEMPLATE("per_example kernels: conv2d matches naive loops", T, float, 
             gw, gb, c.B,
             [&](bool w, bool b, const PerExampleConfig& cfg) { return conv2d_per_example_sq_norms(x, dy, ws, g, w, b, cfg); },
             [&](bool w, bool b, const PerExampleConfig& cfg) { return conv2d_per_example_gram(x, dy, ws, g, w, b, cfg); },
-            [&](bool w, bool b, const PerExampleConfig& cfg) { return conv2d_per_example_moments(x, dy, ws, g, w, b, cfg); });
+            [&](bool w, bool b, const PerExampleConfig& cfg) { return conv2d_per_example_moments(x, dy, ws, g, w, b, cfg); },
+            composite);
     }
 }
 
 TEST_CASE_TEMPLATE("per_example kernels: batch norm eval matches naive loops", T, float, double) {
+    GS_BOTH_BACKENDS(composite);
     for (const Shape& xs : {Shape{5, 3}, Shape{3, 4, 5, 6}}) {
         CAPTURE(shape_str(xs));
         const i64 B = xs[0], C = xs[1], S = numel(xs) / (B * C);
@@ -257,6 +287,7 @@ TEST_CASE_TEMPLATE("per_example kernels: batch norm eval matches naive loops", T
 }
 
 TEST_CASE_TEMPLATE("per_example kernels: row norms and gram", T, float, double) {
+    GS_BOTH_BACKENDS(composite);
     const Tensor g = test::randn<T>({9, 37}, 41);
     const std::vector<double> gv = g.to_vector<double>();
     check_close<T>(per_example_row_sq_norms(g), naive_norms(gv, 9), "row norms");
@@ -294,6 +325,7 @@ TEST_CASE("per_example kernels: errors name the op and the shapes") {
 }
 
 TEST_CASE("per_example kernels: empty batch") {
+    GS_BOTH_BACKENDS(composite);
     const Tensor a = Tensor::zeros({0, 3}, DType::f64), d = Tensor::zeros({0, 2}, DType::f64);
     CHECK(linear_per_example_grad_weight(a, d).shape() == Shape{0, 2, 3});
     CHECK(linear_per_example_sq_norms(a, d, true, true).numel() == 0);
@@ -348,6 +380,7 @@ TEST_CASE("per_example kernels: gram methods agree beyond one block of examples"
 }
 
 TEST_CASE("per_example kernels: into variants fill a column slice and nothing else") {
+    GS_BOTH_BACKENDS(composite);
     // A (B, 2 + n + 3) matrix of NaN sentinels; the slice's columns get exactly the allocating
     // variant's values and the columns around it stay NaN.
     const Tensor a = test::randn<double>({5, 4}, 61), d = test::randn<double>({5, 3}, 62);
@@ -374,4 +407,32 @@ TEST_CASE("per_example kernels: into variants fill a column slice and nothing el
     check_slice(batch_norm_per_example_grad_bias(dy), [&](Tensor& c) { batch_norm_per_example_grad_bias_into(dy, c); });
     Tensor wrong = Tensor::empty({5, 11}, DType::f64);
     CHECK_THROWS_WITH_AS(linear_per_example_grad_weight_into(a, d, wrong), doctest::Contains("rows must be (5, 12)"), gs::Error);
+}
+
+TEST_CASE("per_example kernels: composite path blocks output channels within groups") {
+    // Blocks of 3 output channels (budget / (B * Cg*R*S) = 3): with 4 channels per group a full block
+    // and a partial one; with groups 2, one block per group, whose input channels are the group's.
+    // The CPU loops are the reference; f64, so only the summation order differs.
+    Conv2dGeometry g;
+    g.pad_h = g.pad_w = 1;
+    for (i64 groups : {1, 2}) {
+        CAPTURE(groups);
+        g.groups = groups;
+        const i64 B = 20, Cg = 3, K = 4;
+        const Tensor x = test::randn<double>({B, Cg * groups, 5, 4}, 57), dy = test::randn<double>({B, K, 5, 4}, 58);
+        const Shape ws{K, Cg, 3, 3};
+        const PerExampleConfig cfg{PerExampleMethod::materialize, B * Cg * 9 * 3};
+        const Tensor grads = conv2d_per_example_grad_weight(x, dy, ws, g);
+        const Tensor norms = conv2d_per_example_sq_norms(x, dy, ws, g, true, true, cfg);
+        const Tensor gram = conv2d_per_example_gram(x, dy, ws, g, true, false, cfg);
+        const PerExampleMoments m = conv2d_per_example_moments(x, dy, ws, g, true, true, cfg);
+        const CompositePath path(true);
+        check_close<double>(conv2d_per_example_grad_weight(x, dy, ws, g), grads.to_vector<double>(), "grads");
+        check_close<double>(conv2d_per_example_sq_norms(x, dy, ws, g, true, true, cfg), norms.to_vector<double>(), "norms");
+        check_close<double>(conv2d_per_example_gram(x, dy, ws, g, true, false, cfg), gram.to_vector<double>(), "gram");
+        const PerExampleMoments c = conv2d_per_example_moments(x, dy, ws, g, true, true, cfg);
+        check_close<double>(c.sum_weight, m.sum_weight.to_vector<double>(), "sum weight");
+        check_close<double>(c.sum_sq_weight, m.sum_sq_weight.to_vector<double>(), "sum_sq weight");
+        check_close<double>(c.sum_sq_bias, m.sum_sq_bias.to_vector<double>(), "sum_sq bias");
+    }
 }
