@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "kernels/elementwise.h"
-#include "kernels/gemm.h"
+#include "kernels/matmul.h"
 #include "nn/layers.h"
 #include "tensor/dtype.h"
 #include "tensor/error.h"
@@ -38,7 +38,7 @@ struct Sel {
 
 Tensor output_grad(const Record& r) {
     // No gradient reached the output: the loss does not depend on this call.
-    return r.dy->defined() ? r.dy->contiguous() : Tensor::zeros(r.y_shape, r.x.dtype());
+    return r.dy->defined() ? r.dy->contiguous() : Tensor::zeros(r.y_shape, r.x.dtype(), r.x.device());
 }
 
 // Per-example gradients of one record for examples [begin, begin + n): weight rows (n, numel(w))
@@ -206,12 +206,16 @@ void PerExampleCollector::record(Module& layer, const Variable& x, const Variabl
     L.records.push_back(std::move(r));
 }
 
-std::int64_t PerExampleCollector::batch_size() const {
+const Tensor& PerExampleCollector::first_record() const {
     for (const auto& L : layers_)
-        if (!L->records.empty()) return L->records.front().x.size(0);
+        if (!L->records.empty()) return L->records.front().x;
     GS_FAIL("PerExampleCollector: no layer was recorded (run the forward pass while the collector is active, with "
             "grad mode on)");
 }
+
+std::int64_t PerExampleCollector::batch_size() const { return first_record().size(0); }
+
+Device PerExampleCollector::device() const { return first_record().device(); }
 
 std::vector<std::string> PerExampleCollector::resolve(const std::vector<std::string>& names) const {
     std::vector<std::string> out;
@@ -279,8 +283,11 @@ Plan make_plan(const std::vector<Param>& params, const std::vector<std::string>&
     return plan;
 }
 
-DType dtype_of_plan(const Plan& plan) {
-    return plan.layers.empty() ? DType::f32 : plan.layers.front().layer->records.front().x.dtype();
+// The dtype and device of the results: those of the recorded activations (f32 on the CPU for an
+// empty plan).
+const Tensor& like_of_plan(const Plan& plan) {
+    static const Tensor empty_plan = Tensor::empty({0}, DType::f32);
+    return plan.layers.empty() ? empty_plan : plan.layers.front().layer->records.front().x;
 }
 
 }  // namespace
@@ -292,7 +299,8 @@ Tensor PerExampleCollector::gradients(const std::vector<std::string>& names, std
              ") outside a batch of ", B);
     const Plan plan = make_plan(params_, resolve(names));
     const i64 n = end - begin;
-    Tensor out = Tensor::empty({n, plan.total}, dtype_of_plan(plan));
+    const Tensor& like = like_of_plan(plan);
+    Tensor out = Tensor::empty({n, plan.total}, like.dtype(), like.device());
     for (const auto& [L, sel, cw, cb] : plan.layers) {
         if (L->records.size() == 1) {
             // One call: the kernels write straight into the columns of `out` (no copy of B x P).
@@ -371,23 +379,25 @@ Tensor PerExampleCollector::squared_norms(const std::vector<std::string>& names)
     const i64 B = batch_size();
     const Statistic stat{kernels::linear_per_example_sq_norms, kernels::conv2d_per_example_sq_norms,
                          kernels::per_example_row_sq_norms};
-    return layers_statistic(make_plan(params_, resolve(names)), B, config_of(opt_), stat, Tensor::zeros({B}, DType::f32));
+    return layers_statistic(make_plan(params_, resolve(names)), B, config_of(opt_), stat,
+                            Tensor::zeros({B}, DType::f32, device()));
 }
 
 Tensor PerExampleCollector::gram(const std::vector<std::string>& names) const {
     const i64 B = batch_size();
     const Statistic stat{kernels::linear_per_example_gram, kernels::conv2d_per_example_gram,
                          kernels::per_example_row_gram};
-    return layers_statistic(make_plan(params_, resolve(names)), B, config_of(opt_), stat, Tensor::zeros({B, B}, DType::f32));
+    return layers_statistic(make_plan(params_, resolve(names)), B, config_of(opt_), stat,
+                            Tensor::zeros({B, B}, DType::f32, device()));
 }
 
 PerExampleMoments PerExampleCollector::moments(const std::vector<std::string>& names) const {
     const i64 B = batch_size();
     const Plan plan = make_plan(params_, resolve(names));
-    const DType dt = dtype_of_plan(plan);
+    const Tensor& like = like_of_plan(plan);
     PerExampleMoments out;
-    out.sum = Tensor::empty({plan.total}, dt);
-    out.sum_sq = Tensor::empty({plan.total}, dt);
+    out.sum = Tensor::empty({plan.total}, like.dtype(), like.device());
+    out.sum_sq = Tensor::empty({plan.total}, like.dtype(), like.device());
     out.count = B;
     for (const auto& [L, sel, cw, cb] : plan.layers) {
         Tensor sw, qw, sb, qb;  // flattened sums and sums of squares of weight and bias
@@ -406,20 +416,11 @@ PerExampleMoments PerExampleCollector::moments(const std::vector<std::string>& n
             // Materialized rows (B, n): column sums of the rows and of their squares, as (1, B) x (B, n)
             // products so that the sums run in example order inside the GEMM.
             const auto [gw, gb] = layer_grads(*L, sel, 0, B);
-            const Tensor ones = Tensor::ones({1, B}, dt);
+            const Tensor ones = Tensor::ones({1, B}, like.dtype(), like.device());
             auto col_sums = [&](const Tensor& rows, Tensor& s, Tensor& q) {
                 const Tensor sq = kernels::binary(kernels::BinaryOp::mul, rows, rows);
-                s = Tensor::empty({rows.size(1)}, dt);
-                q = Tensor::empty({rows.size(1)}, dt);
-                visit_float(dt, "PerExampleCollector::moments", [&](auto tag) {
-                    using T = decltype(tag);
-                    const i64 n = rows.size(1);
-                    kernels::gemm<T>(false, false, 1, n, B, T(1), ones.data<T>(), std::max<i64>(B, 1),
-                                     rows.contiguous().data<T>(), std::max<i64>(n, 1), T(0), s.data<T>(),
-                                     std::max<i64>(n, 1));
-                    kernels::gemm<T>(false, false, 1, n, B, T(1), ones.data<T>(), std::max<i64>(B, 1), sq.data<T>(),
-                                     std::max<i64>(n, 1), T(0), q.data<T>(), std::max<i64>(n, 1));
-                });
+                s = kernels::matmul(ones, rows).reshape({-1});
+                q = kernels::matmul(ones, sq).reshape({-1});
             };
             if (gw.defined()) col_sums(gw, sw, qw);
             if (gb.defined()) col_sums(gb, sb, qb);

@@ -101,6 +101,9 @@ public:
     const PerExampleOptions& options() const { return opt_; }
     // B of the recorded forward pass (throws when nothing was recorded).
     std::int64_t batch_size() const;
+    // The device of the recorded activations, where every result is computed and returned (CUDA
+    // tensors run the composite kernels of kernels/per_example.h).
+    Device device() const;
     // The names a query with `names` covers, in named_parameters() order. Throws on unknown names.
     std::vector<std::string> resolve(const std::vector<std::string>& names = {}) const;
     // Total elements of those parameters (P).
@@ -146,6 +149,8 @@ public:
     };
 
 private:
+    const Tensor& first_record() const;  // the first recorded activation (throws when none)
+
     Module& model_;
     PerExampleOptions opt_;
     std::vector<std::unique_ptr<Layer>> layers_;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <vector>
 
+#include "composite_path.h"
 #include "kernels/per_example.h"
 #include "test_util.h"
 
@@ -84,13 +85,7 @@ std::vector<double> col_sums(const std::vector<double>& rows, i64 B, bool square
     return out;
 }
 
-// While alive, CPU tensors take the composite kernels (CUDA's path) instead of the CPU loops.
-struct CompositePath {
-    explicit CompositePath(bool on) { set_per_example_composite(on); }
-    ~CompositePath() { set_per_example_composite(false); }
-    CompositePath(const CompositePath&) = delete;
-    CompositePath& operator=(const CompositePath&) = delete;
-};
+using test::CompositePath;
 
 // Doctest runs a test case once per leaf SUBCASE: the first run on the CPU loops, the second on the
 // composite path. Returns which one this run is.

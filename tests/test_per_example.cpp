@@ -18,6 +18,7 @@
 #include "autograd/shape.h"
 #include "nn/layers.h"
 #include "nn/models.h"
+#include "composite_path.h"
 #include "nn/per_example.h"
 #include "test_util.h"
 
@@ -131,7 +132,9 @@ Tensor select_columns(nn::Module& model, const Tensor& rows, const std::vector<s
     return concat(parts, 1);
 }
 
-// Every per-example quantity of `model` on (x, labels) against the batch-of-one loop.
+// Every per-example quantity of `model` on (x, labels) against the batch-of-one loop, on both
+// backends of the kernels: the CPU loops and the composite path that CUDA tensors take (which
+// refuses `patches` for Conv2d, so it runs automatic and materialize).
 // tol: relative to the largest reference magnitude of each quantity.
 // Every method by default; the whole models use `automatic` only (the forced methods on their
 // 28x28 convolutions cost seconds, and the layer tests cover both methods per layer type).
@@ -143,7 +146,13 @@ void check_model(nn::Module& model, const Tensor& x, const Tensor& labels, doubl
                  const std::vector<kernels::PerExampleMethod>& methods = kAllMethods) {
     const Tensor ref = loop_gradients(model, x, labels, loss);
     const i64 B = x.size(0);
-    for (kernels::PerExampleMethod method : methods) {
+    std::vector<std::pair<bool, kernels::PerExampleMethod>> runs;  // (composite, method)
+    for (bool composite : {false, true})
+        for (kernels::PerExampleMethod method : methods)
+            if (!composite || method != kernels::PerExampleMethod::patches) runs.emplace_back(composite, method);
+    for (const auto& [composite, method] : runs) {
+        CAPTURE(composite);
+        const test::CompositePath path(composite);
         const std::string method_name = kernels::per_example_method_name(method);
         CAPTURE(method_name);
         nn::PerExampleOptions opt;
