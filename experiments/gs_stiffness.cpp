@@ -59,7 +59,9 @@ std::vector<double> parse_lrs(const std::string& list) {
     return out;
 }
 
-void eval_only(const ClassifierSpec& s, const ProbeOptions& o, const std::string& checkpoint, const fs::path& dir) {
+void eval_only(const ClassifierSpec& s, const ProbeOptions& o, const std::string& checkpoint, const RuntimeOptions& rt,
+               const fs::path& dir) {
+    const Device device = check_device(rt);
     // The first M test examples per class stand in as the one probe set (the "train" range of ProbeSet).
     const data::Splits raw = data::load_dataset(s.dataset, s.data_dir);
     data::Splits ev;
@@ -71,12 +73,14 @@ void eval_only(const ClassifierSpec& s, const ProbeOptions& o, const std::string
     for (auto& [name, t] : nn::load_safetensors(checkpoint).tensors)
         if (name.rfind(nn::kOptimizerPrefix, 0) != 0) state.emplace_back(name, t);
     model->load_state_dict(state);  // strict: names every missing or unexpected tensor
+    model->to(device);
     const Measurement m = measure(*model, p, o);
     const json header = {{"convention", kConvention},
                          {"batch_norm_policy", nn::batch_norm_policy_name(nn::BatchNormPolicy::eval_stats)},
                          {"program", "gs-stiffness"},
                          {"config", s.to_json()},
-                         {"probes", o.to_json()}};
+                         {"probes", o.to_json()},
+                         {"device", rt.device}};
     json out = header;
     out["checkpoint"] = checkpoint;
     out["examples"] = {{"split", "test"}, {"indices", p.train_indices}, {"labels", p.labels}};
@@ -169,13 +173,12 @@ int main(int argc, char** argv) {
             GS_CHECK(!common.resume.empty() || !f.given("--lr"), "--lrs: cannot be combined with --lr (the sweep sets each run's rate)");
             GS_CHECK(!eval, "--lrs: cannot be combined with --eval-only");
         }
-        require_cpu_device(common.runtime, "gs-stiffness measures per-example gradients, which have no CUDA path yet");
         if (common.runtime.threads > 0) omp_set_num_threads(common.runtime.threads);
 
         const fs::path dir = prepare_run_dir(f, common, "stiffness");
         Progress progress(progress_mode(common.progress), common.runtime.plain_interval_seconds);
         if (eval) {
-            eval_only(s, o, checkpoint, dir);
+            eval_only(s, o, checkpoint, common.runtime, dir);
             if (common.plot) draw_figures("stiffness", dir, progress);
             return 0;
         }

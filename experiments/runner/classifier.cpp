@@ -214,7 +214,8 @@ struct LoopState {
     }
 };
 
-// The device of --device, checked before any work: a CUDA device must exist in this build and machine.
+}  // namespace
+
 Device check_device(const RuntimeOptions& rt) {
     const Device d = Device::parse(rt.device);
     if (d.is_cpu()) return d;
@@ -224,8 +225,6 @@ Device check_device(const RuntimeOptions& rt) {
     GS_CHECK(d.index < count, "--device ", rt.device, ": this machine has ", count, " CUDA device(s), cuda:0 to cuda:", count - 1);
     return d;
 }
-
-}  // namespace
 
 void require_cpu_device(const RuntimeOptions& rt, const std::string& why) {
     GS_CHECK(Device::parse(rt.device).is_cpu(), "--device ", rt.device, ": ", why, "; use --device cpu");

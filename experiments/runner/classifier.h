@@ -97,6 +97,10 @@ struct RuntimeOptions {
     double plain_interval_seconds = 30;
 };
 
+// The device of --device, checked before any work: a CUDA device must exist in this build and
+// machine (throws naming --device otherwise).
+Device check_device(const RuntimeOptions& rt);
+
 // For the experiments that run on the CPU only: throws naming --device and `why` unless --device is
 // cpu, instead of quietly running on the CPU when a GPU was asked for.
 void require_cpu_device(const RuntimeOptions& rt, const std::string& why);

@@ -196,19 +196,26 @@ std::optional<double> critical_length(const DistanceCurve& curve, double thresho
 
 namespace {
 
+// Where the model's parameters are: the probes go there, and the results come back to the CPU.
+Device model_device(nn::Module& model) {
+    const auto params = model.parameters();
+    return params.empty() ? Device::cpu() : params.front().value().device();
+}
+
 // One collector pass over `x` (n, ...): the Gram (n, n), squared norms, losses, predictions.
 GramResult gram_pass(nn::Module& model, const Tensor& x, const Tensor& labels) {
+    const Device device = model_device(model), cpu = Device::cpu();
     GramResult r;
     nn::PerExampleOptions opt;
     opt.parameter_grads = false;  // no summed gradient: faster, and the caller's .grad stays as it was
     nn::PerExampleCollector pe(model, opt);
-    const autograd::Variable logits = model(autograd::Variable(x));
-    const autograd::Variable losses = autograd::cross_entropy(logits, labels);  // (B)
+    const autograd::Variable logits = model(autograd::Variable(x.to(device)));
+    const autograd::Variable losses = autograd::cross_entropy(logits, labels.to(device));  // (B)
     autograd::sum(losses).backward();  // the SUM: row i is example i's own gradient
-    r.gram = Matrix::from_tensor(pe.gram());
-    r.squared_norms = pe.squared_norms().to(DType::f64).to_vector<double>();
-    r.losses = losses.value().to(DType::f64).to_vector<double>();
-    r.predictions = kernels::argmax(logits.value(), 1).to_vector<std::int64_t>();
+    r.gram = Matrix::from_tensor(pe.gram().to(cpu));
+    r.squared_norms = pe.squared_norms().to(cpu).to(DType::f64).to_vector<double>();
+    r.losses = losses.value().to(cpu).to(DType::f64).to_vector<double>();
+    r.predictions = kernels::argmax(logits.value(), 1).to(cpu).to_vector<std::int64_t>();
     return r;
 }
 
