@@ -3,14 +3,15 @@
 // examples (memory bounded by the chunk, not by B x P), squared norms only, and the M-example Gram
 // matrix (the kernel of a class-stiffness matrix), for the MLP 3x512 on 1x28x28 (Fashion-MNIST
 // shape) and alexnet_small on 3x28x28, f32, random data. Each timing is the best of --reps runs
-// after one warm-up run.
+// after one warm-up run. --device cuda:N runs the same on a GPU (the composite per-example kernels;
+// scripts/gpu-check), where the write-bandwidth fill below is not measured (null).
 //
 // Materializing (B, P) floats is bounded by the memory's write speed, so the bench also times a
 // parallel fill of a warm (B, P) buffer (plain and non-temporal stores, the faster): B / that time
 // is about the most per-example gradients/s any method that writes them all can reach here.
 //
 //   per_example_bench [--model mlp|alexnet_small|all] [--batch B] [--gram-examples M] [--chunk C]
-//                     [--reps R] [--threads N] [--json]
+//                     [--reps R] [--threads N] [--device cpu|cuda:N] [--json]
 //
 // --json prints one JSON line per model with the fields of bench/per_example_peer.py (bench/run
 // interleaves the two).
@@ -41,7 +42,7 @@ namespace {
 [[noreturn]] void usage(const std::string& why) {
     std::fprintf(stderr,
                  "per_example_bench: %s\nusage: per_example_bench [--model mlp|alexnet_small|all] [--batch B] "
-                 "[--gram-examples M] [--chunk C] [--reps R] [--threads N] [--json]\n",
+                 "[--gram-examples M] [--chunk C] [--reps R] [--threads N] [--device cpu|cuda:N] [--json]\n",
                  why.c_str());
     std::exit(2);
 }
@@ -59,14 +60,20 @@ double best_of(int reps, const std::function<void()>& f) {
     return best;
 }
 
-// One forward + backward of the summed per-example losses with a collector; `query` reads it.
-// parameter_grads = false: like PyTorch's per-sample methods, the pass forms no summed gradient.
-void pass(nn::Module& net, const Tensor& x, const Tensor& y, const std::function<void(nn::PerExampleCollector&)>& query) {
+// GPU work is asynchronous: reading one element of the last result waits for it.
+void finish(const Tensor& t) {
+    if (t.is_cuda() && t.numel() > 0) (void)t.reshape({-1}).narrow(0, 0, 1).to(Device::cpu());
+}
+
+// One forward + backward of the summed per-example losses with a collector; `query` reads it and
+// returns its last result. parameter_grads = false: like PyTorch's per-sample methods, the pass
+// forms no summed gradient.
+void pass(nn::Module& net, const Tensor& x, const Tensor& y, const std::function<Tensor(nn::PerExampleCollector&)>& query) {
     nn::PerExampleOptions opt;
     opt.parameter_grads = false;
     nn::PerExampleCollector pe(net, opt);
     autograd::sum(autograd::cross_entropy(net.forward(Variable(x)), y)).backward();
-    query(pe);
+    finish(query(pe));
     net.zero_grad();
 }
 
@@ -103,6 +110,7 @@ struct Options {
     std::int64_t batch = 128, gram_examples = 500, chunk = 16;
     int reps = 3;
     bool json = false;
+    Device device = Device::cpu();
 };
 
 void bench_model(const std::string& name, nn::Module& net, const Shape& example, const Options& o) {
@@ -110,51 +118,66 @@ void bench_model(const std::string& name, nn::Module& net, const Shape& example,
     Generator gen(5);
     Shape xs{B};
     xs.insert(xs.end(), example.begin(), example.end());
-    const Tensor x = normal(xs, gen, 0, 1, DType::f32);
-    const Tensor y = randint({B}, gen, 0, 10);
+    const Tensor x = normal(xs, gen, 0, 1, DType::f32).to(o.device);
+    const Tensor y = randint({B}, gen, 0, 10).to(o.device);
     const double t_plain = best_of(o.reps, [&] {
-        autograd::sum(autograd::cross_entropy(net.forward(Variable(x)), y)).backward();
+        const Variable loss = autograd::sum(autograd::cross_entropy(net.forward(Variable(x)), y));
+        loss.backward();
+        finish(loss.value());
         net.zero_grad();
     });
-    const double t_grads = best_of(o.reps, [&] { pass(net, x, y, [](nn::PerExampleCollector& pe) { (void)pe.gradients(); }); });
+    const double t_grads = best_of(o.reps, [&] { pass(net, x, y, [](nn::PerExampleCollector& pe) { return pe.gradients(); }); });
     const double t_chunked = best_of(o.reps, [&] {
         pass(net, x, y, [&](nn::PerExampleCollector& pe) {
-            for (std::int64_t b = 0; b < B; b += o.chunk) (void)pe.gradients({}, b, std::min(B, b + o.chunk));
+            Tensor last;
+            for (std::int64_t b = 0; b < B; b += o.chunk) last = pe.gradients({}, b, std::min(B, b + o.chunk));
+            return last;
         });
     });
-    const double t_norms = best_of(o.reps, [&] { pass(net, x, y, [](nn::PerExampleCollector& pe) { (void)pe.squared_norms(); }); });
-    const double t_fill = fill_seconds(B * P, o.reps);
+    const double t_norms = best_of(o.reps, [&] { pass(net, x, y, [](nn::PerExampleCollector& pe) { return pe.squared_norms(); }); });
+    // The fill bound is a CPU memory measurement (null on a GPU).
+    const bool cpu = o.device.is_cpu();
+    const double t_fill = cpu ? fill_seconds(B * P, o.reps) : 0.0;
     Shape ms{M};
     ms.insert(ms.end(), example.begin(), example.end());
-    const Tensor xm = normal(ms, gen, 0, 1, DType::f32);
-    const Tensor ym = randint({M}, gen, 0, 10);
+    const Tensor xm = normal(ms, gen, 0, 1, DType::f32).to(o.device);
+    const Tensor ym = randint({M}, gen, 0, 10).to(o.device);
     double t_gram_only = 1e30;  // the gram() call alone, best over the same runs
     const double t_gram = best_of(o.reps, [&] {
         pass(net, xm, ym, [&](nn::PerExampleCollector& pe) {
             const double t0 = now();
-            (void)pe.gram();
+            const Tensor g = pe.gram();
+            finish(g);
             t_gram_only = std::min(t_gram_only, now() - t0);
+            return g;
         });
     });
     const double bytes = 4.0 * double(B) * double(P);
     if (o.json) {
-        std::printf("{\"model\": \"%s\", \"parameters\": %lld, \"batch\": %lld, \"gram_examples\": %lld, \"threads\": %d, "
+        char fill[200] = "\"fill_seconds\": null, \"fill_bound_grads_per_second\": null, \"fill_gb_per_second\": null";
+        if (cpu)
+            std::snprintf(fill, sizeof fill,
+                          "\"fill_seconds\": %.6g, \"fill_bound_grads_per_second\": %.6g, \"fill_gb_per_second\": %.6g", t_fill,
+                          double(B) / t_fill, bytes / t_fill * 1e-9);
+        std::printf("{\"model\": \"%s\", \"device\": \"%s\", \"parameters\": %lld, \"batch\": %lld, "
+                    "\"gram_examples\": %lld, \"threads\": %d, "
                     "\"plain_seconds\": %.6g, \"grads_seconds\": %.6g, \"grads_per_second\": %.6g, \"chunk\": %lld, "
                     "\"chunked_grads_seconds\": %.6g, \"chunked_grads_per_second\": %.6g, \"norms_seconds\": %.6g, "
-                    "\"norms_per_second\": %.6g, \"gram_seconds\": %.6g, \"gram_only_seconds\": %.6g, "
-                    "\"fill_seconds\": %.6g, \"fill_bound_grads_per_second\": %.6g, \"fill_gb_per_second\": %.6g}\n",
-                    name.c_str(), (long long)P, (long long)B, (long long)M, omp_get_max_threads(), t_plain, t_grads,
-                    double(B) / t_grads, (long long)o.chunk, t_chunked, double(B) / t_chunked, t_norms, double(B) / t_norms,
-                    t_gram, t_gram_only, t_fill, double(B) / t_fill, bytes / t_fill * 1e-9);
+                    "\"norms_per_second\": %.6g, \"gram_seconds\": %.6g, \"gram_only_seconds\": %.6g, %s}\n",
+                    name.c_str(), o.device.str().c_str(), (long long)P, (long long)B, (long long)M, omp_get_max_threads(),
+                    t_plain, t_grads, double(B) / t_grads, (long long)o.chunk, t_chunked, double(B) / t_chunked, t_norms,
+                    double(B) / t_norms, t_gram, t_gram_only, fill);
         std::fflush(stdout);
         return;
     }
+    char fill[120] = "";
+    if (cpu)
+        std::snprintf(fill, sizeof fill, "; a bare fill of the (B, P) buffer: %.0f /s at %.1f GB/s", double(B) / t_fill,
+                      bytes / t_fill * 1e-9);
     std::printf("%-14s P=%-8lld batch %lld: plain fwd+bwd %.3f s | per-example grads %.3f s = %.0f /s (chunks of %lld: %.0f "
-                "/s; a bare fill of the (B, P) buffer: %.0f /s at %.1f GB/s) | norms only %.3f s = %.0f /s | Gram of %lld "
-                "examples: fwd+bwd+Gram %.3f s, Gram alone %.3f s\n",
+                "/s%s) | norms only %.3f s = %.0f /s | Gram of %lld examples: fwd+bwd+Gram %.3f s, Gram alone %.3f s\n",
                 name.c_str(), (long long)P, (long long)B, t_plain, t_grads, double(B) / t_grads, (long long)o.chunk,
-                double(B) / t_chunked, double(B) / t_fill, bytes / t_fill * 1e-9, t_norms, double(B) / t_norms,
-                (long long)M, t_gram, t_gram_only);
+                double(B) / t_chunked, fill, t_norms, double(B) / t_norms, (long long)M, t_gram, t_gram_only);
 }
 
 }  // namespace
@@ -181,19 +204,34 @@ int main(int argc, char** argv) {
         else if (a == "--reps") o.reps = int(positive());
         else if (a == "--threads") omp_set_num_threads(int(positive()));
         else if (a == "--json") o.json = true;
-        else usage("unknown argument '" + a + "'");
+        else if (a == "--device") {
+            const std::string v = value();
+            try {
+                o.device = Device::parse(v);
+            } catch (const std::exception& e) {
+                usage("--device: " + std::string(e.what()));
+            }
+        } else usage("unknown argument '" + a + "'");
     }
     if (o.model != "all" && o.model != "mlp" && o.model != "alexnet_small")
         usage("--model: mlp, alexnet_small or all, got '" + o.model + "'");
-    if (!o.json) std::printf("threads: %d\n", omp_get_max_threads());
-    Generator gen(1);
-    if (o.model != "alexnet_small") {
-        auto mlp = nn::mlp(28 * 28, {512, 512, 512}, 10, gen);
-        bench_model(o.json ? "mlp" : "mlp 3x512", *mlp, {1, 28, 28}, o);
-    }
-    if (o.model != "mlp") {
-        auto alex = nn::alexnet_small(3, 10, gen);
-        bench_model("alexnet_small", *alex, {3, 28, 28}, o);
+    try {
+        if (!o.json) std::printf("threads: %d, device %s\n", omp_get_max_threads(), o.device.str().c_str());
+        Generator gen(1);
+        // Drawn on the CPU and moved, so both devices time the same weights and data.
+        if (o.model != "alexnet_small") {
+            auto mlp = nn::mlp(28 * 28, {512, 512, 512}, 10, gen);
+            mlp->to(o.device);
+            bench_model(o.json ? "mlp" : "mlp 3x512", *mlp, {1, 28, 28}, o);
+        }
+        if (o.model != "mlp") {
+            auto alex = nn::alexnet_small(3, 10, gen);
+            alex->to(o.device);
+            bench_model("alexnet_small", *alex, {3, 28, 28}, o);
+        }
+    } catch (const std::exception& e) {  // e.g. a CUDA device this build or machine does not have
+        std::fprintf(stderr, "per_example_bench: %s\n", e.what());
+        return 1;
     }
     return 0;
 }
