@@ -1,7 +1,8 @@
 #pragma once
 // Cholesky factorization A = L L^T of a symmetric positive definite matrix, the two triangular
-// solves with L, and the SPD solve built from them (CPU, f32/f64, row-major). The O(N^3) work runs
-// in kernels::gemm; only O(N^2 * leaf) work is done by the small unblocked loops at the leaves.
+// solves with L, and the SPD solve built from them (f32/f64, row-major, CPU or CUDA). On the CPU
+// the O(N^3) work runs in kernels::gemm; only O(N^2 * leaf) work is done by the small unblocked
+// loops at the leaves. On CUDA, cuSOLVER and cuBLAS do it.
 // No pivoting and no LDL^T: a matrix that is not positive definite is rejected, not repaired.
 #include <cmath>
 #include <cstdint>
@@ -23,7 +24,7 @@ struct SubstitutionStep {
     GS_HOST_DEVICE T operator()(T b, T s, T l_jj) const { return (b - s) / l_jj; }
 };
 
-// a: (N, N) f32/f64 CPU, symmetric positive definite; only the lower triangle (diagonal included)
+// a: (N, N) f32/f64, symmetric positive definite; only the lower triangle (diagonal included)
 // is read, so the upper one may hold anything. lambda >= 0 is added to the diagonal first (ridge),
 // i.e. this factors A + lambda I. Returns L: (N, N) contiguous, lower triangular with a positive
 // diagonal, strict upper triangle 0. Throws naming the pivot index and value when a pivot is not
@@ -65,5 +66,13 @@ void cholesky_inplace(Tensor& a, double lambda);
 // l: (N, N) contiguous; x: (N, M) contiguous, holds b on entry and the solution on return.
 void triangular_solve_inplace(const Tensor& l, bool transpose, Tensor& x);
 }  // namespace cpu
+
+namespace cuda {
+// The same two contracts on one CUDA device (cholesky_cusolver.cpp: cuSOLVER potrf, cuBLAS trsm).
+void cholesky_inplace(Tensor& a, double lambda);
+void triangular_solve_inplace(const Tensor& l, bool transpose, Tensor& x);
+// Sets the strict upper triangle of a contiguous (N, N) matrix to 0 (cholesky_cuda.cu).
+void zero_strict_upper(Tensor& a);
+}  // namespace cuda
 
 }  // namespace gs::kernels

@@ -1,4 +1,5 @@
-// One cuBLAS and one cuDNN handle per device, created lazily and bound to the device's stream.
+// One cuBLAS, one cuDNN and one cuSOLVER handle per device, created lazily and bound to the
+// device's stream.
 #include "kernels/library_handles_cuda.h"
 
 #include <mutex>
@@ -22,6 +23,29 @@ void throw_cudnn_error(const char* file, int line, const char* expr, cudnnStatus
     cudnnGetLastErrorString(message, sizeof message);
     ::gs::detail::throw_error(file, line, "cuDNN error in ", expr, ": ", cudnnGetErrorString(status),
                               message[0] ? " (" : "", message, message[0] ? ")" : "");
+}
+
+namespace {
+const char* cusolver_status_name(cusolverStatus_t s) {
+    switch (s) {
+        case CUSOLVER_STATUS_SUCCESS: return "CUSOLVER_STATUS_SUCCESS";
+        case CUSOLVER_STATUS_NOT_INITIALIZED: return "CUSOLVER_STATUS_NOT_INITIALIZED";
+        case CUSOLVER_STATUS_ALLOC_FAILED: return "CUSOLVER_STATUS_ALLOC_FAILED";
+        case CUSOLVER_STATUS_INVALID_VALUE: return "CUSOLVER_STATUS_INVALID_VALUE";
+        case CUSOLVER_STATUS_ARCH_MISMATCH: return "CUSOLVER_STATUS_ARCH_MISMATCH";
+        case CUSOLVER_STATUS_EXECUTION_FAILED: return "CUSOLVER_STATUS_EXECUTION_FAILED";
+        case CUSOLVER_STATUS_INTERNAL_ERROR: return "CUSOLVER_STATUS_INTERNAL_ERROR";
+        case CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED: return "CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED";
+        case CUSOLVER_STATUS_NOT_SUPPORTED: return "CUSOLVER_STATUS_NOT_SUPPORTED";
+        case CUSOLVER_STATUS_INVALID_WORKSPACE: return "CUSOLVER_STATUS_INVALID_WORKSPACE";
+        default: return "cuSOLVER status";
+    }
+}
+}  // namespace
+
+void throw_cusolver_error(const char* file, int line, const char* expr, cusolverStatus_t status) {
+    ::gs::detail::throw_error(file, line, "cuSOLVER error in ", expr, ": ", cusolver_status_name(status), " (",
+                              int(status), ")");
 }
 
 }  // namespace detail
@@ -67,6 +91,17 @@ cudnnHandle_t cudnn_handle(int index) {
         cudnnHandle_t h = nullptr;
         GS_CUDNN_CHECK(cudnnCreate(&h));
         GS_CUDNN_CHECK(cudnnSetStream(h, stream));
+        return h;
+    });
+}
+
+cusolverDnHandle_t cusolver_handle(int index) {
+    static std::mutex mutex;
+    static std::vector<cusolverDnHandle_t> handles;
+    return lazy_handle(mutex, handles, index, [](cudaStream_t stream) {
+        cusolverDnHandle_t h = nullptr;
+        GS_CUSOLVER_CHECK(cusolverDnCreate(&h));
+        GS_CUSOLVER_CHECK(cusolverDnSetStream(h, stream));
         return h;
     });
 }

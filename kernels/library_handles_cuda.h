@@ -1,8 +1,10 @@
 #pragma once
-// The cuBLAS and cuDNN handles of each device, and the status checks for both libraries' calls.
-// Included only by files compiled in the CUDA build (*_cublas.cpp, *_cudnn.cpp, *_cuda.cpp).
+// The cuBLAS, cuDNN and cuSOLVER handles of each device, and the status checks for the libraries'
+// calls. Included only by files compiled in the CUDA build (*_cublas.cpp, *_cudnn.cpp,
+// *_cusolver.cpp, *_cuda.cpp).
 #include <cublas_v2.h>
 #include <cudnn.h>
+#include <cusolverDn.h>
 
 #include "tensor/error.h"
 
@@ -21,9 +23,14 @@ cublasHandle_t cublas_handle(int index);
 // gs::cuda_stream(index). Same current-device rule and thread note as cublas_handle.
 cudnnHandle_t cudnn_handle(int index);
 
+// The cuSOLVER dense handle of CUDA device `index`: created on first use, kept, bound to
+// gs::cuda_stream(index). Same current-device rule and thread note as cublas_handle.
+cusolverDnHandle_t cusolver_handle(int index);
+
 namespace detail {
 [[noreturn]] void throw_cublas_error(const char* file, int line, const char* expr, cublasStatus_t status);
 [[noreturn]] void throw_cudnn_error(const char* file, int line, const char* expr, cudnnStatus_t status);
+[[noreturn]] void throw_cusolver_error(const char* file, int line, const char* expr, cusolverStatus_t status);
 }  // namespace detail
 
 }  // namespace gs::kernels::cuda
@@ -44,4 +51,13 @@ namespace detail {
         const cudnnStatus_t gs_cudnn_status_ = (expr);                                                 \
         if (gs_cudnn_status_ != CUDNN_STATUS_SUCCESS)                                                  \
             ::gs::kernels::cuda::detail::throw_cudnn_error(__FILE__, __LINE__, #expr, gs_cudnn_status_); \
+    } while (0)
+
+// GS_CUSOLVER_CHECK(cusolverDnXpotrf(...)) throws gs::Error naming the call and the status (its
+// enum name; cuSOLVER has no status-string function), with file and line.
+#define GS_CUSOLVER_CHECK(expr)                                                                             \
+    do {                                                                                                    \
+        const cusolverStatus_t gs_cusolver_status_ = (expr);                                                \
+        if (gs_cusolver_status_ != CUSOLVER_STATUS_SUCCESS)                                                 \
+            ::gs::kernels::cuda::detail::throw_cusolver_error(__FILE__, __LINE__, #expr, gs_cusolver_status_); \
     } while (0)

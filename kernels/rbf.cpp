@@ -1,4 +1,4 @@
-// Pairwise distance and RBF kernel entry points: checks, then the CPU implementation.
+// Pairwise distance and RBF kernel entry points: checks, then the CPU or CUDA implementation.
 #include "kernels/rbf.h"
 
 #include <cmath>
@@ -9,7 +9,7 @@ namespace gs::kernels {
 namespace {
 
 Tensor run(const char* op, const Tensor& x, const Tensor& y, double gamma) {
-    require_cpu(op, {&x, &y});
+    const bool on_cuda = use_cuda(op, {&x, &y});
     check_same_dtype(op, {&x, &y});
     GS_CHECK(is_floating(x.dtype()), op, ": expected f32 or f64 inputs, got ", x.describe());
     GS_CHECK(x.dim() == 2 && y.dim() == 2 && x.size(1) == y.size(1), op,
@@ -18,7 +18,9 @@ Tensor run(const char* op, const Tensor& x, const Tensor& y, double gamma) {
                       x.strides() == y.strides();
     Tensor out = Tensor::empty({x.size(0), y.size(0)}, x.dtype(), x.device());
     const Tensor xc = x.contiguous();
-    cpu::rbf_kernel(xc, same ? xc : y.contiguous(), same, gamma, out);
+    const Tensor yc = same ? xc : y.contiguous();
+    if (on_cuda) GS_CUDA_CALL(cuda::rbf_kernel(xc, yc, same, gamma, out));
+    else cpu::rbf_kernel(xc, yc, same, gamma, out);
     return out;
 }
 

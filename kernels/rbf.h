@@ -1,7 +1,7 @@
 #pragma once
 // Squared Euclidean distances between the rows of two matrices and the Gaussian RBF kernel matrix
 // built from them (papers.md §1.10: K_ij = exp(-gamma ||x_i - y_j||^2), gamma = 0.02 for MNIST
-// pixels in [0, 1]). CPU, f32/f64; the O(N M D) part is one GEMM.
+// pixels in [0, 1]). CPU or CUDA, f32/f64; the O(N M D) part is one GEMM.
 #include <cmath>
 
 #include "kernels/host_device.h"
@@ -26,7 +26,7 @@ struct RbfFromSqDist {
     GS_HOST_DEVICE T operator()(T d) const { return T(std::exp(-gamma * double(d))); }
 };
 
-// x: (N, D), y: (M, D), f32/f64, same dtype, CPU; any strides. Returns (N, M) contiguous with
+// x: (N, D), y: (M, D), f32/f64, same dtype and device; any strides. Returns (N, M) contiguous with
 // out_ij = ||x_i - y_j||^2 >= 0. When y is the same view as x (same storage, offset, shape and
 // strides) the result is exactly symmetric with an exactly zero diagonal (the expansion alone
 // would leave rounding noise there).
@@ -41,5 +41,10 @@ namespace cpu {
 // gamma < 0 means "distances only"; otherwise the kernel values.
 void rbf_kernel(const Tensor& x, const Tensor& y, bool same, double gamma, Tensor& out);
 }  // namespace cpu
+
+namespace cuda {
+// The same contract on one CUDA device (rbf_cuda.cu: cuBLAS for x y^T, one kernel for the rest).
+void rbf_kernel(const Tensor& x, const Tensor& y, bool same, double gamma, Tensor& out);
+}  // namespace cuda
 
 }  // namespace gs::kernels

@@ -1,9 +1,8 @@
-// CUDA index ops and pooling against the CPU (equal bits: both add in the same order), and the
-// entry points that still have no CUDA path throwing instead of copying. Skipped without a GPU.
+// CUDA index ops and pooling against the CPU (equal bits: both add in the same order). Skipped
+// without a GPU.
 #include <doctest/doctest.h>
 
 #include "cuda_test_util.h"
-#include "kernels/cholesky.h"
 #include "kernels/index.h"
 #include "kernels/pool.h"
 #include "test_util.h"
@@ -82,10 +81,4 @@ TEST_CASE_TEMPLATE("cuda max and avg pooling forward and backward match the CPU"
     const k::Pool2dGeometry geo{2, 2, 2, 2, 0, 0};
     check_equal(k::max_pool2d_forward(x.gpu.transpose(2, 3), geo).y, k::max_pool2d_forward(x.cpu.transpose(2, 3), geo).y,
                 "max_pool2d of a transpose");
-}
-
-TEST_CASE("cuda entry points without a CUDA path throw instead of copying") {
-    GS_REQUIRE_GPU();
-    const Tensor a = Tensor::ones({3, 3}, DType::f64, gpu());
-    CHECK_THROWS_WITH_AS(k::cholesky(a), doctest::Contains("no CUDA implementation yet"), gs::Error);
 }
