@@ -23,6 +23,7 @@ Device Device::parse(const std::string& s) {
 bool cuda_built() { return false; }
 bool cuda_available() { return false; }
 int cuda_device_count() { return 0; }
+std::int64_t cuda_free_memory(int) { return -1; }
 #endif
 
 }  // namespace gs

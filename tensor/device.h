@@ -1,5 +1,6 @@
 #pragma once
 // Where a tensor lives: the CPU or one CUDA device.
+#include <cstdint>
 #include <string>
 
 namespace gs {
@@ -26,5 +27,8 @@ bool cuda_built();
 bool cuda_available();
 // Number of usable GPUs (0 without the CUDA backend or without a device).
 int cuda_device_count();
+// Free memory of CUDA device `index` in bytes, as the driver reports it (blocks cached by
+// gradscope's allocator count as used). -1 without the CUDA backend.
+std::int64_t cuda_free_memory(int index);
 
 }  // namespace gs

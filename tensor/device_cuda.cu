@@ -1,6 +1,8 @@
 // CUDA device queries, compiled only when the CUDA backend is built.
 #include <cuda_runtime.h>
 
+#include "tensor/cuda_check.h"
+#include "tensor/cuda_context.h"
 #include "tensor/device.h"
 
 namespace gs {
@@ -18,5 +20,12 @@ int cuda_device_count() {
 }
 
 bool cuda_available() { return cuda_device_count() > 0; }
+
+std::int64_t cuda_free_memory(int index) {
+    CudaDeviceGuard guard(index);
+    std::size_t free = 0, total = 0;
+    GS_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+    return std::int64_t(free);
+}
 
 }  // namespace gs

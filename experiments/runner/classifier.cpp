@@ -226,10 +226,6 @@ Device check_device(const RuntimeOptions& rt) {
     return d;
 }
 
-void require_cpu_device(const RuntimeOptions& rt, const std::string& why) {
-    GS_CHECK(Device::parse(rt.device).is_cpu(), "--device ", rt.device, ": ", why, "; use --device cpu");
-}
-
 data::Pipeline classifier_pipeline(const ClassifierSpec& spec, bool train) {
     data::Pipeline p;
     if (train && spec.random_crop) {

@@ -101,9 +101,6 @@ struct RuntimeOptions {
 // machine (throws naming --device otherwise).
 Device check_device(const RuntimeOptions& rt);
 
-// For the experiments that run on the CPU only: throws naming --device and `why` unless --device is
-// cpu, instead of quietly running on the CPU when a GPU was asked for.
-void require_cpu_device(const RuntimeOptions& rt, const std::string& why);
 
 struct ClassifierResult {
     std::string status;  // "complete" or "interrupted"

@@ -55,13 +55,15 @@ Json train_sgd(const ExpressivitySpec& spec, const ExpressivityData& data, i64 n
     const auto t0 = Clock::now();
     const bool ce = spec.sgd_loss == "cross_entropy";
     const i64 D = data.x.size(1);
+    const Device device = check_device(rt), cpu = Device::cpu();
     // f32, as networks are trained; the residuals we compare against are far above f32 rounding.
-    const Tensor x = data.x.narrow(0, 0, n).to(DType::f32).contiguous();
+    const Tensor x = data.x.narrow(0, 0, n).to(DType::f32).contiguous().to(device);
     const Tensor y = data.y.narrow(0, 0, n).contiguous();
-    const Tensor y_f32 = y.to(DType::f32).reshape({n, 1}).contiguous();
-    const Tensor labels = y.to(DType::i64);
+    const Tensor y_f32 = y.to(DType::f32).reshape({n, 1}).contiguous().to(device);
+    const Tensor labels = y.to(DType::i64).to(device);
     Generator gen(spec.seed + 2);
     auto model = nn::mlp(D, {n}, ce ? kClasses : 1, gen, DType::f32);
+    model->to(device);  // initialized on the CPU: a seed gives the same net on every device
     nn::SGD opt(model->named_parameters(), nn::SgdOptions{spec.sgd_lr, spec.sgd_momentum, 0.0, false});
     MetricsLog metrics = MetricsLog::create(dir / "metrics.jsonl");
     const i64 B = std::min(spec.sgd_batch_size, n);
@@ -75,7 +77,7 @@ Json train_sgd(const ExpressivitySpec& spec, const ExpressivityData& data, i64 n
             perm = randperm(n, gen);
             pos = 0;
         }
-        const Tensor idx = perm.narrow(0, pos, B).contiguous();
+        const Tensor idx = perm.narrow(0, pos, B).contiguous().to(device);
         pos += B;
         const Variable out = (*model)(Variable(kernels::index_select(x, 0, idx)));
         Variable loss = ce ? autograd::mean(autograd::cross_entropy(out, kernels::index_select(labels, 0, idx)))
@@ -83,7 +85,7 @@ Json train_sgd(const ExpressivitySpec& spec, const ExpressivityData& data, i64 n
         opt.zero_grad();
         loss.backward();
         opt.step();
-        const double l = loss.item();
+        const double l = loss.value().to(cpu).item();
         GS_CHECK(std::isfinite(l), "SGD diverged at n = ", n, ": the loss is ", l, " at step ", step,
                  "; try a smaller --sgd-lr");
         window += l;
@@ -118,9 +120,9 @@ Json train_sgd(const ExpressivitySpec& spec, const ExpressivityData& data, i64 n
     for (i64 s = 0; s < n; s += 1024) {
         const i64 m = std::min<i64>(1024, n - s);
         const Variable out = (*model)(Variable(x.narrow(0, s, m)));
-        const std::vector<double> o = out.value().to_vector<double>();
+        const std::vector<double> o = out.value().to(cpu).to_vector<double>();
         if (ce) {
-            loss_sum += autograd::sum(autograd::cross_entropy(out, labels.narrow(0, s, m))).item();
+            loss_sum += autograd::sum(autograd::cross_entropy(out, labels.narrow(0, s, m))).value().to(cpu).item();
             for (i64 i = 0; i < m; ++i) {
                 const double* row = o.data() + i * kClasses;
                 correct += std::max_element(row, row + kClasses) - row == i64(yv[std::size_t(s + i)]);
@@ -303,7 +305,7 @@ Json run_expressivity_size(const ExpressivitySpec& spec, const ExpressivityData&
 ExpressivityResult run_expressivity(const ExpressivitySpec& spec, const RuntimeOptions& rt, const fs::path& dir,
                                     bool resume, Progress& progress) {
     spec.validate();
-    require_cpu_device(rt, "gs-expressivity runs on the CPU only (its f64 construction and solves have no CUDA path yet)");
+    check_device(rt);  // the SGD comparison trains there; the construction is an f64 host computation
     if (rt.threads > 0) omp_set_num_threads(rt.threads);
     fs::create_directories(dir);
     Json summary = {{"experiment", "zhang2017.expressivity"},

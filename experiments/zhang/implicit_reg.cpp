@@ -49,6 +49,8 @@ MinNormSolution min_norm_interpolant(const Tensor& x_in, const Tensor& y_in, dou
 Tensor sgd_least_squares(const Tensor& x_in, const Tensor& y_in, const LinearSgdOptions& o,
                          const std::function<void(i64, const Tensor&)>& on_epoch) {
     const char* op = "sgd_least_squares";
+    GS_CHECK(x_in.defined() && x_in.device().is_cpu(), op, ": runs on the CPU (a scalar loop over examples), x is ",
+             x_in.defined() ? x_in.describe() : "undefined");
     const Tensor x = as_f64_matrix(op, x_in, "x");
     const i64 N = x.size(0), D = x.size(1);
     GS_CHECK(y_in.defined() && y_in.dim() == 1, op, ": targets must be (N) for SGD, got ",
@@ -108,7 +110,7 @@ KernelSolution kernel_fit(const Tensor& x_in, const Tensor& targets, double gamm
     KernelSolution s;
     s.x_train = as_f64_matrix(op, x_in, "x_train");
     const i64 N = s.x_train.size(0);
-    Tensor y = as_f64_targets(op, targets, N);
+    Tensor y = as_f64_targets(op, targets, N).to(s.x_train.device());
     if (y.dim() == 1) y = y.unsqueeze(1);
     GS_CHECK(std::isfinite(gamma) && gamma > 0, op, ": gamma must be finite and > 0, got ", gamma);
     GS_CHECK(std::isfinite(lambda) && lambda >= 0, op, ": lambda must be finite and >= 0, got ", lambda);
@@ -120,7 +122,8 @@ KernelSolution kernel_fit(const Tensor& x_in, const Tensor& targets, double gamm
     s.coef = kernels::cholesky_solve_factored(k, y);
     // The RKHS norm^2 = trace(c^T K c). K itself is gone (factored in place), but (K + lambda I) c
     // = Y gives c^T K c = c^T (Y - lambda c) exactly in exact arithmetic, at O(N K) cost.
-    const std::vector<double> c = s.coef.to_vector<double>(), t = y.to_vector<double>();
+    const std::vector<double> c = s.coef.to(Device::cpu()).to_vector<double>(),
+                              t = y.to(Device::cpu()).to_vector<double>();
     double sq = 0;
     for (std::size_t i = 0; i < c.size(); ++i) sq += c[i] * (t[i] - lambda * c[i]);
     s.norm = std::sqrt(std::max(sq, 0.0));
@@ -130,14 +133,14 @@ KernelSolution kernel_fit(const Tensor& x_in, const Tensor& targets, double gamm
 Tensor kernel_predict(const KernelSolution& s, const Tensor& x_in) {
     const char* op = "kernel_predict";
     GS_CHECK(s.x_train.defined() && s.coef.defined(), op, ": the solution is empty");
-    const Tensor x = as_f64_matrix(op, x_in, "x");
+    const Tensor x = as_f64_matrix(op, x_in, "x").to(s.x_train.device());
     GS_CHECK(x.size(1) == s.x_train.size(1), op, ": x has ", x.size(1), " features, the training data ",
              s.x_train.size(1));
     // (M, N) kernel rows times (N, K) coefficients, in row blocks so that M x N never has to fit at
     // once (10,000 test x 60,000 train would be 4.8 GB).
     const i64 M = x.size(0), N = s.x_train.size(0), K = s.coef.size(1);
     const i64 block = std::max<i64>(1, (i64(1) << 25) / std::max<i64>(N, 1));  // ~256 MB of kernel rows
-    Tensor out = Tensor::empty({M, K}, DType::f64);
+    Tensor out = Tensor::empty({M, K}, DType::f64, s.x_train.device());
     for (i64 m0 = 0; m0 < M; m0 += block) {
         const i64 mb = std::min(block, M - m0);
         const Tensor kx = kernels::rbf_kernel(x.narrow(0, m0, mb), s.x_train, s.gamma);
@@ -154,7 +157,7 @@ double classification_error(const Tensor& scores, const Tensor& labels) {
              " and ", labels.defined() ? labels.describe() : "undefined");
     const i64 M = scores.size(0), K = scores.size(1);
     if (M == 0) return 0.0;
-    const std::vector<double> sc = scores.to_vector<double>();
+    const std::vector<double> sc = scores.to(Device::cpu()).to_vector<double>();
     const std::vector<i64> l = labels.to_vector<i64>();
     i64 wrong = 0;
     for (i64 m = 0; m < M; ++m) {

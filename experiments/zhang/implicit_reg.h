@@ -32,8 +32,8 @@ struct LinearSgdOptions {
 };
 
 // Plain SGD on the squared loss L(w) = 1/(2B) sum_{i in batch} (w.x_i - y_i)^2 from w_0 = 0:
-// w <- w - lr/B * sum_{i in batch} (w.x_i - y_i) x_i. x: (N, D) float, y: (N) float. Returns w (D)
-// f64. on_epoch (optional) is called after every epoch with its number (1-based) and the current w.
+// w <- w - lr/B * sum_{i in batch} (w.x_i - y_i) x_i. x: (N, D) float, y: (N) float, both on the
+// CPU (a scalar loop over examples; the linear problems of §5 are small). Returns w (D) f64. on_epoch (optional) is called after every epoch with its number (1-based) and the current w.
 // Every step adds a combination of rows of X to w, so from w_0 = 0 the iterate stays in the row
 // span {X^T a}; the only interpolant in that span is w* = X^T (X X^T)^{-1} y, the minimum-norm one
 // (any other interpolant adds a null-space vector orthogonal to it). So if SGD drives the loss to
@@ -54,16 +54,18 @@ struct KernelSolution {
     double norm = 0;     // sqrt(trace(coef^T K coef)), the RKHS norm of the fitted function
 };
 
-// x_train: (N, D) float; targets: (N, K) or (N) float (e.g. one_hot(labels)); gamma > 0 (papers.md
+// x_train: (N, D) float on the CPU or a CUDA device, where the fit runs (targets are moved there);
+// targets: (N, K) or (N) float (e.g. one_hot(labels)); gamma > 0 (papers.md
 // §1.10: 0.02 on MNIST pixels in [0, 1]); lambda >= 0 (0: exact interpolation). Forms the N x N
 // kernel matrix once and factors it in place (N^2 f64 of memory: N = 30,000 needs 7.2 GB), then
 // solves for all K columns. Throws, naming the pivot, if the kernel matrix is numerically singular.
 KernelSolution kernel_fit(const Tensor& x_train, const Tensor& targets, double gamma, double lambda = 0.0);
 
-// Returns the (M, K) f64 predictions K(x, x_train) coef for x: (M, D) float.
+// Returns the (M, K) f64 predictions K(x, x_train) coef for x: (M, D) float, on the device of the
+// solution (x is moved there).
 Tensor kernel_predict(const KernelSolution& solution, const Tensor& x);
 
-// scores: (M, K) float; labels: (M) integers. The fraction of rows whose argmax (first on ties)
+// scores: (M, K) float on any device; labels: (M) integers on the CPU. The fraction of rows whose argmax (first on ties)
 // is not the label; a NaN score counts as wrong.
 double classification_error(const Tensor& scores, const Tensor& labels);
 

@@ -245,7 +245,8 @@ Json run_linear_part(const ImplicitRegSpec& spec, const std::string& source, con
 ImplicitRegResult run_implicit_reg(const ImplicitRegSpec& spec, const RuntimeOptions& rt, const fs::path& dir, bool resume,
                                    Progress& progress) {
     spec.validate();
-    require_cpu_device(rt, "gs-implicit-reg runs on the CPU only (the f64 Cholesky and kernel solves have no CUDA path yet)");
+    // The kernel part runs on --device; the linear part's SGD is a scalar loop and stays on the CPU.
+    const Device device = check_device(rt);
     if (rt.threads > 0) omp_set_num_threads(rt.threads);
     fs::create_directories(dir);
     Json summary = {{"experiment", "zhang2017.implicit_reg"},
@@ -288,13 +289,15 @@ ImplicitRegResult run_implicit_reg(const ImplicitRegSpec& spec, const RuntimeOpt
         GS_CHECK(data.train.size() >= n, "--train-examples: the training split has ", data.train.size(), " images, ", n,
                  " asked");
         const i64 m = spec.test_examples == 0 ? data.test.size() : std::min(spec.test_examples, data.test.size());
-        const Tensor xtr = pixels(data.train, n), xte = pixels(data.test, m);
-        const double need = kernel_memory_bytes(n, xtr.size(1)), have = available_memory();
+        const Tensor xtr = pixels(data.train, n).to(device), xte = pixels(data.test, m).to(device);
+        const double need = kernel_memory_bytes(n, xtr.size(1));
+        const double have = device.is_cpu() ? available_memory() : double(cuda_free_memory(device.index));
         summary["kernel_memory_bytes"] = need;
         summary["available_memory_bytes"] = have;
+        summary["kernel_device"] = device.str();
         GS_CHECK(have < 0 || need <= have, "--train-examples ", n, ": the kernel matrix needs ", n, "^2 x 8 bytes = ",
                  8.0 * double(n) * double(n) / 1e9, " GB (", need / 1e9, " GB in all) but only ", have / 1e9,
-                 " GB are available; use a smaller n");
+                 " GB are available on ", device.str(), "; use a smaller n");
         const Tensor ltr = data.train.labels.narrow(0, 0, n).contiguous();
         const Tensor lte = data.test.labels.narrow(0, 0, m).contiguous();
         for (double lambda : spec.lambdas) {
