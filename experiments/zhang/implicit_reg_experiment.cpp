@@ -349,8 +349,9 @@ std::string implicit_reg_report(const Json& s) {
           << (s["kernel"].empty() ? Json(0) : s["kernel"][0]["test_examples"]) << " test images. Norm = sqrt(trace(C^T K C)).\n\n";
         char mem[256];
         std::snprintf(mem, sizeof mem, "Memory: n^2 x 8 bytes = %.2f GB for the kernel matrix (%.2f GB with the data and "
-                      "a prediction block); %.1f GB were available. The full 60,000-image matrix needs 28.8 GB.\n\n",
-                      8 * n * n / 1e9, s.value("kernel_memory_bytes", 0.0) / 1e9, s.value("available_memory_bytes", 0.0) / 1e9);
+                      "a prediction block); %.1f GB were available on %s. The full 60,000-image matrix needs 28.8 GB.\n\n",
+                      8 * n * n / 1e9, s.value("kernel_memory_bytes", 0.0) / 1e9, s.value("available_memory_bytes", 0.0) / 1e9,
+                      s.value("kernel_device", std::string("cpu")).c_str());
         r << mem;
         r << "| lambda | train error % | test error % | norm | fit s (kernel + Cholesky) | predict s (train + test) |\n"
              "|---|---|---|---|---|---|\n";
