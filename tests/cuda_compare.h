@@ -27,4 +27,10 @@ inline double max_abs(const Tensor& t) {
     return m;
 }
 
+// check_close with an absolute bound of `rel` times the largest |value| of the CPU result: for sums
+// whose rounding scales with the output's magnitude rather than per element.
+inline void check_close_to_scale(const Tensor& gpu_result, const Tensor& cpu_ref, double rel, const std::string& what) {
+    check_close(gpu_result, cpu_ref, 0.0, rel * std::max(max_abs(cpu_ref), 1e-30), what);
+}
+
 }  // namespace gs::test

@@ -19,7 +19,6 @@ namespace {
 using gs::Shape;
 using gs::Tensor;
 using gs::test::gpu;
-using gs::test::max_abs;
 using i64 = std::int64_t;
 namespace k = gs::kernels;
 
@@ -42,7 +41,7 @@ double tol() {
 
 template <class T>
 void close(const Tensor& on_gpu, const Tensor& on_cpu, const std::string& what) {
-    gs::test::check_close(on_gpu, on_cpu, 0.0, tol<T>() * std::max(max_abs(on_cpu), 1e-30), what);
+    gs::test::check_close_to_scale(on_gpu, on_cpu, tol<T>(), what);
 }
 
 }  // namespace

@@ -25,7 +25,6 @@ using gs::kernels::Conv2dGeometry;
 using gs::kernels::PerExampleConfig;
 using gs::kernels::PerExampleMethod;
 using gs::test::gpu;
-using gs::test::max_abs;
 using i64 = std::int64_t;
 
 // Relative to the largest |value| of the CPU result. f64: both sides sum in different orders
@@ -38,7 +37,7 @@ double tol() {
 
 template <class T>
 void close(const Tensor& on_gpu, const Tensor& on_cpu, const std::string& what) {
-    gs::test::check_close(on_gpu, on_cpu, 0.0, tol<T>() * std::max(max_abs(on_cpu), 1e-30), what);
+    gs::test::check_close_to_scale(on_gpu, on_cpu, tol<T>(), what);
 }
 
 template <class T>
