@@ -73,7 +73,7 @@ TEST_CASE_TEMPLATE("cuda cholesky and triangular solves match the CPU", T, float
     }
 }
 
-TEST_CASE("cuda cholesky rejects a matrix that is not positive definite, naming the row") {
+TEST_CASE("cuda cholesky rejects a matrix that is not positive definite and names the row") {
     GS_REQUIRE_GPU();
     Tensor a = random_spd<double>(6, 4);
     a.narrow(0, 3, 1).narrow(1, 3, 1).fill_(-1.0);  // pivot 3 turns negative
