@@ -6,6 +6,7 @@
 // L = U^T (A = L L^T) in the lower triangle. Likewise L x = b with x (N, M) row-major is
 // x^T L^T = b^T in column-major terms: trsm from the right with the column-major upper factor,
 // transposed for L^T x = b.
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -59,8 +60,16 @@ void cholesky_inplace(Tensor& a, double lambda) {
     // factorization, as the CPU's pivot check).
     int bad = 0;
     std::memcpy(&bad, info.to(Device::cpu()).raw_data(), sizeof bad);
-    GS_CHECK(bad == 0, "cholesky: the matrix is not positive definite (the pivot of row ", bad - 1,
-             " is not > 0 on ", a.device().str(), ")");
+    GS_CHECK(bad >= 0, "cholesky: cuSOLVER rejected argument ", -bad, " of potrf (internal error)");
+    GS_CHECK(bad == 0, "cholesky: the matrix is not positive definite: pivot ", bad - 1, " is not > 0 (on ",
+             a.device().str(), "; cuSOLVER reports the row, not the value)");
+    // potrf does not flag NaN: a NaN input leaves info 0 and NaN in the factor. A NaN in the lower
+    // triangle reaches the diagonal at its row and every row after, so the first NaN on the
+    // diagonal is the row the CPU's pivot check names.
+    const std::vector<double> diag = a.view({n * n}).slice(0, 0, n * n, n + 1).to(Device::cpu()).to_vector<double>();
+    for (i64 j = 0; j < n; ++j)
+        GS_CHECK(!std::isnan(diag[std::size_t(j)]), "cholesky: the matrix is not positive definite: pivot ", j,
+                 " is nan (on ", a.device().str(), ")");
     zero_strict_upper(a);
 }
 

@@ -89,6 +89,10 @@ Source conv_source(const Tensor& x, const Tensor& dy, const Shape& w_shape, cons
     return s;
 }
 
+// (G + G^T) / 2: exactly symmetric (a + b == b + a in floating point), as the CPU's mirrored Gram,
+// whatever order the GEMMs summed (i, j) and (j, i) in; the diagonal is unchanged.
+void symmetrize(Tensor& g) { g.copy_(affine(add(g, g.t()), 0.5, 0.0)); }
+
 // ---- statistics over materialized blocks ------------------------------------------------------------
 
 void materialized_sq_norms(const Source& s, bool weight, bool bias, i64 budget, Tensor& out) {
@@ -104,6 +108,7 @@ void materialized_gram(const Source& s, bool weight, bool bias, i64 budget, Tens
         const Tensor r = s.bias_rows();
         out.copy_(add(out, matmul(r, r.t())));
     }
+    symmetrize(out);
 }
 
 void materialized_moments(const Source& s, bool weight, bool bias, i64 budget, PerExampleMoments& out) {
@@ -203,6 +208,7 @@ void linear_gram(const Tensor& a, const Tensor& d, bool weight, bool bias, const
                 .copy_(patch_block(matmul(aI, aJ.t()), matmul(dI, dJ.t()), nI, nJ, P, weight, bias));
         }
     }
+    symmetrize(out);
 }
 
 void linear_moments(const Tensor& a, const Tensor& d, bool weight, bool bias, const PerExampleConfig& cfg,
@@ -272,7 +278,9 @@ void row_sq_norms(const Tensor& g, Tensor& out) {
 }
 
 void row_gram(const Tensor& g, Tensor& out) {
-    if (g.size(0) != 0) out.copy_(matmul(g, g.t()));
+    if (g.size(0) == 0) return;
+    out.copy_(matmul(g, g.t()));
+    symmetrize(out);
 }
 
 }  // namespace gs::kernels::composite

@@ -4,6 +4,7 @@
 // exact symmetry of the RBF kernel of x with itself. Skips (GS_REQUIRE_GPU) without a CUDA device.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -77,7 +78,13 @@ TEST_CASE("cuda cholesky rejects a matrix that is not positive definite and name
     GS_REQUIRE_GPU();
     Tensor a = random_spd<double>(6, 4);
     a.narrow(0, 3, 1).narrow(1, 3, 1).fill_(-1.0);  // pivot 3 turns negative
-    CHECK_THROWS_WITH_AS(k::cholesky(gpu(a)), doctest::Contains("not positive definite (the pivot of row 3"), gs::Error);
+    CHECK_THROWS_WITH_AS(k::cholesky(gpu(a)), doctest::Contains("not positive definite: pivot 3 is not > 0"), gs::Error);
+    // NaN, which potrf may not flag itself, is named at its row as on the CPU ("is nan" from our
+    // diagonal check, or "is not > 0" should potrf report it).
+    Tensor n = random_spd<double>(6, 5);
+    n.narrow(0, 4, 1).narrow(1, 2, 1).fill_(std::nan(""));
+    CHECK_THROWS_WITH_AS(k::cholesky(gpu(n)), doctest::Contains("not positive definite: pivot 4 is"), gs::Error);
+    CHECK_THROWS_WITH_AS(k::cholesky(n), doctest::Contains("pivot 4 is nan"), gs::Error);
     CHECK_THROWS_WITH_AS(k::triangular_solve(gpu(a), a.narrow(1, 0, 1), false), doctest::Contains("triangular_solve"),
                          gs::Error);
 }

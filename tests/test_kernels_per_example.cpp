@@ -431,3 +431,21 @@ TEST_CASE("per_example kernels: composite path blocks output channels within gro
         check_close<double>(c.sum_sq_bias, m.sum_sq_bias.to_vector<double>(), "sum_sq bias");
     }
 }
+
+TEST_CASE_TEMPLATE("per_example kernels: composite Gram matrices are exactly symmetric", T, float, double) {
+    // The CPU loops mirror one triangle; the composite path sums (i, j) and (j, i) in separate
+    // GEMMs (and blocks), so it symmetrizes. Linear with extra dims in blocks of 2 examples,
+    // a materialized conv, and rows.
+    const CompositePath path(true);
+    auto symmetric = [](const Tensor& g) {
+        return g.to_vector<double>() == g.t().contiguous().to_vector<double>();
+    };
+    const Tensor a = test::randn<T>({7, 3, 5}, 71), d = test::randn<T>({7, 3, 4}, 72);
+    CHECK(symmetric(linear_per_example_gram(a, d, true, true, {PerExampleMethod::patches, 80})));
+    CHECK(symmetric(linear_per_example_gram(a, d, true, false, {PerExampleMethod::materialize, 30})));
+    Conv2dGeometry g;
+    g.pad_h = g.pad_w = 1;
+    const Tensor x = test::randn<T>({6, 2, 5, 5}, 73), dy = test::randn<T>({6, 3, 5, 5}, 74);
+    CHECK(symmetric(conv2d_per_example_gram(x, dy, {3, 2, 3, 3}, g, true, true, {PerExampleMethod::automatic, 200})));
+    CHECK(symmetric(per_example_row_gram(test::randn<T>({9, 13}, 75))));
+}
