@@ -52,11 +52,14 @@ void throw_cusolver_error(const char* file, int line, const char* expr, cusolver
 
 namespace {
 
-// handles[index], created by `create` under the lock on first use. The handles are never
-// destroyed: destroying them from a static destructor can run after the CUDA driver has shut down
-// (the same choice tensor/cuda_context.cpp makes for the streams).
+// The handle of device `index`, created by `create` under a lock on first use. Each library's
+// handles live in this template's statics for its own Handle type. They are never destroyed:
+// destroying them from a static destructor can run after the CUDA driver has shut down (the same
+// choice tensor/cuda_context.cpp makes for the streams).
 template <class Handle, class Create>
-Handle lazy_handle(std::mutex& mutex, std::vector<Handle>& handles, int index, Create create) {
+Handle lazy_handle(int index, Create create) {
+    static std::mutex mutex;
+    static std::vector<Handle> handles;
     std::lock_guard<std::mutex> lock(mutex);
     GS_CHECK(index >= 0, "invalid CUDA device index ", index);
     if (index >= int(handles.size())) handles.resize(std::size_t(index) + 1, nullptr);
@@ -72,9 +75,7 @@ Handle lazy_handle(std::mutex& mutex, std::vector<Handle>& handles, int index, C
 }  // namespace
 
 cublasHandle_t cublas_handle(int index) {
-    static std::mutex mutex;
-    static std::vector<cublasHandle_t> handles;
-    return lazy_handle(mutex, handles, index, [](cudaStream_t stream) {
+    return lazy_handle<cublasHandle_t>(index, [](cudaStream_t stream) {
         cublasHandle_t h = nullptr;
         GS_CUBLAS_CHECK(cublasCreate(&h));
         GS_CUBLAS_CHECK(cublasSetStream(h, stream));
@@ -85,9 +86,7 @@ cublasHandle_t cublas_handle(int index) {
 }
 
 cudnnHandle_t cudnn_handle(int index) {
-    static std::mutex mutex;
-    static std::vector<cudnnHandle_t> handles;
-    return lazy_handle(mutex, handles, index, [](cudaStream_t stream) {
+    return lazy_handle<cudnnHandle_t>(index, [](cudaStream_t stream) {
         cudnnHandle_t h = nullptr;
         GS_CUDNN_CHECK(cudnnCreate(&h));
         GS_CUDNN_CHECK(cudnnSetStream(h, stream));
@@ -96,9 +95,7 @@ cudnnHandle_t cudnn_handle(int index) {
 }
 
 cusolverDnHandle_t cusolver_handle(int index) {
-    static std::mutex mutex;
-    static std::vector<cusolverDnHandle_t> handles;
-    return lazy_handle(mutex, handles, index, [](cudaStream_t stream) {
+    return lazy_handle<cusolverDnHandle_t>(index, [](cudaStream_t stream) {
         cusolverDnHandle_t h = nullptr;
         GS_CUSOLVER_CHECK(cusolverDnCreate(&h));
         GS_CUSOLVER_CHECK(cusolverDnSetStream(h, stream));
