@@ -111,6 +111,12 @@ void materialized_gram(const Source& s, bool weight, bool bias, i64 budget, Tens
     symmetrize(out);
 }
 
+// rows: (B, O) per-example bias gradients.
+void bias_moments(const Tensor& rows, PerExampleMoments& out) {
+    out.sum_bias.copy_(sum(rows, {0}));
+    out.sum_sq_bias.copy_(sum(square(rows), {0}));
+}
+
 void materialized_moments(const Source& s, bool weight, bool bias, i64 budget, PerExampleMoments& out) {
     if (weight) {
         Tensor sw = out.sum_weight.view({-1}), qw = out.sum_sq_weight.view({-1});
@@ -119,16 +125,7 @@ void materialized_moments(const Source& s, bool weight, bool bias, i64 budget, P
             qw.narrow(0, c0, blk.size(1)).copy_(sum(square(blk), {0}));
         });
     }
-    if (bias) {
-        const Tensor r = s.bias_rows();
-        out.sum_bias.copy_(sum(r, {0}));
-        out.sum_sq_bias.copy_(sum(square(r), {0}));
-    }
-}
-
-void bias_moments(const Tensor& rows, PerExampleMoments& out) {
-    out.sum_bias.copy_(sum(rows, {0}));
-    out.sum_sq_bias.copy_(sum(square(rows), {0}));
+    if (bias) bias_moments(s.bias_rows(), out);
 }
 
 // Empty batches: sums are zero and there is nothing else to write.
