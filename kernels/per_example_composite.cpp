@@ -197,15 +197,16 @@ void linear_gram(const Tensor& a, const Tensor& d, bool weight, bool bias, const
     for (i64 i0 = 0; i0 < B; i0 += n) {
         const i64 nI = std::min(n, B - i0);
         const Tensor aI = a.narrow(0, i0, nI).reshape({nI * P, F}), dI = d.narrow(0, i0, nI).reshape({nI * P, O});
-        for (i64 j0 = 0; j0 < B; j0 += n) {
+        // Blocks on and below the diagonal; block (J, I) is block (I, J) transposed.
+        for (i64 j0 = 0; j0 <= i0; j0 += n) {
             const i64 nJ = std::min(n, B - j0);
             const Tensor aJ = a.narrow(0, j0, nJ).reshape({nJ * P, F}), dJ = d.narrow(0, j0, nJ).reshape({nJ * P, O});
-            out.narrow(0, i0, nI)
-                .narrow(1, j0, nJ)
-                .copy_(patch_block(matmul(aI, aJ.t()), matmul(dI, dJ.t()), nI, nJ, P, weight, bias));
+            const Tensor blk = patch_block(matmul(aI, aJ.t()), matmul(dI, dJ.t()), nI, nJ, P, weight, bias);
+            out.narrow(0, i0, nI).narrow(1, j0, nJ).copy_(blk);
+            if (j0 != i0) out.narrow(0, j0, nJ).narrow(1, i0, nI).copy_(blk.t());
         }
     }
-    symmetrize(out);
+    symmetrize(out);  // the diagonal blocks
 }
 
 void linear_moments(const Tensor& a, const Tensor& d, bool weight, bool bias, const PerExampleConfig& cfg,
