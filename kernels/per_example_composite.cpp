@@ -17,6 +17,8 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <memory>
+#include <utility>
 
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
@@ -76,9 +78,14 @@ Source conv_source(const Tensor& x, const Tensor& dy, const Shape& w_shape, cons
     s.outputs = w_shape[0];
     s.groups = g.groups;
     s.per_output = w_shape[1] * w_shape[2] * w_shape[3];
-    s.weight_block = [x, dy, w_shape, g](i64 o0, i64 n) {
+    // The blocks come group by group: one copy of each group's input channels serves all of its
+    // blocks (with one group it is x itself, no copy).
+    auto group_x = std::make_shared<std::pair<i64, Tensor>>(-1, Tensor());
+    s.weight_block = [x, dy, w_shape, g, group_x](i64 o0, i64 n) {
         const i64 B = x.size(0), Cg = w_shape[1], Kg = w_shape[0] / g.groups, gi = o0 / Kg;
-        const Tensor xg = x.narrow(1, gi * Cg, Cg).contiguous().view({1, B * Cg, x.size(2), x.size(3)});
+        if (group_x->first != gi)
+            *group_x = {gi, x.narrow(1, gi * Cg, Cg).contiguous().view({1, B * Cg, x.size(2), x.size(3)})};
+        const Tensor& xg = group_x->second;
         const Tensor dyb = dy.narrow(1, o0, n).contiguous().view({1, B * n, dy.size(2), dy.size(3)});
         Conv2dGeometry per_example = g;
         per_example.groups = B;
