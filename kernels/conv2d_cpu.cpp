@@ -27,6 +27,7 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_winograd.h"
+#include "kernels/parallel_cpu.h"
 #include "kernels/gemm.h"
 #include "kernels/scratch.h"
 #include "tensor/error.h"
@@ -366,8 +367,8 @@ void backward_input(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g, 
     const i64 rows = d.col_rows(), P = d.pixels(), HW = d.H * d.W;
     const i64 per = slice_images(d, false), slices = (d.N + per - 1) / per;
     const i64 chunk = chunk_rows(d, per * P, sizeof(T));
-#pragma omp parallel for if (parallel_slices(slices)) schedule(static)
-    for (i64 sl = 0; sl < slices; ++sl) {
+    // One slice (a single image) runs its gemms on the whole team instead.
+    parallel_for_if(parallel_slices(slices), slices, [&](i64 sl) {
         const i64 n0 = sl * per, cnt = std::min(per, d.N - n0), cols = cnt * P;
         const bool direct = cnt == 1;
         T* dyg = direct ? nullptr : thread_scratch(ScratchSlot::staging).get<T>(std::size_t(d.Kg * cols));
@@ -388,7 +389,7 @@ void backward_input(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g, 
                     col2im_add(dcol + j * P, d, g, r0, r1, cols, DX + ((n0 + j) * d.C + gi * d.Cg) * HW);
             }
         }
-    }
+    });
 }
 
 // The batch is cut into a number of chunks that depends only on the shapes (never on the thread
@@ -413,8 +414,8 @@ void backward_weight(const ConvDims& d, const Conv2dGeometry& g, const T* X, con
     const bool pointwise = is_pointwise(d, g);
     const i64 per = slice_images(d, pointwise);
     const i64 col_chunk = pointwise && per == 1 ? std::max<i64>(rows, 1) : chunk_rows(d, per * P, sizeof(T));
-#pragma omp parallel for if (parallel_slices(chunks)) schedule(static)
-    for (i64 ch = 0; ch < chunks; ++ch) {
+    // One chunk (a single image) runs its gemms on the whole team instead.
+    parallel_for_if(parallel_slices(chunks), chunks, [&](i64 ch) {
         T* part = partials + ch * wsize;
         const i64 c0 = ch * d.N / chunks, c1 = (ch + 1) * d.N / chunks;
         T* col = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(col_chunk * per * P));
@@ -440,7 +441,7 @@ void backward_weight(const ConvDims& d, const Conv2dGeometry& g, const T* X, con
                 }
             }
         }
-    }
+    });
     if (chunks == 1) return;
 #pragma omp parallel for if (wsize >= 32768) schedule(static)
     for (i64 i = 0; i < wsize; ++i) {

@@ -512,7 +512,11 @@ void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, T alpha, const T* A, 
     }
     const GemmIsa isa = gemm_isa();
     const double macs = double(M) * double(N) * double(K);
-    const int threads = omp_in_parallel() ? 1 : int(std::clamp<double>(macs / kMinThreadMacs, 1, omp_get_max_threads()));
+    // Inside any parallel region, active or not, gemm runs on the calling thread: a region nested
+    // in one that if() left with a single thread would start new threads on every call (see
+    // kernels/parallel_cpu.h).
+    const int threads =
+        omp_get_level() > 0 ? 1 : int(std::clamp<double>(macs / kMinThreadMacs, 1, omp_get_max_threads()));
     const i64 nr = gemm_tile<T>().nr;
     if (N < nr && M >= nr) {
         // A narrow C (a 10-class output layer: N = 10 against 16 or 32 lanes) fills under two thirds

@@ -6,6 +6,7 @@
 #include "kernels/gemm.h"
 #include "kernels/matmul.h"
 #include "kernels/matmul_plan.h"
+#include "kernels/parallel_cpu.h"
 
 namespace gs::kernels::cpu {
 namespace {
@@ -42,15 +43,15 @@ void run(const Tensor& a_in, const Tensor& b_in, Tensor& out) {
     const double flops_each = double(M) * double(N) * double(K) * double(F) / double(out_batch_numel);
     const bool parallel_batches = out_batch_numel > 1 && omp_get_max_threads() > 1 && !omp_in_parallel() &&
                                   (out_batch_numel >= 4 * omp_get_max_threads() || flops_each < 1e6);
-#pragma omp parallel for if (parallel_batches) schedule(static)
-    for (i64 o = 0; o < out_batch_numel; ++o) {
+    const auto product = [&](i64 o) {
         T* c = C + o * M * N;
         bool first = true;
         for (const auto& [oa, obb] : groups[std::size_t(o)]) {
             gemm<T>(la.trans, lb.trans, M, N, K, T(1), A + oa, la.ld, B + obb, lb.ld, first ? T(0) : T(1), c, N);
             first = false;
         }
-    }
+    };
+    parallel_for_if(parallel_batches, out_batch_numel, product);
 }
 
 }  // namespace

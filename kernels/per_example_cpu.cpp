@@ -22,6 +22,7 @@
 
 #include "kernels/batch_norm.h"
 #include "kernels/gemm.h"
+#include "kernels/parallel_cpu.h"
 #include "kernels/per_example.h"
 #include "tensor/dtype.h"
 
@@ -195,13 +196,13 @@ void grads_chunk(const Source<T>& src, i64 i0, i64 n, bool weight, bool bias, T*
     const PatchShape& s = src.s;
     const i64 Fg = s.F / s.G, Og = s.O / s.G;
     if (src.conv) {
-        // An example per thread: its weight gradient from the conv kernel, its bias from dy.
-#pragma omp parallel for if (parallel_ok(n)) schedule(static)
-        for (i64 i = 0; i < n; ++i) {
+        // An example per thread: its weight gradient from the conv kernel, its bias from dy. (A
+        // single example's conv kernel gets the whole team.)
+        parallel_for_if(parallel_ok(n), n, [&](i64 i) {
             T* row = rows + i * ld;
             if (weight) src.conv_weight_grad(i0 + i, row);
             if (bias) channel_sums(src.dy + (i0 + i) * s.O * s.P, s.O, s.P, row + (weight ? s.O * Fg : 0));
-        }
+        });
         return;
     }
     src.fetch(i0, n, c);
