@@ -24,6 +24,7 @@
 #include "kernels/gemm.h"
 #include "kernels/parallel_cpu.h"
 #include "kernels/per_example.h"
+#include "kernels/scratch.h"
 #include "tensor/dtype.h"
 
 namespace gs::kernels::cpu {
@@ -40,7 +41,7 @@ constexpr double kStreamBytes = double(std::int64_t(32) << 20);
 // A chunk of examples in patch form; U and D point into the buffers or into the caller's tensors.
 template <class T>
 struct Chunk {
-    std::vector<T> ubuf, dbuf;
+    PooledArray<T> ubuf, dbuf;
     const T* U = nullptr;  // (n, P, F), or (n, P, nf) columns [f0, f0 + nf) of it: row stride ldu
     const T* D = nullptr;  // (n, P, O)
     i64 ldu = 0;
@@ -269,7 +270,7 @@ void sq_norms(const Source<T>& src, bool weight, bool bias, const PerExampleConf
     if (m == PerExampleMethod::materialize) {
         const i64 ld = row_length<T>(s, weight, bias);
         const i64 n = chunk_size(B, src.fetch_elems() + ld, cfg.budget);
-        std::vector<T> rows(std::size_t(n * ld));
+        PooledArray<T> rows(std::size_t(n * ld));
         for (i64 i0 = 0; i0 < B; i0 += n) {
             const i64 nn = std::min(n, B - i0);
             grads_chunk(src, i0, nn, weight, bias, rows.data(), ld, c);
@@ -340,7 +341,7 @@ void gram_materialize(const Source<T>& src, bool weight, bool bias, i64 budget, 
     const i64 B = s.B, P = s.P, Fg = s.F / s.G, Og = s.O / s.G, unit = src.column_unit();
     // Columns per block: half the budget for R, in whole channels, at least one channel.
     const i64 fb = std::clamp<i64>(budget / 2 / std::max<i64>(B * Og, 1) / unit, 1, std::max<i64>(Fg / unit, 1)) * unit;
-    std::vector<T> R(std::size_t(weight ? B * Og * std::min(fb, Fg) : 0)), bias_rows(std::size_t(bias ? B * s.O : 0));
+    PooledArray<T> R(std::size_t(weight ? B * Og * std::min(fb, Fg) : 0)), bias_rows(std::size_t(bias ? B * s.O : 0));
     Chunk<T> c;
     bool bias_done = !bias;
     for (i64 gi = 0; gi < s.G && (weight || !bias_done); ++gi)
@@ -391,7 +392,7 @@ void gram(const Source<T>& src, bool weight, bool bias, const PerExampleConfig& 
     const i64 side = std::max<i64>(1, i64(std::sqrt(double(cfg.budget) / 2.0)) / std::max<i64>(P, 1));
     const i64 n = std::min(std::max<i64>(B, 1), std::max<i64>(1, std::min(side, chunk_size(B, src.fetch_elems(), cfg.budget / 2))));
     Chunk<T> ci, cj;
-    std::vector<T> mu(std::size_t(n * P * n * P)), md(std::size_t(n * P * n * P));
+    PooledArray<T> mu(std::size_t(n * P * n * P)), md(std::size_t(n * P * n * P));
     const PatchGramTerm term;
     for (i64 i0 = 0; i0 < B; i0 += n) {
         const i64 ni = std::min(n, B - i0);
@@ -435,7 +436,7 @@ void moments_generic(const Source<T>& src, bool weight, bool bias, i64 budget, T
     std::fill(sum, sum + ld, T(0));
     std::fill(sum_sq, sum_sq + ld, T(0));
     const i64 n = chunk_size(B, src.fetch_elems() + ld, budget);
-    std::vector<T> rows(std::size_t(n * ld));
+    PooledArray<T> rows(std::size_t(n * ld));
     Chunk<T> c;
     for (i64 i0 = 0; i0 < B; i0 += n) {
         const i64 nn = std::min(n, B - i0);
@@ -455,7 +456,7 @@ void moments_generic(const Source<T>& src, bool weight, bool bias, i64 budget, T
 }
 
 template <class T>
-void split_moments(const PatchShape& s, bool weight, bool bias, const std::vector<T>& sum, const std::vector<T>& sq,
+void split_moments(const PatchShape& s, bool weight, bool bias, const PooledArray<T>& sum, const PooledArray<T>& sq,
                    PerExampleMoments& out) {
     const i64 nw = weight ? s.O * (s.F / s.G) : 0;
     if (weight) {
@@ -472,14 +473,14 @@ template <class T>
 void moments(const Source<T>& src, bool weight, bool bias, const PerExampleConfig& cfg, PerExampleMoments& out) {
     const PatchShape& s = src.s;
     const i64 ld = row_length<T>(s, weight, bias);
-    std::vector<T> sum(static_cast<std::size_t>(ld)), sq(static_cast<std::size_t>(ld));
+    PooledArray<T> sum(static_cast<std::size_t>(ld)), sq(static_cast<std::size_t>(ld));
     if (!src.conv && s.P == 1 && weight) {
         // No extra dims: sum_i d_i a_i^T = D^T A, and sum_i (d_i a_i^T)^2 = (D o D)^T (A o A)
         // elementwise, so neither needs a per-example gradient. Squares go through chunks.
         const i64 B = s.B, F = s.F, O = s.O;
         gemm<T>(true, false, O, F, B, T(1), src.d, O, src.a, F, T(0), sum.data(), F);
         const i64 n = chunk_size(B, F + O, cfg.budget);
-        std::vector<T> a2(std::size_t(n * F)), d2(std::size_t(n * O));
+        PooledArray<T> a2(std::size_t(n * F)), d2(std::size_t(n * O));
         for (i64 i0 = 0; i0 < B; i0 += n) {
             const i64 nn = std::min(n, B - i0);
             for (i64 e = 0; e < nn * F; ++e) a2[std::size_t(e)] = src.a[i0 * F + e] * src.a[i0 * F + e];

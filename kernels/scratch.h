@@ -36,6 +36,47 @@ private:
     std::size_t bytes_ = 0;
 };
 
+// An array of T from the pooled allocator, for the length of one kernel call; its contents are
+// unspecified (never zeroed). Large per-call buffers (a per-example kernel's chunk of patches or
+// gradient rows, hundreds of MB) taken as std::vector were fresh pages from the system on every
+// call, and the first write to a fresh page costs ~100x a reused one here.
+template <class T>
+class PooledArray {
+public:
+    PooledArray() = default;
+    explicit PooledArray(std::size_t n) { resize(n); }
+    PooledArray(const PooledArray&) = delete;
+    PooledArray& operator=(const PooledArray&) = delete;
+    ~PooledArray() { release(); }
+    // Growing takes a new block (the old contents are not kept); shrinking keeps the block.
+    void resize(std::size_t n) {
+        if (n > capacity_) {
+            release();
+            ptr_ = static_cast<T*>(cpu_allocator::allocate(n * sizeof(T)));
+            capacity_ = n;
+        }
+        size_ = n;
+    }
+    T* data() { return ptr_; }
+    const T* data() const { return ptr_; }
+    std::size_t size() const { return size_; }
+    T& operator[](std::size_t i) { return ptr_[i]; }
+    const T& operator[](std::size_t i) const { return ptr_[i]; }
+    T* begin() { return ptr_; }
+    T* end() { return ptr_ + size_; }
+    const T* begin() const { return ptr_; }
+    const T* end() const { return ptr_ + size_; }
+
+private:
+    void release() {
+        if (ptr_) cpu_allocator::deallocate(ptr_, capacity_ * sizeof(T));
+        ptr_ = nullptr;
+        capacity_ = size_ = 0;
+    }
+    T* ptr_ = nullptr;
+    std::size_t size_ = 0, capacity_ = 0;
+};
+
 // The calling thread's scratch buffer number `slot`. Different slots never alias, so a kernel
 // can hold several at once (e.g. slot 0 for im2col columns while gemm packs into its own slots).
 // `staging`: a kernel's copy of an operand regrouped for gemm (e.g. conv's outputs of several images).
