@@ -113,40 +113,6 @@ struct Kernel {
 
 i64 ceil_div(i64 a, i64 b) { return (a + b - 1) / b; }
 
-// Packs micro-panel q (rows [i0 + q*MR, +MR)) of the mc x kc block of op(A) at (i0, p0), stored
-// k-major (dst[k*MR + ii]) and zero-padded to MR rows.
-template <class T, int MR>
-void pack_a_panel(bool trans_a, const T* A, i64 lda, i64 i0, i64 mc, i64 p0, i64 kc, i64 q, T* dst) {
-    const i64 ir = q * MR;
-    const i64 mr = std::min<i64>(MR, mc - ir);
-    T* d = dst + ir * kc;
-    if (trans_a) {
-        // op(A)(i, k) = A[k*lda + i]: the MR values of one k are contiguous in memory.
-        for (i64 k = 0; k < kc; ++k) {
-            const T* src = A + (p0 + k) * lda + i0 + ir;
-            if (mr == MR) {
-                for (int ii = 0; ii < MR; ++ii) d[k * MR + ii] = src[ii];
-            } else {
-                for (i64 ii = 0; ii < mr; ++ii) d[k * MR + ii] = src[ii];
-                for (i64 ii = mr; ii < MR; ++ii) d[k * MR + ii] = T(0);
-            }
-        }
-    } else if (mr == MR) {
-        // MR row streams read together, one contiguous MR-wide write per k.
-        const T* src[MR];
-        for (int ii = 0; ii < MR; ++ii) src[ii] = A + (i0 + ir + ii) * lda + p0;
-        for (i64 k = 0; k < kc; ++k)
-            for (int ii = 0; ii < MR; ++ii) d[k * MR + ii] = src[ii][k];
-    } else {
-        for (i64 ii = 0; ii < mr; ++ii) {
-            const T* src = A + (i0 + ir + ii) * lda + p0;
-            for (i64 k = 0; k < kc; ++k) d[k * MR + ii] = src[k];
-        }
-        for (i64 ii = mr; ii < MR; ++ii)
-            for (i64 k = 0; k < kc; ++k) d[k * MR + ii] = T(0);
-    }
-}
-
 // dst[k*ldd + j] = src[j*lds + k] for j < kTransposeSquare<T> and k < kb (a multiple of it): a strip
 // of squares, each transposed in registers where SSE2 is there (4 x 4 floats, 2 x 2 doubles).
 #if defined(__SSE2__)
@@ -181,6 +147,60 @@ void transpose_square(const T* src, i64, i64 kb, T* dst, i64 ldd) {
 }
 #endif
 
+// dst[k*W + w] = src[k*lds + w] for w < wn and k < kc, zero for wn <= w < W: the W values of one
+// k are contiguous in memory.
+template <class T, int W>
+void pack_contiguous(const T* src, i64 lds, i64 wn, i64 kc, T* d) {
+    for (i64 k = 0; k < kc; ++k) {
+        const T* row = src + k * lds;
+        if (wn == W) {
+            std::memcpy(d + k * W, row, W * sizeof(T));  // vector moves; the element loop stayed scalar
+        } else {
+            for (i64 w = 0; w < wn; ++w) d[k * W + w] = row[w];
+            for (i64 w = wn; w < W; ++w) d[k * W + w] = T(0);
+        }
+    }
+}
+
+// dst[k*W + w] = src[w*lds + k] for w < wn and k < kc, zero for wn <= w < W: W streams of length
+// kc interleaved into one k-major panel (op(A) untransposed, op(B) transposed). Blocks of 8 k keep
+// every W-wide write line and every read line busy for a while instead of touching W lines per
+// element; within a block, vector transposes of V x V squares (element by element, packing a
+// linear layer's weight was 8% of an MLP step, and packing its input 5%).
+template <class T, int W>
+void pack_transposed(const T* src, i64 lds, i64 wn, i64 kc, T* d) {
+    constexpr i64 KB = 8;
+    constexpr int V = kTransposeSquare<T>, Wv = W / V * V;  // lanes [Wv, W): element by element
+    static_assert(KB % V == 0);
+    i64 k0 = 0;
+    if (wn == W) {
+        for (; k0 + KB <= kc; k0 += KB) {
+            for (int w = 0; w < Wv; w += V) transpose_square(src + w * lds + k0, lds, KB, d + k0 * W + w, W);
+            for (int w = Wv; w < W; ++w)
+                for (i64 k = k0; k < k0 + KB; ++k) d[k * W + w] = src[w * lds + k];
+        }
+    }
+    for (i64 w = 0; w < wn; ++w) {
+        const T* row = src + w * lds;
+        for (i64 k = k0; k < kc; ++k) d[k * W + w] = row[k];
+    }
+    for (i64 w = wn; w < W; ++w)
+        for (i64 k = k0; k < kc; ++k) d[k * W + w] = T(0);
+}
+
+// Packs micro-panel q (rows [i0 + q*MR, +MR)) of the mc x kc block of op(A) at (i0, p0), stored
+// k-major (dst[k*MR + ii]) and zero-padded to MR rows.
+template <class T, int MR>
+void pack_a_panel(bool trans_a, const T* A, i64 lda, i64 i0, i64 mc, i64 p0, i64 kc, i64 q, T* dst) {
+    const i64 ir = q * MR;
+    const i64 mr = std::min<i64>(MR, mc - ir);
+    T* d = dst + ir * kc;
+    if (trans_a)
+        pack_contiguous<T, MR>(A + p0 * lda + i0 + ir, lda, mr, kc, d);  // op(A)(i, k) = A[k*lda + i]
+    else
+        pack_transposed<T, MR>(A + (i0 + ir) * lda + p0, lda, mr, kc, d);
+}
+
 // Packs micro-panel q (columns [j0 + q*NR, +NR)) of the kc x nc block of op(B) at (p0, j0), stored
 // k-major (dst[k*NR + jj]) and zero-padded to NR columns.
 template <class T, int NR>
@@ -188,36 +208,10 @@ void pack_b_panel(bool trans_b, const T* B, i64 ldb, i64 p0, i64 kc, i64 j0, i64
     const i64 jr = q * NR;
     const i64 nr = std::min<i64>(NR, nc - jr);
     T* d = dst + jr * kc;
-    if (!trans_b) {
-        for (i64 k = 0; k < kc; ++k) {
-            const T* src = B + (p0 + k) * ldb + j0 + jr;
-            if (nr == NR) {
-                std::memcpy(d + k * NR, src, NR * sizeof(T));  // vector moves; the loop stayed scalar
-            } else {
-                for (i64 jj = 0; jj < nr; ++jj) d[k * NR + jj] = src[jj];
-                for (i64 jj = nr; jj < NR; ++jj) d[k * NR + jj] = T(0);
-            }
-        }
-        return;
-    }
-    // op(B)(k, j) = B[j*ldb + k]: a transpose. Blocks of 8 k keep every NR-wide write line and every
-    // read line busy for a while instead of touching NR lines per element; within a block, vector
-    // transposes of V x V squares (the packing of a linear layer's weight was 8% of an MLP step
-    // element by element).
-    constexpr i64 KB = 8;
-    static_assert(NR % kTransposeSquare<T> == 0 && KB % kTransposeSquare<T> == 0);
-    i64 k0 = 0;
-    if (nr == NR) {
-        for (; k0 + KB <= kc; k0 += KB)
-            for (int jj = 0; jj < NR; jj += kTransposeSquare<T>)
-                transpose_square(B + (j0 + jr + jj) * ldb + p0 + k0, ldb, KB, d + k0 * NR + jj, NR);
-    }
-    for (i64 jj = 0; jj < nr; ++jj) {
-        const T* src = B + (j0 + jr + jj) * ldb + p0;
-        for (i64 k = k0; k < kc; ++k) d[k * NR + jj] = src[k];
-    }
-    for (i64 jj = nr; jj < NR; ++jj)
-        for (i64 k = k0; k < kc; ++k) d[k * NR + jj] = T(0);
+    if (trans_b)
+        pack_transposed<T, NR>(B + (j0 + jr) * ldb + p0, ldb, nr, kc, d);  // op(B)(k, j) = B[j*ldb + k]
+    else
+        pack_contiguous<T, NR>(B + p0 * ldb + j0 + jr, ldb, nr, kc, d);
 }
 
 // ---- the driver --------------------------------------------------------------------------------------
