@@ -188,30 +188,30 @@ void pack_transposed(const T* src, i64 lds, i64 wn, i64 kc, T* d) {
         for (i64 k = k0; k < kc; ++k) d[k * W + w] = T(0);
 }
 
-// Packs micro-panel q (rows [i0 + q*MR, +MR)) of the mc x kc block of op(A) at (i0, p0), stored
-// k-major (dst[k*MR + ii]) and zero-padded to MR rows.
-template <class T, int MR>
-void pack_a_panel(bool trans_a, const T* A, i64 lda, i64 i0, i64 mc, i64 p0, i64 kc, i64 q, T* dst) {
-    const i64 ir = q * MR;
-    const i64 mr = std::min<i64>(MR, mc - ir);
-    T* d = dst + ir * kc;
-    if (trans_a)
-        pack_contiguous<T, MR>(A + p0 * lda + i0 + ir, lda, mr, kc, d);  // op(A)(i, k) = A[k*lda + i]
+// Packs micro-panel q (indices [w0 + q*W, +W)) of a wn-wide, kc-deep block of an operand at
+// (w0, p0), stored k-major (dst[k*W + w]) and zero-padded to W. For op(A) the indices are rows and
+// W = MR; for op(B) columns and W = NR. k_contiguous: X[k*ld + w] (a transposed A, an untransposed
+// B), else X[w*ld + k].
+template <class T, int W>
+void pack_panel(bool k_contiguous, const T* X, i64 ld, i64 w0, i64 wn, i64 p0, i64 kc, i64 q, T* dst) {
+    const i64 wq = q * W;
+    const i64 wv = std::min<i64>(W, wn - wq);
+    T* d = dst + wq * kc;
+    if (k_contiguous)
+        pack_contiguous<T, W>(X + p0 * ld + w0 + wq, ld, wv, kc, d);
     else
-        pack_transposed<T, MR>(A + (i0 + ir) * lda + p0, lda, mr, kc, d);
+        pack_transposed<T, W>(X + (w0 + wq) * ld + p0, ld, wv, kc, d);
 }
 
-// Packs micro-panel q (columns [j0 + q*NR, +NR)) of the kc x nc block of op(B) at (p0, j0), stored
-// k-major (dst[k*NR + jj]) and zero-padded to NR columns.
+// Micro-panel q of the mc x kc block of op(A) at (i0, p0), and of the kc x nc block of op(B) at
+// (p0, j0).
+template <class T, int MR>
+void pack_a_panel(bool trans_a, const T* A, i64 lda, i64 i0, i64 mc, i64 p0, i64 kc, i64 q, T* dst) {
+    pack_panel<T, MR>(trans_a, A, lda, i0, mc, p0, kc, q, dst);
+}
 template <class T, int NR>
 void pack_b_panel(bool trans_b, const T* B, i64 ldb, i64 p0, i64 kc, i64 j0, i64 nc, i64 q, T* dst) {
-    const i64 jr = q * NR;
-    const i64 nr = std::min<i64>(NR, nc - jr);
-    T* d = dst + jr * kc;
-    if (trans_b)
-        pack_transposed<T, NR>(B + (j0 + jr) * ldb + p0, ldb, nr, kc, d);  // op(B)(k, j) = B[j*ldb + k]
-    else
-        pack_contiguous<T, NR>(B + p0 * ldb + j0 + jr, ldb, nr, kc, d);
+    pack_panel<T, NR>(!trans_b, B, ldb, j0, nc, p0, kc, q, dst);
 }
 
 // ---- the driver --------------------------------------------------------------------------------------
