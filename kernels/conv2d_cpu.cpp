@@ -27,8 +27,8 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_winograd.h"
-#include "kernels/parallel_cpu.h"
 #include "kernels/gemm.h"
+#include "kernels/parallel_cpu.h"
 #include "kernels/scratch.h"
 #include "tensor/error.h"
 
