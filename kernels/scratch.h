@@ -8,34 +8,6 @@
 
 namespace gs::kernels::cpu {
 
-class ScratchBuffer {
-public:
-    ScratchBuffer() = default;
-    ScratchBuffer(const ScratchBuffer&) = delete;
-    ScratchBuffer& operator=(const ScratchBuffer&) = delete;
-    ~ScratchBuffer() {
-        if (ptr_) cpu_allocator::deallocate(ptr_, bytes_);
-    }
-    // At least `count` elements of T, 64-byte aligned. Contents are unspecified (the previous
-    // user's data); the pointer stays valid until the next call to get() on this buffer.
-    template <class T>
-    T* get(std::size_t count) {
-        const std::size_t want = count * sizeof(T);
-        if (want > bytes_) {
-            if (ptr_) cpu_allocator::deallocate(ptr_, bytes_);
-            ptr_ = nullptr;
-            bytes_ = 0;
-            ptr_ = cpu_allocator::allocate(want);
-            bytes_ = want;
-        }
-        return static_cast<T*>(ptr_);
-    }
-
-private:
-    void* ptr_ = nullptr;
-    std::size_t bytes_ = 0;
-};
-
 // An array of T from the pooled allocator, for the length of one kernel call; its contents are
 // unspecified (never zeroed). Large per-call buffers (a per-example kernel's chunk of patches or
 // gradient rows, hundreds of MB) taken as std::vector were fresh pages from the system on every
@@ -75,6 +47,20 @@ private:
     }
     T* ptr_ = nullptr;
     std::size_t size_ = 0, capacity_ = 0;
+};
+
+class ScratchBuffer {
+public:
+    // At least `count` elements of T, 64-byte aligned. Contents are unspecified (the previous
+    // user's data); the pointer stays valid until the next call to get() on this buffer.
+    template <class T>
+    T* get(std::size_t count) {
+        if (count * sizeof(T) > bytes_.size()) bytes_.resize(count * sizeof(T));
+        return reinterpret_cast<T*>(bytes_.data());
+    }
+
+private:
+    PooledArray<std::byte> bytes_;  // never shrunk, so its size is the most ever asked for
 };
 
 // The calling thread's scratch buffer number `slot`. Different slots never alias, so a kernel
