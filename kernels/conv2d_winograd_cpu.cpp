@@ -46,18 +46,70 @@ constexpr i64 kMinChannels = 16;
 // many tiles keep a kc x NR micro-panel within L1 (16 KiB for f32 on AVX2).
 constexpr i64 kGradTiles = 128;
 
-// U = G g G^T for one 3x3 filter g (row-major), as 16 values u[4*i + j].
-template <class T>
+// The two Winograd algorithms, as their 1-D transforms; the 2-D ones apply them down the columns,
+// then along the rows. Both make 2 outputs per axis; they differ in the taps they cover:
+// - F(2, 3), alpha = 4 (points 0, 1, -1, inf): B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],
+//   G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1], A^T = [1 1 1 0; 0 1 -1 -1].
+// - F(2, 5), alpha = 6 (points 0, 1, -1, 2, -2, inf), derived by the Toom-Cook construction:
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
+//   G = [1/4 0 0 0 0; -1/6 x5; -1/6 1/6 -1/6 1/6 -1/6; (1 2 4 8 16)/24; (1 -2 4 -8 16)/24; 0 0 0 0 1],
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1].
+// A 5x5 filter through F(2, 5) takes 36 products per 2x2 tile and channel pair, against 64 as four
+// 3x3 blocks of F(2, 3) and 100 directly.
+struct F23 {
+    static constexpr int kTaps = 3, kAlpha = 4;
+    template <class T>
+    static void input(const T* d, T* v) {  // v = B^T d
+        v[0] = d[0] - d[2], v[1] = d[1] + d[2], v[2] = d[2] - d[1], v[3] = d[1] - d[3];
+    }
+    template <class T>
+    static void filter(const T* g, T* u) {  // u = G g
+        u[0] = g[0], u[1] = T(0.5) * (g[0] + g[1] + g[2]), u[2] = T(0.5) * (g[0] - g[1] + g[2]), u[3] = g[2];
+    }
+    template <class T>
+    static void output(const T* m, T* y) {  // y = A^T m
+        y[0] = m[0] + m[1] + m[2], y[1] = m[1] - m[2] - m[3];
+    }
+};
+
+struct F25 {
+    static constexpr int kTaps = 5, kAlpha = 6;
+    template <class T>
+    static void input(const T* d, T* v) {
+        const T a = d[4] - T(4) * d[2], b = d[3] - T(4) * d[1];  // shared by v1, v2
+        const T c = d[4] - d[2], e = T(2) * (d[3] - d[1]);       // shared by v3, v4
+        v[0] = T(4) * d[0] - T(5) * d[2] + d[4];
+        v[1] = a + b, v[2] = a - b;
+        v[3] = c + e, v[4] = c - e;
+        v[5] = T(4) * d[1] - T(5) * d[3] + d[5];
+    }
+    template <class T>
+    static void filter(const T* g, T* u) {
+        const T even = g[0] + g[2] + g[4], odd = g[1] + g[3];
+        const T even4 = g[0] + T(4) * g[2] + T(16) * g[4], odd4 = T(2) * g[1] + T(8) * g[3];
+        u[0] = T(0.25) * g[0];
+        u[1] = -(even + odd) / T(6), u[2] = -(even - odd) / T(6);
+        u[3] = (even4 + odd4) / T(24), u[4] = (even4 - odd4) / T(24);
+        u[5] = g[4];
+    }
+    template <class T>
+    static void output(const T* m, T* y) {
+        y[0] = m[0] + m[1] + m[2] + m[3] + m[4], y[1] = m[1] - m[2] + T(2) * (m[3] - m[4]) + m[5];
+    }
+};
+
+// U = G g G^T for one kTaps x kTaps filter g (row-major), as alpha^2 values u[alpha*i + j].
+template <class Tr, class T>
 void filter_transform(const T* g, T* u) {
-    T t[4][3];
-    for (int j = 0; j < 3; ++j) {
-        const T g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
-        t[0][j] = g0, t[1][j] = T(0.5) * (g0 + g1 + g2), t[2][j] = T(0.5) * (g0 - g1 + g2), t[3][j] = g2;
+    constexpr int a = Tr::kAlpha, r = Tr::kTaps;
+    T t[a][r];  // G g
+    for (int j = 0; j < r; ++j) {
+        T col[r], out[a];
+        for (int i = 0; i < r; ++i) col[i] = g[i * r + j];
+        Tr::filter(col, out);
+        for (int i = 0; i < a; ++i) t[i][j] = out[i];
     }
-    for (int i = 0; i < 4; ++i) {
-        const T a = t[i][0], b = t[i][1], c = t[i][2];
-        u[4 * i] = a, u[4 * i + 1] = T(0.5) * (a + b + c), u[4 * i + 2] = T(0.5) * (a - b + c), u[4 * i + 3] = c;
-    }
+    for (int i = 0; i < a; ++i) Tr::filter(t[i], u + a * i);
 }
 
 // Where one tile of a block reads and writes.
@@ -66,25 +118,26 @@ struct TileAt {
     i64 oh, ow;         // its first output
 };
 
-// The 3x3 blocks of an R x S filter, and the virtual channels (channel c, block (a, b)) numbered
-// v = c*blocks() + a*bw + b.
+// The taps x taps blocks of an R x S filter, and the virtual channels (channel c, block (a, b))
+// numbered v = c*blocks() + a*bw + b.
 struct FilterBlocks {
-    i64 R, S, bh, bw;
-    FilterBlocks(i64 R_, i64 S_) : R(R_), S(S_), bh((R_ + 2) / 3), bw((S_ + 2) / 3) {}
+    i64 R, S, taps, bh, bw;
+    FilterBlocks(i64 R_, i64 S_, i64 taps_)
+        : R(R_), S(S_), taps(taps_), bh((R_ + taps_ - 1) / taps_), bw((S_ + taps_ - 1) / taps_) {}
     i64 blocks() const { return bh * bw; }
     // Virtual channel v: its input channel c (within the group) and its block (a, b), which reads
-    // the input shifted by (3a, 3b).
+    // the input shifted by (taps*a, taps*b).
     struct Virtual {
         i64 c, a, b;
     };
     Virtual at(i64 v) const { return {v / blocks(), (v % blocks()) / bw, (v % blocks()) % bw}; }
-    // Block (a, b) of filter f (R x S, row-major), zero past the filter's edges.
+    // Block (a, b) of filter f (R x S, row-major) into g (taps x taps), zero past the filter's edges.
     template <class T>
-    void block(const T* f, i64 a, i64 b, T (&g)[9]) const {
-        for (i64 i = 0; i < 3; ++i)
-            for (i64 j = 0; j < 3; ++j) {
-                const i64 r = 3 * a + i, s = 3 * b + j;
-                g[3 * i + j] = r < R && s < S ? f[r * S + s] : T(0);
+    void block(const T* f, i64 a, i64 b, T* g) const {
+        for (i64 i = 0; i < taps; ++i)
+            for (i64 j = 0; j < taps; ++j) {
+                const i64 r = taps * a + i, s = taps * b + j;
+                g[taps * i + j] = r < R && s < S ? f[r * S + s] : T(0);
             }
     }
 };
@@ -120,59 +173,67 @@ int tile_runs(const TileAt* at, i64 nt, i64 NR, TileRun* runs) {
     return n;
 }
 
-// V = B^T d B of `len` consecutive tiles of one tile row, whose 4x4 input blocks start at (h0,
-// w0 + 2*jj) in a channel plane (H x W), zero outside it: tile jj's v[xi] goes to v[xi*ld + jj*ts].
-// `zeros` holds at least W zeros (the rows above and below the image). The columns are first
-// combined down the 4 rows (B^T d), then across (.. B) at stride 2.
-template <class T>
+// V = B^T d B of `len` consecutive tiles of one tile row, whose alpha x alpha input blocks start at
+// (h0, w0 + 2*jj) in a channel plane (H x W), zero outside it: tile jj's v[xi] goes to
+// v[xi*ld + jj*ts]. `zeros` holds at least W zeros (the rows above and below the image). The
+// columns are first combined down the alpha rows (B^T d), then across (.. B) at stride 2.
+template <class Tr, class T>
 void tile_row_input(const T* plane, i64 H, i64 W, i64 h0, i64 w0, i64 len, const T* zeros, T* v, i64 ld, i64 ts) {
-    const i64 cols = 2 * len + 2;
-    T t[4][2 * kMaxRun + 2];
-    const T* row[4];
-    for (int i = 0; i < 4; ++i) row[i] = (h0 + i >= 0 && h0 + i < H) ? plane + (h0 + i) * W : zeros;
+    constexpr int A = Tr::kAlpha;
+    const i64 cols = 2 * len + A - 2;
+    T t[A][2 * kMaxRun + A - 2];
+    const T* row[A];
+    for (int i = 0; i < A; ++i) row[i] = ((h0 + i >= 0 && h0 + i < H) ? plane + (h0 + i) * W : zeros) + w0;  // by x >= lo
     const i64 lo = std::clamp<i64>(-w0, 0, cols), hi = std::clamp<i64>(W - w0, lo, cols);
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < A; ++i) {
         std::fill(t[i], t[i] + lo, T(0));
         std::fill(t[i] + hi, t[i] + cols, T(0));
     }
-    const T *r0 = row[0] + w0, *r1 = row[1] + w0, *r2 = row[2] + w0, *r3 = row[3] + w0;  // indexed by x >= lo
     for (i64 x = lo; x < hi; ++x) {
-        t[0][x] = r0[x] - r2[x], t[1][x] = r1[x] + r2[x];
-        t[2][x] = r2[x] - r1[x], t[3][x] = r1[x] - r3[x];
+        T d[A], o[A];
+        for (int i = 0; i < A; ++i) d[i] = row[i][x];
+        Tr::input(d, o);
+        for (int i = 0; i < A; ++i) t[i][x] = o[i];
     }
-    for (int i = 0; i < 4; ++i) {
-        const T* ti = t[i];
-        T *v0 = v + (4 * i) * ld, *v1 = v0 + ld, *v2 = v1 + ld, *v3 = v2 + ld;
+    for (int i = 0; i < A; ++i) {
+        T* vi = v + (A * i) * ld;
         for (i64 jj = 0; jj < len; ++jj) {
-            const T a = ti[2 * jj], b = ti[2 * jj + 1], c = ti[2 * jj + 2], d = ti[2 * jj + 3];
-            v0[jj * ts] = a - c, v1[jj * ts] = b + c, v2[jj * ts] = c - b, v3[jj * ts] = b - d;
+            T o[A];
+            Tr::input(t[i] + 2 * jj, o);
+            for (int j = 0; j < A; ++j) vi[j * ld + jj * ts] = o[j];
         }
     }
 }
 
 // The outputs A^T m A + bias of `len` consecutive tiles of one tile row, from their products
 // m[xi*ld + jj], into rows oh and oh + 1 of an output plane (OH x OW) from column ow0, clipped.
-template <class T>
+template <class Tr, class T>
 void tile_row_output(const T* m, i64 ld, i64 len, T bias, T* plane, i64 OH, i64 OW, i64 oh, i64 ow0) {
+    constexpr int A = Tr::kAlpha;
     T y0[2 * kMaxRun], y1[2 * kMaxRun];
     for (i64 jj = 0; jj < len; ++jj) {
-        T s0[4], s1[4];
-        for (int j = 0; j < 4; ++j) {
-            const T a = m[j * ld + jj], b = m[(4 + j) * ld + jj], c = m[(8 + j) * ld + jj], d = m[(12 + j) * ld + jj];
-            s0[j] = a + b + c, s1[j] = b - c - d;
+        T s0[A], s1[A];  // the two rows of A^T m
+        for (int j = 0; j < A; ++j) {
+            T col[A], y[2];
+            for (int i = 0; i < A; ++i) col[i] = m[(A * i + j) * ld + jj];
+            Tr::output(col, y);
+            s0[j] = y[0], s1[j] = y[1];
         }
-        y0[2 * jj] = s0[0] + s0[1] + s0[2] + bias, y0[2 * jj + 1] = s0[1] - s0[2] - s0[3] + bias;
-        y1[2 * jj] = s1[0] + s1[1] + s1[2] + bias, y1[2 * jj + 1] = s1[1] - s1[2] - s1[3] + bias;
+        T r0[2], r1[2];
+        Tr::output(s0, r0);
+        Tr::output(s1, r1);
+        y0[2 * jj] = r0[0] + bias, y0[2 * jj + 1] = r0[1] + bias;
+        y1[2 * jj] = r1[0] + bias, y1[2 * jj + 1] = r1[1] + bias;
     }
     const i64 n = std::min(2 * len, OW - ow0);
     std::copy(y0, y0 + n, plane + oh * OW + ow0);
     if (oh + 1 < OH) std::copy(y1, y1 + n, plane + (oh + 1) * OW + ow0);
 }
 
-// Tiles per block: whole micro-panels of NR, as many as keep the block's V (16 x Cg) and M (16 x Kg)
-// within about 384 KiB of L2, at most 8 panels.
-i64 block_tiles(i64 Cg, i64 Kg, i64 NR, std::size_t elem_bytes) {
-    const i64 per_tile = 16 * (Cg + Kg) * i64(elem_bytes);
+// Tiles per block: whole micro-panels of NR, as many as keep the block's V (alpha^2 x Cg) and M
+// (alpha^2 x Kg) within about 384 KiB of L2, at most 8 panels.
+i64 block_tiles(i64 alpha, i64 Cg, i64 Kg, i64 NR, std::size_t elem_bytes) {
+    const i64 per_tile = alpha * alpha * (Cg + Kg) * i64(elem_bytes);
     const i64 panels = std::clamp<i64>((384 * 1024) / (per_tile * NR), 1, 8);
     return panels * NR;
 }
@@ -195,9 +256,10 @@ bool winograd_applies(const WinogradShape& s, const Conv2dGeometry& g) {
     if (!g_winograd_enabled.load(std::memory_order_relaxed) || g.stride_h != 1 || g.stride_w != 1 || g.dil_h != 1 ||
         g.dil_w != 1 || s.C / s.G < kMinChannels || s.K / s.G < kMinChannels)
         return false;
-    // Products per output and channel pair: R*S directly, 16/4 = 4 per 3x3 block here. Taken from
-    // 1.5x fewer: 3x3 2.25x, 5x5 1.56x, 3x5 1.88x; not 7x7 (1.36x), nor 2x2 or 4x4 (1x).
-    const FilterBlocks fb(s.R, s.S);
+    // Products per output and channel pair: R*S directly, 16/4 = 4 per 3x3 block of F(2, 3), 36/4 = 9
+    // for a 5x5 filter through F(2, 5). Taken from 1.5x fewer: 3x3 2.25x, 5x5 2.78x (1.56x as 3x3
+    // blocks, which its weight gradient uses), 3x5 1.88x; not 7x7 (1.36x), nor 2x2 or 4x4 (1x).
+    const FilterBlocks fb(s.R, s.S, 3);
     return double(s.R * s.S) >= 1.5 * 4.0 * double(fb.blocks());
 }
 
@@ -210,40 +272,44 @@ bool winograd_backward_weight_applies(const WinogradShape& s, const Conv2dGeomet
 
 void set_conv2d_winograd(bool enabled) { g_winograd_enabled.store(enabled); }
 
-template <class T>
-void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* Wt, const T* B, T* Y) {
+namespace {
+
+// winograd_forward through the algorithm Tr: the filters cut into Tr::kTaps-square blocks.
+template <class Tr, class T>
+void forward_tiles(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* Wt, const T* B, T* Y) {
+    constexpr int A = Tr::kAlpha, XI = A * A, taps = Tr::kTaps;
     const GemmTile tile = gemm_tile<T>();
-    const FilterBlocks fb(s.R, s.S);
+    const FilterBlocks fb(s.R, s.S, taps);
     const i64 Kg = s.K / s.G, OP = s.OH * s.OW, RS = s.R * s.S;
     const i64 Cg = (s.C / s.G) * fb.blocks();  // virtual channels per group: the gemms' inner size
     const i64 TH = (s.OH + 1) / 2, TW = (s.OW + 1) / 2, per_image = TH * TW, tiles = s.N * per_image;
     const i64 NR = tile.nr, MR = tile.mr, Mp = (Kg + MR - 1) / MR * MR;
 
-    // U_xi of group gi in gemm's packed-A layout (Kg x Cg) at upk + (gi*16 + xi)*Mp*Cg; the rows past
+    // U_xi of group gi in gemm's packed-A layout (Kg x Cg) at upk + (gi*XI + xi)*Mp*Cg; the rows past
     // Kg stay zero.
-    T* upk = thread_scratch(ScratchSlot::packed_weights).get<T>(std::size_t(s.G * 16 * Mp * Cg));
-    std::fill(upk, upk + s.G * 16 * Mp * Cg, T(0));
+    T* upk = thread_scratch(ScratchSlot::packed_weights).get<T>(std::size_t(s.G * XI * Mp * Cg));
+    std::fill(upk, upk + s.G * XI * Mp * Cg, T(0));
     for (i64 gi = 0; gi < s.G; ++gi)
         for (i64 k = 0; k < Kg; ++k)
             for (i64 v = 0; v < Cg; ++v) {
-                T g3[9], u[16];
+                T gb[taps * taps], u[XI];
                 const FilterBlocks::Virtual vc = fb.at(v);
-                fb.block(Wt + ((gi * Kg + k) * (s.C / s.G) + vc.c) * RS, vc.a, vc.b, g3);
-                filter_transform(g3, u);
-                T* at = upk + gi * 16 * Mp * Cg + (k / MR) * MR * Cg + v * MR + k % MR;
-                for (int xi = 0; xi < 16; ++xi) at[xi * Mp * Cg] = u[xi];
+                fb.block(Wt + ((gi * Kg + k) * (s.C / s.G) + vc.c) * RS, vc.a, vc.b, gb);
+                filter_transform<Tr>(gb, u);
+                T* at = upk + gi * XI * Mp * Cg + (k / MR) * MR * Cg + v * MR + k % MR;
+                for (int xi = 0; xi < XI; ++xi) at[xi * Mp * Cg] = u[xi];
             }
 
     const std::vector<T> zeros(std::size_t(s.W), T(0));  // the rows outside the image
-    const i64 tb = block_tiles(Cg, Kg, NR, sizeof(T)), blocks = (tiles + tb - 1) / tb;
+    const i64 tb = block_tiles(A, Cg, Kg, NR, sizeof(T)), blocks = (tiles + tb - 1) / tb;
     const bool parallel = blocks > 1 && omp_get_max_threads() > 1 && !omp_in_parallel();
 #pragma omp parallel for if (parallel) schedule(static)
     for (i64 blk = 0; blk < blocks; ++blk) {
         const i64 t0 = blk * tb, nt = std::min(tb, tiles - t0), ntp = (nt + NR - 1) / NR * NR;
         // V_xi (Cg x ntp, packed B) at V + xi*vs; M_xi (Kg x tb, row-major) at M + xi*ms.
         const i64 vs = plane_stride<T>(Cg * tb), ms = plane_stride<T>(Kg * tb);
-        T* V = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(16 * vs));
-        T* M = thread_scratch(ScratchSlot::staging).get<T>(std::size_t(16 * ms));
+        T* V = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(XI * vs));
+        T* M = thread_scratch(ScratchSlot::staging).get<T>(std::size_t(XI * ms));
         TileAt at[8 * kMaxRun];  // block_tiles caps a block at 8 panels of at most 32 columns
         TileRun runs[8 * kMaxRun];
         locate_tiles(t0, nt, per_image, TW, g, at);
@@ -255,14 +321,15 @@ void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* 
                 for (int q = 0; q < nruns; ++q) {
                     const TileRun& r = runs[q];
                     const TileAt& a = at[r.j0];
-                    tile_row_input(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + 3 * vc.a, a.w0 + 3 * vc.b, r.len,
+                    tile_row_input<Tr>(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + taps * vc.a,
+                                      a.w0 + taps * vc.b, r.len,
                                    zeros.data(), V + (r.j0 / NR) * NR * Cg + c * NR + r.j0 % NR, vs, i64(1));
                 }
                 for (i64 j = nt; j < ntp; ++j)  // packed panels are zero past their columns
-                    for (int xi = 0; xi < 16; ++xi) V[xi * vs + (j / NR) * NR * Cg + c * NR + j % NR] = T(0);
+                    for (int xi = 0; xi < XI; ++xi) V[xi * vs + (j / NR) * NR * Cg + c * NR + j % NR] = T(0);
             }
-            for (int xi = 0; xi < 16; ++xi)
-                gemm_packed(tile, Kg, nt, Cg, T(1), upk + (gi * 16 + xi) * Mp * Cg, V + xi * vs, T(0), M + xi * ms,
+            for (int xi = 0; xi < XI; ++xi)
+                gemm_packed(tile, Kg, nt, Cg, T(1), upk + (gi * XI + xi) * Mp * Cg, V + xi * vs, T(0), M + xi * ms,
                             tb);
             for (i64 k = 0; k < Kg; ++k) {
                 const i64 channel = gi * Kg + k;
@@ -270,12 +337,20 @@ void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* 
                 for (int q = 0; q < nruns; ++q) {
                     const TileRun& r = runs[q];
                     const TileAt& a = at[r.j0];
-                    tile_row_output(M + k * tb + r.j0, ms, r.len, bias, Y + (a.image * s.K + channel) * OP, s.OH, s.OW,
+                    tile_row_output<Tr>(M + k * tb + r.j0, ms, r.len, bias, Y + (a.image * s.K + channel) * OP, s.OH, s.OW,
                                     a.oh, a.ow);
                 }
             }
         }
     }
+}
+
+}  // namespace
+
+template <class T>
+void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* Wt, const T* B, T* Y) {
+    if (s.R == 5 && s.S == 5) return forward_tiles<F25>(s, g, X, Wt, B, Y);
+    forward_tiles<F23>(s, g, X, Wt, B, Y);
 }
 
 namespace {
@@ -316,7 +391,7 @@ constexpr i64 kGradPartialBudget = i64(1) << 24;  // elements of partial sums he
 template <class T>
 void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* DY, T* DW) {
     const GemmTile tile = gemm_tile<T>();
-    const FilterBlocks fb(s.R, s.S);
+    const FilterBlocks fb(s.R, s.S, 3);
     const i64 Kg = s.K / s.G, OP = s.OH * s.OW, RS = s.R * s.S;
     const i64 Cg = (s.C / s.G) * fb.blocks();  // virtual channels per group
     const i64 TH = (s.OH + 1) / 2, TW = (s.OW + 1) / 2, per_image = TH * TW, tiles = s.N * per_image;
@@ -376,7 +451,7 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
                     for (int q = 0; q < nruns; ++q) {
                         const TileRun& r = runs[q];
                         const TileAt& a = at[r.j0];
-                        tile_row_input(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + 3 * vc.a, a.w0 + 3 * vc.b,
+                        tile_row_input<F23>(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + 3 * vc.a, a.w0 + 3 * vc.b,
                                        r.len, zeros.data(), out + r.j0 * NR, bs, NR);
                     }
                 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/conv2d.h"
+#include "kernels/conv2d_winograd.h"
 #include "kernels/gemm.h"
 #include "tensor/random.h"
 #include "test_util.h"
@@ -103,7 +104,10 @@ std::vector<Problem> problems() {
         // 128 2x2 output tiles in the batch, so the weight gradient takes it too.
         {5, 16, 13, 11, 17, 3, 3, geom(1, 1, 1, 1, 1, 1, 1), "winograd: odd sizes, several tile blocks"},
         {13, 32, 6, 7, 32, 3, 3, geom(1, 1, 0, 2, 1, 1, 2), "winograd: groups 2, paddings 0 and 2"},
-        {6, 16, 9, 10, 17, 5, 5, geom(1, 1, 2, 2, 1, 1, 1), "winograd: 5x5 as four 3x3 blocks"},
+        // 5x5: F(2x2, 5x5) forward and input gradient, four 3x3 blocks of F(2x2, 3x3) for the weight
+        // gradient.
+        {6, 16, 9, 10, 17, 5, 5, geom(1, 1, 2, 2, 1, 1, 1), "winograd: 5x5, odd output channels"},
+        {8, 32, 9, 12, 32, 5, 5, geom(1, 1, 0, 2, 1, 1, 2), "winograd: 5x5, groups 2, paddings 0 and 2"},
         {7, 16, 8, 9, 16, 3, 5, geom(1, 1, 1, 2, 1, 1, 1), "winograd: 3x5 as two 3x3 blocks"},
         // 42 tiles: Winograd forward and input gradient, im2col weight gradient.
         {1, 16, 13, 11, 16, 3, 3, geom(1, 1, 1, 1, 1, 1, 1), "winograd: one image, im2col weight gradient"},
@@ -114,6 +118,15 @@ std::vector<Problem> problems() {
 template <class T>
 double tol() {
     return sizeof(T) == 4 ? 2e-5 : 1e-12;
+}
+// A 5x5 filter on the Winograd path goes through F(2x2, 5x5), whose input transform scales values by
+// up to 10 per axis (B^T rows such as 4 0 -5 0 1): its float rounding on these ~400-term sums
+// measured up to 6.7e-5, three times the bound above.
+template <class T>
+double tol(const Problem& p) {
+    const gs::kernels::cpu::WinogradShape ws{p.N, p.C, p.H, p.W, p.K, 1, 1, p.g.groups, p.R, p.S};
+    const bool f25 = p.R == 5 && p.S == 5 && gs::kernels::cpu::winograd_applies(ws, p.g);
+    return sizeof(T) == 4 && f25 ? 2e-4 : tol<T>();
 }
 // The weight and bias gradients sum over N*OH*OW positions; their rounding error grows with that
 // count (the tolerance above held for a few hundred terms).
@@ -153,16 +166,16 @@ TEST_CASE_TEMPLATE("conv2d forward and backward match naive loops", T, float, do
                    bv = b.template to_vector<double>();
         Tensor y = gs::kernels::conv2d_forward(x, w, b, p.g);
         REQUIRE(y.shape() == Shape{p.N, p.K, ref.OH, ref.OW});
-        CHECK(max_abs_diff(y, ref.forward(xv, wv, bv)) <= tol<T>());
+        CHECK(max_abs_diff(y, ref.forward(xv, wv, bv)) <= tol<T>(p));
         // Without a bias the forward must not read anything stale from the output buffer.
         Tensor y0 = gs::kernels::conv2d_forward(x, w, Tensor(), p.g);
-        CHECK(max_abs_diff(y0, ref.forward(xv, wv, std::vector<double>(std::size_t(p.K), 0.0))) <= tol<T>());
+        CHECK(max_abs_diff(y0, ref.forward(xv, wv, std::vector<double>(std::size_t(p.K), 0.0))) <= tol<T>(p));
 
         Tensor dy = randu<T>(y.shape(), gen);
         const auto dyv = dy.template to_vector<double>();
         Tensor dx = gs::kernels::conv2d_backward_input(dy, w, x.shape(), p.g);
         CHECK(dx.shape() == x.shape());
-        CHECK(max_abs_diff(dx, ref.backward_input(dyv, wv)) <= tol<T>());
+        CHECK(max_abs_diff(dx, ref.backward_input(dyv, wv)) <= tol<T>(p));
         Tensor dw = gs::kernels::conv2d_backward_weight(dy, x, w.shape(), p.g);
         CHECK(dw.shape() == w.shape());
         CHECK(max_abs_diff(dw, ref.backward_weight(dyv, xv)) <= sum_tol<T>(p.N * ref.OH * ref.OW));
@@ -320,9 +333,9 @@ TEST_CASE_TEMPLATE("conv2d matches naive loops on every gemm ISA", T, float, dou
             const Reference ref(p);
             const Inputs<T> in(p, ref, gen);
             CHECK(max_abs_diff(gs::kernels::conv2d_forward(in.x, in.w, in.b, p.g), ref.forward(in.xv, in.wv, in.bv)) <=
-                  tol<T>());
+                  tol<T>(p));
             CHECK(max_abs_diff(gs::kernels::conv2d_backward_input(in.dy, in.w, in.x.shape(), p.g),
-                               ref.backward_input(in.dyv, in.wv)) <= tol<T>());
+                               ref.backward_input(in.dyv, in.wv)) <= tol<T>(p));
         }
     }
     gs::kernels::cpu::set_gemm_isa(saved);
@@ -357,8 +370,8 @@ TEST_CASE_TEMPLATE("conv2d Winograd F(2x2 3x3) agrees with im2col", T, float, do
         // float keeps ~1e-4 absolute there (as in the column-chunk test), double ~1e-11.
         const double dw_tol = sizeof(T) == 4 ? 2e-4 : 1e-11;
         for (int i = 0; i < 2; ++i) {
-            CHECK(max_abs_diff(std::vector<double>(y[i].begin(), y[i].end()), y_ref) <= tol<T>());
-            CHECK(max_abs_diff(std::vector<double>(dx[i].begin(), dx[i].end()), dx_ref) <= tol<T>());
+            CHECK(max_abs_diff(std::vector<double>(y[i].begin(), y[i].end()), y_ref) <= tol<T>(p));
+            CHECK(max_abs_diff(std::vector<double>(dx[i].begin(), dx[i].end()), dx_ref) <= tol<T>(p));
             CHECK(max_abs_diff(std::vector<double>(dw[i].begin(), dw[i].end()), dw_ref) <= dw_tol);
         }
     }
