@@ -1,10 +1,10 @@
 #pragma once
-// Winograd F(2x2, 3x3) convolution on the CPU: the fast path of conv2d_cpu.cpp for unit-stride
-// convolutions with 3x3 filters, or larger ones cut into 3x3 blocks (most of inception_small and
-// alexnet_small's second layer: forward, input and weight gradients). Each 2x2 block
-// of outputs comes from a 4x4 block of inputs through 16 products per channel pair instead of 36,
-// so the multiply-adds drop by 2.25x; the 16 products are 16 gemms over channels, run through
-// gemm's packed micro-kernels. Internal to the CPU convolution.
+// Winograd convolution on the CPU: the fast path of conv2d_cpu.cpp for unit-stride convolutions.
+// 5x5 filters (alexnet_small's second layer) go through F(2x2, 5x5): each 2x2 block of outputs
+// comes from a 6x6 block of inputs through 36 products per channel pair instead of 100. 3x3 filters
+// (most of inception_small), and other sizes cut into 3x3 blocks, go through F(2x2, 3x3): 16
+// products from a 4x4 block instead of 36. The products are gemms over channels, run through gemm's
+// packed micro-kernels: forward, input and weight gradients. Internal to the CPU convolution.
 #include <cstdint>
 
 #include "kernels/conv2d.h"
@@ -16,8 +16,8 @@ struct WinogradShape {
     std::int64_t N, C, H, W, K, OH, OW, G, R, S;
 };
 
-// Whether the Winograd path takes this convolution: unit stride and dilation, a filter whose 3x3
-// blocks save at least 1.5x of the products (3x3, 5x5, 3x5, ...; not 1x1, 2x2, 4x4 or 7x7), enough
+// Whether the Winograd path takes this convolution: unit stride and dilation, a filter that saves at
+// least 1.5x of the products (3x3, 5x5, 3x5, ...; not 1x1, 2x2, 4x4 or 7x7), enough
 // channels per group on both sides for the transforms to pay, and the path enabled.
 bool winograd_applies(const WinogradShape& s, const Conv2dGeometry& g);
 // The weight gradient also needs a full block of tiles in the batch (128 2x2 output tiles): one

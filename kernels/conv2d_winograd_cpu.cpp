@@ -1,4 +1,6 @@
-// Winograd F(2x2, 3x3) (Lavin & Gray 2016) for the CPU convolution; see conv2d_winograd.h.
+// Winograd F(2x2, 3x3) and F(2x2, 5x5) (Lavin & Gray 2016) for the CPU convolution; see
+// conv2d_winograd.h. Written for F(2x2, 3x3) below; F(2x2, 5x5) is the same with 6x6 blocks (the
+// transforms: struct F25).
 //
 // Output tile (th, tw) of an image covers outputs rows 2th..2th+1, columns 2tw..2tw+1, and reads the
 // 4x4 input block d at rows 2th - pad_h.., columns 2tw - pad_w.. (zero outside the image). With
@@ -8,14 +10,13 @@
 // becomes V = B^T d B, and the outputs are A^T (sum_c U_kc .* V_c) A. The sum over c, for each of the
 // 16 entries xi of the 4x4 products, is a gemm: M_xi (Kg x tiles) = U_xi (Kg x Cg) * V_xi (Cg x tiles).
 //
-// A larger filter (5x5, 3x5, ...; winograd_applies says which pay) is cut into 3x3 blocks,
-// zero-padded at its far edges: block (a, b) holds taps r = 3a.., s = 3b.. and reads the input
-// shifted by (3a, 3b). Each (channel, block) pair is then a "virtual channel" of a 3x3
-// convolution, so a 5x5 filter costs 4 x 16 = 64 products per tile and channel pair instead of
-// 4 x 25 = 100.
+// A filter larger than the algorithm's (3x5, 7x7, ...; winograd_applies says which pay) is cut into
+// 3x3 blocks, zero-padded at its far edges: block (a, b) holds taps r = 3a.., s = 3b.. and reads the
+// input shifted by (3a, 3b). Each (channel, block) pair is then a "virtual channel" of a 3x3
+// convolution.
 //
 // The tiles of the whole batch are processed in blocks of a few gemm micro-panels, each block by
-// one thread: its V is written straight into gemm's packed-B layout, the 16 gemms multiply it by the
+// one thread: its V is written straight into gemm's packed-B layout, the 16 (36) gemms multiply it by the
 // filters (transformed and packed once per call), and the output transform writes y. A block's V
 // and M stay in L2.
 #include "kernels/conv2d_winograd.h"
@@ -70,6 +71,16 @@ struct F23 {
     static void output(const T* m, T* y) {  // y = A^T m
         y[0] = m[0] + m[1] + m[2], y[1] = m[1] - m[2] - m[3];
     }
+    // The adjoints, for the weight gradient: m = A y, g = G^T u.
+    template <class T>
+    static void output_adjoint(const T* y, T* m) {
+        m[0] = y[0], m[1] = y[0] + y[1], m[2] = y[0] - y[1], m[3] = -y[1];
+    }
+    template <class T>
+    static void filter_adjoint(const T* u, T* g) {
+        const T h = T(0.5) * (u[1] + u[2]);
+        g[0] = u[0] + h, g[1] = T(0.5) * (u[1] - u[2]), g[2] = h + u[3];
+    }
 };
 
 struct F25 {
@@ -95,6 +106,20 @@ struct F25 {
     template <class T>
     static void output(const T* m, T* y) {
         y[0] = m[0] + m[1] + m[2] + m[3] + m[4], y[1] = m[1] - m[2] + T(2) * (m[3] - m[4]) + m[5];
+    }
+    template <class T>
+    static void output_adjoint(const T* y, T* m) {
+        m[0] = y[0], m[1] = y[0] + y[1], m[2] = y[0] - y[1], m[3] = y[0] + T(2) * y[1], m[4] = y[0] - T(2) * y[1];
+        m[5] = y[1];
+    }
+    template <class T>
+    static void filter_adjoint(const T* u, T* g) {
+        const T s12 = (u[1] + u[2]) / T(6), d12 = (u[2] - u[1]) / T(6), s34 = u[3] + u[4], d34 = u[3] - u[4];
+        g[0] = T(0.25) * u[0] - s12 + s34 / T(24);
+        g[1] = d12 + d34 / T(12);
+        g[2] = -s12 + s34 / T(6);
+        g[3] = d12 + d34 / T(3);
+        g[4] = -s12 + T(2) * s34 / T(3) + u[5];
     }
 };
 
@@ -355,29 +380,33 @@ void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* 
 
 namespace {
 
-// dM = A dY A^T: the gradient of one tile's 16 products from its 2x2 output gradient dy.
-template <class T>
+// dM = A dY A^T: the gradient of one tile's alpha^2 products from its 2x2 output gradient dy.
+template <class Tr, class T>
 void output_gradient_transform(const T (&dy)[2][2], T* q) {
-    T r[4][2];
-    for (int j = 0; j < 2; ++j)
-        r[0][j] = dy[0][j], r[1][j] = dy[0][j] + dy[1][j], r[2][j] = dy[0][j] - dy[1][j], r[3][j] = -dy[1][j];
-    for (int i = 0; i < 4; ++i)
-        q[4 * i] = r[i][0], q[4 * i + 1] = r[i][0] + r[i][1], q[4 * i + 2] = r[i][0] - r[i][1], q[4 * i + 3] = -r[i][1];
+    constexpr int A = Tr::kAlpha;
+    T r[A][2];  // A dY
+    for (int j = 0; j < 2; ++j) {
+        const T col[2] = {dy[0][j], dy[1][j]};
+        T out[A];
+        Tr::output_adjoint(col, out);
+        for (int i = 0; i < A; ++i) r[i][j] = out[i];
+    }
+    for (int i = 0; i < A; ++i) Tr::output_adjoint(r[i], q + A * i);
 }
 
-// dg = G^T dU G: a 3x3 filter's gradient from the gradient dU (4x4, row-major) of its transform.
-template <class T>
+// dg = G^T dU G: a taps x taps filter's gradient from the gradient dU (alpha x alpha, row-major) of
+// its transform.
+template <class Tr, class T>
 void filter_gradient_transform(const T* u, T* dg) {
-    T s[3][4];
-    for (int j = 0; j < 4; ++j) {
-        const T u0 = u[j], u1 = u[4 + j], u2 = u[8 + j], u3 = u[12 + j];
-        s[0][j] = u0 + T(0.5) * (u1 + u2), s[1][j] = T(0.5) * (u1 - u2), s[2][j] = T(0.5) * (u1 + u2) + u3;
+    constexpr int A = Tr::kAlpha, taps = Tr::kTaps;
+    T s[taps][A];  // G^T dU
+    for (int j = 0; j < A; ++j) {
+        T col[A], out[taps];
+        for (int i = 0; i < A; ++i) col[i] = u[A * i + j];
+        Tr::filter_adjoint(col, out);
+        for (int i = 0; i < taps; ++i) s[i][j] = out[i];
     }
-    for (int i = 0; i < 3; ++i) {
-        dg[3 * i] = s[i][0] + T(0.5) * (s[i][1] + s[i][2]);
-        dg[3 * i + 1] = T(0.5) * (s[i][1] - s[i][2]);
-        dg[3 * i + 2] = T(0.5) * (s[i][1] + s[i][2]) + s[i][3];
-    }
+    for (int i = 0; i < taps; ++i) Tr::filter_adjoint(s[i], dg + taps * i);
 }
 
 // As for im2col's weight gradient: the tiles are cut into a number of chunks that depends only on
@@ -388,15 +417,19 @@ constexpr i64 kGradPartialBudget = i64(1) << 24;  // elements of partial sums he
 
 }  // namespace
 
-template <class T>
-void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* DY, T* DW) {
+namespace {
+
+// winograd_backward_weight through the algorithm Tr.
+template <class Tr, class T>
+void backward_weight_tiles(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* DY, T* DW) {
+    constexpr int AL = Tr::kAlpha, XI = AL * AL, taps = Tr::kTaps;
     const GemmTile tile = gemm_tile<T>();
-    const FilterBlocks fb(s.R, s.S, 3);
+    const FilterBlocks fb(s.R, s.S, taps);
     const i64 Kg = s.K / s.G, OP = s.OH * s.OW, RS = s.R * s.S;
     const i64 Cg = (s.C / s.G) * fb.blocks();  // virtual channels per group
     const i64 TH = (s.OH + 1) / 2, TW = (s.OW + 1) / 2, per_image = TH * TW, tiles = s.N * per_image;
     const i64 NR = tile.nr, MR = tile.mr, Mp = (Kg + MR - 1) / MR * MR, Np = (Cg + NR - 1) / NR * NR;
-    const i64 usize = 16 * Kg * Cg;  // dU of one group: dU_xi (Kg x Cg) at + xi*Kg*Cg
+    const i64 usize = XI * Kg * Cg;  // dU of one group: dU_xi (Kg x Cg) at + xi*Kg*Cg
     if (tiles == 0) {
         std::fill(DW, DW + s.K * (s.C / s.G) * RS, T(0));
         return;
@@ -412,8 +445,8 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
         T* acc = partials + ch * s.G * usize;
         // dM_xi (Kg x nt) as packed A at A + xi*as_; V_xi^T (nt x Cg) as packed B at B + xi*bs.
         const i64 as_ = plane_stride<T>(Mp * kGradTiles), bs = plane_stride<T>(Np * kGradTiles);
-        T* A = thread_scratch(ScratchSlot::staging).get<T>(std::size_t(16 * as_));
-        T* B = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(16 * bs));
+        T* A = thread_scratch(ScratchSlot::staging).get<T>(std::size_t(XI * as_));
+        T* B = thread_scratch(ScratchSlot::columns).get<T>(std::size_t(XI * bs));
         TileAt at[kGradTiles];
         TileRun runs[kGradTiles];
         for (i64 t0 = c0; t0 < c1; t0 += kGradTiles) {
@@ -423,9 +456,9 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
             for (i64 gi = 0; gi < s.G; ++gi) {
                 for (i64 k = 0; k < Mp; ++k)
                     for (i64 j = 0; j < nt; ++j) {
-                        T q[16];
+                        T q[XI];
                         if (k >= Kg) {
-                            std::fill(q, q + 16, T(0));  // packed panels are zero past their rows
+                            std::fill(q, q + XI, T(0));  // packed panels are zero past their rows
                         } else {
                             const TileAt& a = at[j];
                             const T* plane = DY + (a.image * s.K + gi * Kg + k) * OP;
@@ -434,15 +467,15 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
                                 for (int w = 0; w < 2; ++w)
                                     dy[i][w] = (a.oh + i < s.OH && a.ow + w < s.OW) ? plane[(a.oh + i) * s.OW + a.ow + w]
                                                                                    : T(0);
-                            output_gradient_transform(dy, q);
+                            output_gradient_transform<Tr>(dy, q);
                         }
                         T* out = A + (k / MR) * MR * nt + j * MR + k % MR;
-                        for (int xi = 0; xi < 16; ++xi) out[xi * as_] = q[xi];
+                        for (int xi = 0; xi < XI; ++xi) out[xi * as_] = q[xi];
                     }
                 for (i64 c = 0; c < Np; ++c) {
                     T* out = B + (c / NR) * NR * nt + c % NR;  // tile j at + j*NR
                     if (c >= Cg) {  // packed panels are zero past their columns
-                        for (int xi = 0; xi < 16; ++xi)
+                        for (int xi = 0; xi < XI; ++xi)
                             for (i64 j = 0; j < nt; ++j) out[xi * bs + j * NR] = T(0);
                         continue;
                     }
@@ -451,35 +484,53 @@ void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, c
                     for (int q = 0; q < nruns; ++q) {
                         const TileRun& r = runs[q];
                         const TileAt& a = at[r.j0];
-                        tile_row_input<F23>(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + 3 * vc.a, a.w0 + 3 * vc.b,
+                        tile_row_input<Tr>(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + taps * vc.a, a.w0 + taps * vc.b,
                                        r.len, zeros.data(), out + r.j0 * NR, bs, NR);
                     }
                 }
-                for (int xi = 0; xi < 16; ++xi)
+                for (int xi = 0; xi < XI; ++xi)
                     gemm_packed(tile, Kg, Cg, nt, T(1), A + xi * as_, B + xi * bs, t0 == c0 ? T(0) : T(1),
                                 acc + gi * usize + xi * Kg * Cg, Cg);
             }
         }
     }
-    // The chunks' dU summed in chunk order, then each 3x3 block's gradient, written to its taps of
-    // the filter (the taps of the zero padding past R and S are dropped).
-    const i64 filters = s.K * Cg;  // (output channel, virtual channel) pairs
-#pragma omp parallel for if (filters * chunks * 16 >= 65536 && !omp_in_parallel()) schedule(static)
-    for (i64 f = 0; f < filters; ++f) {
-        const i64 gi = f / (Kg * Cg), kv = f % (Kg * Cg), k = kv / Cg, v = kv % Cg;
-        T u[16], dg[9];
-        for (int xi = 0; xi < 16; ++xi) {
-            const T* p = partials + gi * usize + xi * Kg * Cg + kv;
-            T sum = p[0];
-            for (i64 ch = 1; ch < chunks; ++ch) sum += p[ch * s.G * usize];
-            u[xi] = sum;
+    // The chunks' dU summed in chunk order, then each block's gradient, written to its taps of the
+    // filter (the taps of the zero padding past R and S are dropped). A run of filters at a time,
+    // plane by plane: the XI planes lie Kg*Cg apart (often a multiple of 4 KiB), and reading one
+    // filter's values across all of them at once thrashed L1 (most of a per-example 5x5 pass).
+    constexpr i64 kRun = 64;
+    const i64 per_group = Kg * Cg, runs = s.G * ((per_group + kRun - 1) / kRun);  // (output, virtual) channel pairs
+#pragma omp parallel for if (s.K * Cg * chunks * XI >= 65536 && !omp_in_parallel()) schedule(static)
+    for (i64 run = 0; run < runs; ++run) {
+        const i64 gi = run / ((per_group + kRun - 1) / kRun), f0 = (run % ((per_group + kRun - 1) / kRun)) * kRun;
+        const i64 n = std::min(kRun, per_group - f0);
+        T u[XI][kRun];
+        for (int xi = 0; xi < XI; ++xi) {
+            const T* p = partials + gi * usize + xi * per_group + f0;
+            for (i64 q = 0; q < n; ++q) u[xi][q] = p[q];
+            for (i64 ch = 1; ch < chunks; ++ch)
+                for (i64 q = 0; q < n; ++q) u[xi][q] += p[ch * s.G * usize + q];
         }
-        filter_gradient_transform(u, dg);
-        const FilterBlocks::Virtual vc = fb.at(v);
-        T* filter = DW + ((gi * Kg + k) * (s.C / s.G) + vc.c) * RS;
-        for (i64 i = 0; i < 3 && 3 * vc.a + i < s.R; ++i)
-            for (i64 j = 0; j < 3 && 3 * vc.b + j < s.S; ++j) filter[(3 * vc.a + i) * s.S + 3 * vc.b + j] = dg[3 * i + j];
+        for (i64 q = 0; q < n; ++q) {
+            const i64 kv = f0 + q, k = kv / Cg, v = kv % Cg;
+            T uf[XI], dg[taps * taps];
+            for (int xi = 0; xi < XI; ++xi) uf[xi] = u[xi][q];
+            filter_gradient_transform<Tr>(uf, dg);
+            const FilterBlocks::Virtual vc = fb.at(v);
+            T* filter = DW + ((gi * Kg + k) * (s.C / s.G) + vc.c) * RS;
+            for (i64 i = 0; i < taps && taps * vc.a + i < s.R; ++i)
+                for (i64 j = 0; j < taps && taps * vc.b + j < s.S; ++j)
+                    filter[(taps * vc.a + i) * s.S + taps * vc.b + j] = dg[taps * i + j];
+        }
     }
+}
+
+}  // namespace
+
+template <class T>
+void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* DY, T* DW) {
+    if (s.R == 5 && s.S == 5) return backward_weight_tiles<F25>(s, g, X, DY, DW);
+    backward_weight_tiles<F23>(s, g, X, DY, DW);
 }
 
 template void winograd_backward_weight<float>(const WinogradShape&, const Conv2dGeometry&, const float*, const float*,
