@@ -45,6 +45,12 @@ std::vector<Case> cases() {
         // 3x3 at column stride 2 on rows wide enough for f32's four-output vector path.
         {{2, 3, 13, 29}, geom(3, 3, 2, 2, 1, 1), "3x3 stride 2 pad 1, wide rows"},
         {{1, 2, 9, 24}, geom(3, 3, 1, 2, 0, 1), "3x3 stride (1, 2), wide rows"},
+        // alexnet_small's pools (every output on the vector path, over a plane framed by -inf), and
+        // rows of 4 to 6 outputs (the last four overlap the first).
+        {{2, 3, 28, 28}, geom(3, 3, 2, 2, 1, 1), "3x3 stride 2 pad 1, 28x28"},
+        {{2, 3, 14, 14}, geom(3, 3, 2, 2, 1, 1), "3x3 stride 2 pad 1, 14x14"},
+        {{1, 2, 11, 9}, geom(3, 3, 2, 2, 1, 1), "3x3 stride 2 pad 1, 5 outputs a row"},
+        {{1, 2, 6, 8}, geom(3, 3, 3, 2, 0, 0), "3x3 stride (3, 2), 3 outputs a row"},
     };
 }
 
