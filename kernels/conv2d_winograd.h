@@ -20,8 +20,9 @@ struct WinogradShape {
 // least 1.5x of the products (3x3, 5x5, 3x5, ...; not 1x1, 2x2, 4x4 or 7x7), enough
 // channels per group on both sides for the transforms to pay, and the path enabled.
 bool winograd_applies(const WinogradShape& s, const Conv2dGeometry& g);
-// The weight gradient also needs a full block of tiles in the batch (128 2x2 output tiles): one
-// 14x14 image alone, as per-example gradients ask, runs faster through im2col.
+// The weight gradient of a filter cut into 3x3 blocks also needs a full block of tiles in the batch
+// (128 2x2 output tiles): one 14x14 image alone, as per-example gradients ask, runs faster through
+// im2col. A 5x5 filter (F(2x2, 5x5)) takes it at any batch size.
 bool winograd_backward_weight_applies(const WinogradShape& s, const Conv2dGeometry& g);
 
 // y = conv(x, w) + b (b may be null), contiguous arrays. Output blocks are split among threads by

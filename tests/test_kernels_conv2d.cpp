@@ -107,6 +107,8 @@ std::vector<Problem> problems() {
         // 5x5: F(2x2, 5x5).
         {6, 16, 9, 10, 17, 5, 5, geom(1, 1, 2, 2, 1, 1, 1), "winograd: 5x5, odd output channels"},
         {8, 32, 9, 12, 32, 5, 5, geom(1, 1, 0, 2, 1, 1, 2), "winograd: 5x5, groups 2, paddings 0 and 2"},
+        // One image of 49 tiles (a per-example gradient's size): still Winograd for 5x5.
+        {1, 16, 14, 14, 16, 5, 5, geom(1, 1, 2, 2, 1, 1, 1), "winograd: 5x5, one 14x14 image"},
         {7, 16, 8, 9, 16, 3, 5, geom(1, 1, 1, 2, 1, 1, 1), "winograd: 3x5 as two 3x3 blocks"},
         // 42 tiles: Winograd forward and input gradient, im2col weight gradient.
         {1, 16, 13, 11, 16, 3, 3, geom(1, 1, 1, 1, 1, 1, 1), "winograd: one image, im2col weight gradient"},
