@@ -460,40 +460,45 @@ void backward_weight_tiles(const WinogradShape& s, const Conv2dGeometry& g, cons
             locate_tiles(t0, nt, per_image, TW, g, at);
             const int nruns = tile_runs(at, nt, kMaxRun, runs);
             for (i64 gi = 0; gi < s.G; ++gi) {
-                for (i64 k = 0; k < Mp; ++k)
-                    for (i64 j = 0; j < nt; ++j) {
-                        T q[XI];
-                        if (k >= Kg) {
-                            std::fill(q, q + XI, T(0));  // packed panels are zero past their rows
-                        } else {
-                            const TileAt& a = at[j];
-                            const T* plane = DY + (a.image * s.K + gi * Kg + k) * OP;
-                            T dy[2][2];
-                            for (int i = 0; i < 2; ++i)
-                                for (int w = 0; w < 2; ++w)
-                                    dy[i][w] = (a.oh + i < s.OH && a.ow + w < s.OW) ? plane[(a.oh + i) * s.OW + a.ow + w]
-                                                                                   : T(0);
-                            output_gradient_transform<Tr>(dy, q);
+                // Both operands are packed a register tile of channels at a time, all of them for one
+                // tile (dM) or run of tiles (V) before the next: the XI values of a tile go to XI
+                // planes, and the channels of one register tile share those planes' cache lines.
+                for (i64 k0 = 0; k0 < Mp; k0 += MR)
+                    for (i64 j = 0; j < nt; ++j)
+                        for (i64 k = k0; k < k0 + MR; ++k) {
+                            T q[XI];
+                            if (k >= Kg) {
+                                std::fill(q, q + XI, T(0));  // packed panels are zero past their rows
+                            } else {
+                                const TileAt& a = at[j];
+                                const T* plane = DY + (a.image * s.K + gi * Kg + k) * OP;
+                                T dy[2][2];
+                                for (int i = 0; i < 2; ++i)
+                                    for (int w = 0; w < 2; ++w)
+                                        dy[i][w] = (a.oh + i < s.OH && a.ow + w < s.OW) ? plane[(a.oh + i) * s.OW + a.ow + w]
+                                                                                       : T(0);
+                                output_gradient_transform<Tr>(dy, q);
+                            }
+                            T* out = A + k0 * nt + j * MR + (k - k0);
+                            for (int xi = 0; xi < XI; ++xi) out[xi * as_] = q[xi];
                         }
-                        T* out = A + (k / MR) * MR * nt + j * MR + k % MR;
-                        for (int xi = 0; xi < XI; ++xi) out[xi * as_] = q[xi];
-                    }
-                for (i64 c = 0; c < Np; ++c) {
-                    T* out = B + (c / NR) * NR * nt + c % NR;  // tile j at + j*NR
-                    if (c >= Cg) {  // packed panels are zero past their columns
-                        for (int xi = 0; xi < XI; ++xi)
-                            for (i64 j = 0; j < nt; ++j) out[xi * bs + j * NR] = T(0);
-                        continue;
-                    }
-                    const FilterBlocks::Virtual vc = fb.at(c);
-                    const i64 channel = gi * (s.C / s.G) + vc.c;
+                for (i64 c0 = 0; c0 < Np; c0 += NR)
                     for (int q = 0; q < nruns; ++q) {
                         const TileRun& r = runs[q];
                         const TileAt& a = at[r.j0];
-                        tile_row_input<Tr>(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + taps * vc.a, a.w0 + taps * vc.b,
-                                       r.len, zeros.data(), out + r.j0 * NR, bs, NR);
+                        for (i64 c = c0; c < c0 + NR; ++c) {
+                            T* out = B + c0 * nt + r.j0 * NR + (c - c0);  // tile r.j0 + jj at + jj*NR
+                            if (c >= Cg) {  // packed panels are zero past their columns
+                                for (int xi = 0; xi < XI; ++xi)
+                                    for (i64 jj = 0; jj < r.len; ++jj) out[xi * bs + jj * NR] = T(0);
+                                continue;
+                            }
+                            const FilterBlocks::Virtual vc = fb.at(c);
+                            const i64 channel = gi * (s.C / s.G) + vc.c;
+                            tile_row_input<Tr>(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + taps * vc.a,
+                                               a.w0 + taps * vc.b, r.len, zeros.data(), out, bs, NR);
+                        }
                     }
-                }
                 for (int xi = 0; xi < XI; ++xi)
                     gemm_packed(tile, Kg, Cg, nt, T(1), A + xi * as_, B + xi * bs, t0 == c0 ? T(0) : T(1),
                                 acc + gi * usize + xi * Kg * Cg, Cg);
