@@ -400,21 +400,6 @@ void output_gradient_transform(const T (&dy)[2][2], T* q) {
     for (int i = 0; i < A; ++i) Tr::output_adjoint(r[i], q + A * i);
 }
 
-// dg = G^T dU G: a taps x taps filter's gradient from the gradient dU (alpha x alpha, row-major) of
-// its transform.
-template <class Tr, class T>
-void filter_gradient_transform(const T* u, T* dg) {
-    constexpr int A = Tr::kAlpha, taps = Tr::kTaps;
-    T s[taps][A];  // G^T dU
-    for (int j = 0; j < A; ++j) {
-        T col[A], out[taps];
-        for (int i = 0; i < A; ++i) col[i] = u[A * i + j];
-        Tr::filter_adjoint(col, out);
-        for (int i = 0; i < taps; ++i) s[i][j] = out[i];
-    }
-    for (int i = 0; i < taps; ++i) Tr::filter_adjoint(s[i], dg + taps * i);
-}
-
 // As for im2col's weight gradient: the tiles are cut into a number of chunks that depends only on
 // the shapes, each sums its blocks in order into its own partial dU, and the partials are added in
 // chunk order, so dw does not depend on the thread count.
@@ -522,16 +507,30 @@ void backward_weight_tiles(const WinogradShape& s, const Conv2dGeometry& g, cons
             for (i64 ch = 1; ch < chunks; ++ch)
                 for (i64 q = 0; q < n; ++q) u[xi][q] += p[ch * s.G * usize + q];
         }
+        // dg = G^T dU G for the run's filters side by side (q innermost, so the transforms run
+        // across filters in vector registers), then each filter's taps written out.
+        T sg[taps][AL][kRun], dg[taps * taps][kRun];
+        for (int j = 0; j < AL; ++j)
+            for (i64 q = 0; q < n; ++q) {
+                T col[AL], out[taps];
+                for (int i = 0; i < AL; ++i) col[i] = u[AL * i + j][q];
+                Tr::filter_adjoint(col, out);
+                for (int i = 0; i < taps; ++i) sg[i][j][q] = out[i];
+            }
+        for (int i = 0; i < taps; ++i)
+            for (i64 q = 0; q < n; ++q) {
+                T row[AL], out[taps];
+                for (int j = 0; j < AL; ++j) row[j] = sg[i][j][q];
+                Tr::filter_adjoint(row, out);
+                for (int j = 0; j < taps; ++j) dg[taps * i + j][q] = out[j];
+            }
         for (i64 q = 0; q < n; ++q) {
             const i64 kv = f0 + q, k = kv / Cg, v = kv % Cg;
-            T uf[XI], dg[taps * taps];
-            for (int xi = 0; xi < XI; ++xi) uf[xi] = u[xi][q];
-            filter_gradient_transform<Tr>(uf, dg);
             const FilterBlocks::Virtual vc = fb.at(v);
             T* filter = DW + ((gi * Kg + k) * (s.C / s.G) + vc.c) * RS;
             for (i64 i = 0; i < taps && taps * vc.a + i < s.R; ++i)
                 for (i64 j = 0; j < taps && taps * vc.b + j < s.S; ++j)
-                    filter[(taps * vc.a + i) * s.S + taps * vc.b + j] = dg[taps * i + j];
+                    filter[(taps * vc.a + i) * s.S + taps * vc.b + j] = dg[taps * i + j][q];
         }
     }
 }
