@@ -16,9 +16,9 @@
 // convolution.
 //
 // The tiles of the whole batch are processed in blocks of a few gemm micro-panels, each block by
-// one thread: its V is written straight into gemm's packed-B layout, the 16 (36) gemms multiply it by the
-// filters (transformed and packed once per call), and the output transform writes y. A block's V
-// and M stay in L2.
+// one thread: its V is written straight into gemm's packed-B layout, the 16 (36) gemms multiply it
+// by the filters (transformed and packed once per call), and the output transform writes y. A
+// block's V and M stay in L2.
 #include "kernels/conv2d_winograd.h"
 
 #include <omp.h>
