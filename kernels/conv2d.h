@@ -72,9 +72,9 @@ void conv2d_backward_weight_raw(const Shape& x_shape, const Shape& w_shape, cons
 // For tests, which need several chunks on small shapes. Not synchronized with running convolutions.
 void set_conv2d_column_chunk(std::int64_t rows);
 // Convolutions with unit stride and dilation, 3x3 or 5x5 filters (or 3x5, ..., cut into 3x3
-// blocks) and at least 16 channels per group on each side run as Winograd F(2x2, 3x3) or F(2x2, 5x5)
-// (conv2d_winograd.h; forward and both gradients) unless this is set to false; for tests and benchmarks, which
-// compare it with im2col. Not synchronized with running convolutions.
+// blocks) and at least 16 channels per group on each side run as Winograd F(2x2, 3x3) or
+// F(2x2, 5x5) (conv2d_winograd.h; forward and both gradients) unless this is set to false; for
+// tests and benchmarks, which compare it with im2col. Not synchronized with running convolutions.
 void set_conv2d_winograd(bool enabled);
 }  // namespace cpu
 

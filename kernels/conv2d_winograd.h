@@ -24,6 +24,9 @@ bool winograd_applies(const WinogradShape& s, const Conv2dGeometry& g);
 // (128 2x2 output tiles): one 14x14 image alone, as per-example gradients ask, runs faster through
 // im2col. A 5x5 filter (F(2x2, 5x5)) takes it at any batch size.
 bool winograd_backward_weight_applies(const WinogradShape& s, const Conv2dGeometry& g);
+// Whether a convolution that takes the Winograd path runs through F(2x2, 5x5) (a 5x5 filter)
+// rather than F(2x2, 3x3), whole or in 3x3 blocks.
+bool winograd_uses_f25(const WinogradShape& s);
 
 // y = conv(x, w) + b (b may be null), contiguous arrays. Output blocks are split among threads by
 // shape alone and every output sums its terms in a fixed order, so results do not depend on the

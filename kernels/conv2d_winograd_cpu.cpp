@@ -297,9 +297,10 @@ bool winograd_backward_weight_applies(const WinogradShape& s, const Conv2dGeomet
     // 14x14 image: 49), the dU traffic outweighed the saved products and im2col + gemm (inner
     // dimension OH*OW) was faster. F(2x2, 5x5) pays even there: one 14x14 image of alexnet_small's
     // 64->64 layer, per example, took 30-31 ms for the batch against 36-37 through im2col.
-    const bool f25 = s.R == 5 && s.S == 5;
-    return winograd_applies(s, g) && (f25 || s.N * ((s.OH + 1) / 2) * ((s.OW + 1) / 2) >= kGradTiles);
+    return winograd_applies(s, g) && (winograd_uses_f25(s) || s.N * ((s.OH + 1) / 2) * ((s.OW + 1) / 2) >= kGradTiles);
 }
+
+bool winograd_uses_f25(const WinogradShape& s) { return s.R == 5 && s.S == 5; }
 
 void set_conv2d_winograd(bool enabled) { g_winograd_enabled.store(enabled); }
 
@@ -353,8 +354,8 @@ void forward_tiles(const WinogradShape& s, const Conv2dGeometry& g, const T* X, 
                     const TileRun& r = runs[q];
                     const TileAt& a = at[r.j0];
                     tile_row_input<Tr>(X + (a.image * s.C + channel) * s.H * s.W, s.H, s.W, a.h0 + taps * vc.a,
-                                      a.w0 + taps * vc.b, r.len,
-                                   zeros.data(), V + (r.j0 / NR) * NR * Cg + c * NR + r.j0 % NR, vs, i64(1));
+                                       a.w0 + taps * vc.b, r.len, zeros.data(),
+                                       V + (r.j0 / NR) * NR * Cg + c * NR + r.j0 % NR, vs, i64(1));
                 }
                 for (i64 j = nt; j < ntp; ++j)  // packed panels are zero past their columns
                     for (int xi = 0; xi < XI; ++xi) V[xi * vs + (j / NR) * NR * Cg + c * NR + j % NR] = T(0);
@@ -368,8 +369,8 @@ void forward_tiles(const WinogradShape& s, const Conv2dGeometry& g, const T* X, 
                 for (int q = 0; q < nruns; ++q) {
                     const TileRun& r = runs[q];
                     const TileAt& a = at[r.j0];
-                    tile_row_output<Tr>(M + k * tb + r.j0, ms, r.len, bias, Y + (a.image * s.K + channel) * OP, s.OH, s.OW,
-                                    a.oh, a.ow);
+                    tile_row_output<Tr>(M + k * tb + r.j0, ms, r.len, bias, Y + (a.image * s.K + channel) * OP, s.OH,
+                                        s.OW, a.oh, a.ow);
                 }
             }
         }
@@ -380,7 +381,7 @@ void forward_tiles(const WinogradShape& s, const Conv2dGeometry& g, const T* X, 
 
 template <class T>
 void winograd_forward(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* Wt, const T* B, T* Y) {
-    if (s.R == 5 && s.S == 5) return forward_tiles<F25>(s, g, X, Wt, B, Y);
+    if (winograd_uses_f25(s)) return forward_tiles<F25>(s, g, X, Wt, B, Y);
     forward_tiles<F23>(s, g, X, Wt, B, Y);
 }
 
@@ -495,10 +496,11 @@ void backward_weight_tiles(const WinogradShape& s, const Conv2dGeometry& g, cons
     // plane by plane: the XI planes lie Kg*Cg apart (often a multiple of 4 KiB), and reading one
     // filter's values across all of them at once thrashed L1 (most of a per-example 5x5 pass).
     constexpr i64 kRun = 64;
-    const i64 per_group = Kg * Cg, runs = s.G * ((per_group + kRun - 1) / kRun);  // (output, virtual) channel pairs
+    const i64 per_group = Kg * Cg;  // (output, virtual) channel pairs
+    const i64 group_runs = (per_group + kRun - 1) / kRun;
 #pragma omp parallel for if (s.K * Cg * chunks * XI >= 65536 && !omp_in_parallel()) schedule(static)
-    for (i64 run = 0; run < runs; ++run) {
-        const i64 gi = run / ((per_group + kRun - 1) / kRun), f0 = (run % ((per_group + kRun - 1) / kRun)) * kRun;
+    for (i64 run = 0; run < s.G * group_runs; ++run) {
+        const i64 gi = run / group_runs, f0 = (run % group_runs) * kRun;
         const i64 n = std::min(kRun, per_group - f0);
         T u[XI][kRun];
         for (int xi = 0; xi < XI; ++xi) {
@@ -539,7 +541,7 @@ void backward_weight_tiles(const WinogradShape& s, const Conv2dGeometry& g, cons
 
 template <class T>
 void winograd_backward_weight(const WinogradShape& s, const Conv2dGeometry& g, const T* X, const T* DY, T* DW) {
-    if (s.R == 5 && s.S == 5) return backward_weight_tiles<F25>(s, g, X, DY, DW);
+    if (winograd_uses_f25(s)) return backward_weight_tiles<F25>(s, g, X, DY, DW);
     backward_weight_tiles<F23>(s, g, X, DY, DW);
 }
 

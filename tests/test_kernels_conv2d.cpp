@@ -132,7 +132,7 @@ double sum_tol(std::int64_t terms) {
 template <class T>
 double f25_factor(const Problem& p) {
     const gs::kernels::cpu::WinogradShape ws{p.N, p.C, p.H, p.W, p.K, 1, 1, p.g.groups, p.R, p.S};
-    const bool f25 = p.R == 5 && p.S == 5 && gs::kernels::cpu::winograd_applies(ws, p.g);
+    const bool f25 = gs::kernels::cpu::winograd_applies(ws, p.g) && gs::kernels::cpu::winograd_uses_f25(ws);
     return sizeof(T) == 4 && f25 ? 8.0 : 1.0;
 }
 template <class T>
