@@ -38,10 +38,8 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, Generator& g
 Variable Linear::forward(const Variable& x) {
     GS_CHECK(x.dim() >= 1 && x.size(-1) == in_, "Linear: expected input (..., ", in_, "), got ",
              x.value().describe());
-    const Variable xin = per_example_input(*this, x);  // x, unless a collector needs an alias
-    Variable y = autograd::linear(xin, parameter("weight"), has_parameter("bias") ? parameter("bias") : Variable());
-    per_example_record(*this, xin, y);  // no-op unless a PerExampleCollector is active
-    return y;
+    const Variable y = autograd::linear(x, parameter("weight"), has_parameter("bias") ? parameter("bias") : Variable());
+    return per_example_record(*this, x, y);  // y, unless a PerExampleCollector is active
 }
 
 // ---- Conv2d -------------------------------------------------------------------------------------
@@ -67,10 +65,8 @@ Conv2d::Conv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t
 Variable Conv2d::forward(const Variable& x) {
     GS_CHECK(x.dim() == 4 && x.size(1) == in_, "Conv2d: expected input (N, ", in_, ", H, W), got ",
              x.value().describe());
-    const Variable xin = per_example_input(*this, x);  // x, unless a collector needs an alias
-    Variable y = autograd::conv2d(xin, parameter("weight"), has_parameter("bias") ? parameter("bias") : Variable(), geom_);
-    per_example_record(*this, xin, y);  // no-op unless a PerExampleCollector is active
-    return y;
+    const Variable y = autograd::conv2d(x, parameter("weight"), has_parameter("bias") ? parameter("bias") : Variable(), geom_);
+    return per_example_record(*this, x, y);  // y, unless a PerExampleCollector is active
 }
 
 // ---- BatchNorm ----------------------------------------------------------------------------------
@@ -94,14 +90,12 @@ Variable BatchNorm::forward(const Variable& x) {
     const Variable gamma = has_parameter("weight") ? parameter("weight") : Variable();
     const Variable beta = has_parameter("bias") ? parameter("bias") : Variable();
     if (!is_training()) {
-        const Variable xin = per_example_input(*this, x);  // x, unless a collector needs an alias
-        Variable y = autograd::batch_norm_eval(xin, buffer("running_mean"), buffer("running_var"), gamma, beta, opt_.eps);
-        per_example_record(*this, xin, y);  // no-op unless a PerExampleCollector is active
-        return y;
+        const Variable y = autograd::batch_norm_eval(x, buffer("running_mean"), buffer("running_var"), gamma, beta, opt_.eps);
+        return per_example_record(*this, x, y);  // y, unless a PerExampleCollector is active
     }
     // An active PerExampleCollector refuses training mode (it couples examples) before any
     // running statistic moves; without one this is a no-op.
-    per_example_record(*this, x, Variable());
+    (void)per_example_record(*this, x, Variable());
     // The kernel updates the running statistics in place, on the device they live on.
     const kernels::BatchNormRunning running{buffer("running_mean"), buffer("running_var"), opt_.momentum};
     autograd::BatchNormTrainOutput out = autograd::batch_norm_train(x, gamma, beta, opt_.eps, &running);

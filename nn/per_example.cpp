@@ -435,16 +435,14 @@ PerExampleMoments PerExampleCollector::moments(const std::vector<std::string>& n
     return out;
 }
 
-Variable per_example_input(Module& layer, const Variable& x) {
-    if (g_active == nullptr || g_active->options().parameter_grads || x.requires_grad() || !autograd::grad_enabled() ||
-        !g_active->covers(layer))
-        return x;
-    return Variable(x.value(), true);
-}
-
-void per_example_record(Module& layer, const Variable& x, const Variable& y) {
-    if (g_active == nullptr || !autograd::grad_enabled()) return;
-    g_active->record(layer, x, y);
+Variable per_example_record(Module& layer, const Variable& x, const Variable& y) {
+    if (g_active == nullptr || !autograd::grad_enabled()) return y;
+    // A covered layer with nothing to differentiate (parameters frozen by parameter_grads = false,
+    // input needing no gradient): the alias is a graph leaf, so backward stops at it.
+    const bool alias = y.defined() && !y.requires_grad() && !g_active->options().parameter_grads && g_active->covers(layer);
+    const Variable out = alias ? Variable(y.value(), true) : y;
+    g_active->record(layer, x, out);
+    return out;
 }
 
 }  // namespace gs::nn

@@ -75,9 +75,9 @@ struct PerExampleOptions {
     // false: backward passes during the collector's lifetime compute only what the per-example
     // queries need. The model's parameters are frozen (requires_grad false) until the destructor
     // restores them, so no summed weight gradient is formed and every .grad is left untouched. A
-    // covered layer whose input needs no gradient (the first layer) then runs on a gradient-
-    // requiring alias of its input, so that its output gradient still reaches the collector; that
-    // layer's input gradient is computed and dropped, the only extra work.
+    // covered layer whose input needs no gradient (the first layer) then hands on a gradient-
+    // requiring leaf alias of its output, so that its output gradient still reaches the collector
+    // and its own backward (an input gradient nobody reads) never runs.
     bool parameter_grads = true;
 };
 
@@ -121,7 +121,7 @@ public:
     // Drops every record (for the next batch). Hooks of a graph not yet run become no-ops.
     void clear();
 
-    // Called through per_example_record by the covered layers' forward.
+    // Called through per_example_record by the covered layers' forward: records x and hooks y.
     void record(Module& layer, const autograd::Variable& x, const autograd::Variable& y);
     // Whether `layer` is a covered layer of this collector's model.
     bool covers(const Module& layer) const { return by_module_.count(&layer) != 0; }
@@ -161,11 +161,12 @@ private:
     std::shared_ptr<bool> live_;
 };
 
-// The recording hook the covered layers call at the end of forward: a no-op unless a collector is
-// active on this thread, grad mode is on and `layer` belongs to the collector's model.
-void per_example_record(Module& layer, const autograd::Variable& x, const autograd::Variable& y);
-// What the covered layers run their forward on: x itself, or, when a collector with
-// parameter_grads = false covers `layer` and x needs no gradient, a leaf alias of x that does.
-autograd::Variable per_example_input(Module& layer, const autograd::Variable& x);
+// The recording hook the covered layers call at the end of forward, returning what the layer
+// returns: y itself, unless a collector is active on this thread, grad mode is on and `layer`
+// belongs to the collector's model. Then the layer's input x and the gradient that reaches its
+// output are recorded; and when the collector has parameter_grads = false and y needs no gradient
+// (nothing before the layer does and its parameters are frozen), a leaf alias of y that does is
+// returned, so the gradient reaches the collector without running the layer's backward.
+autograd::Variable per_example_record(Module& layer, const autograd::Variable& x, const autograd::Variable& y);
 
 }  // namespace gs::nn

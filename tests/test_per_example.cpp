@@ -347,6 +347,24 @@ TEST_CASE("per_example collector: without parameter gradients the results are th
             CHECK(v.requires_grad());  // restored by the destructor
         }
     }
+    // The first layer (input needing no gradient, parameters frozen) hands on a leaf: backward
+    // stops there instead of forming an input gradient nobody reads.
+    nn::Conv2d conv(3, 4, 3, gen, nn::Conv2dOptions{.padding = 1, .dtype = DType::f64});
+    const Variable x(test::randn<double>({2, 3, 5, 5}, 35));
+    for (bool parameter_grads : {false, true}) {
+        CAPTURE(parameter_grads);
+        nn::PerExampleOptions opt;
+        opt.parameter_grads = parameter_grads;
+        nn::PerExampleCollector pe(conv, opt);
+        const Variable out = conv.forward(x);
+        CHECK(out.requires_grad());
+        CHECK(out.is_leaf() == !parameter_grads);
+        autograd::sum(out).backward();
+        const Tensor g = pe.gradients();
+        // Per-example bias gradients of sum(out): 25 output positions per channel.
+        for (std::int64_t i = 0; i < 2; ++i)
+            for (std::int64_t k = 0; k < 4; ++k) CHECK(g.at<double>({i, 4 * 27 + k}) == 25.0);
+    }
 }
 
 TEST_CASE("per_example collector: other losses and shared weights") {
