@@ -113,6 +113,7 @@ int run(int argc, char** argv) {
                        [=] { return kernels::conv2d_backward_input(dy, w, x.shape(), g); }});
         ops.push_back({"conv2d backward weight" + tag, flops,
                        [=] { return kernels::conv2d_backward_weight(dy, x, w.shape(), g); }});
+        ops.push_back({"conv2d backward bias" + tag, 0, [=] { return kernels::conv2d_backward_bias(dy); }});
     }
 
     // BatchNorm, ReLU and max-pooling over a 128x64x28x28 feature map.

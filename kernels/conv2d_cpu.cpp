@@ -28,6 +28,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/conv2d_winograd.h"
 #include "kernels/gemm.h"
+#include "kernels/lane_sum_cpu.h"
 #include "kernels/parallel_cpu.h"
 #include "kernels/scratch.h"
 #include "tensor/error.h"
@@ -456,14 +457,11 @@ void backward_bias(const Tensor& dy, Tensor& db) {
     const i64 N = dy.size(0), K = dy.size(1), P = dy.size(2) * dy.size(3);
     const T* DY = dy.data<T>();
     T* DB = db.data<T>();
-    // One thread per channel, summing images then pixels in order.
+    // One thread per channel, adding its planes' sums image by image.
 #pragma omp parallel for if (N * K * P >= 32768) schedule(static)
     for (i64 k = 0; k < K; ++k) {
         T s = T(0);
-        for (i64 n = 0; n < N; ++n) {
-            const T* p = DY + (n * K + k) * P;
-            for (i64 i = 0; i < P; ++i) s += p[i];
-        }
+        for (i64 n = 0; n < N; ++n) s += lane_sum(DY + (n * K + k) * P, P);
         DB[k] = s;
     }
 }

@@ -22,6 +22,7 @@
 
 #include "kernels/batch_norm.h"
 #include "kernels/gemm.h"
+#include "kernels/lane_sum_cpu.h"
 #include "kernels/parallel_cpu.h"
 #include "kernels/per_example.h"
 #include "kernels/scratch.h"
@@ -146,14 +147,10 @@ Source<T> conv_source(const Tensor& x, const Tensor& dy, const Shape& w_shape, c
     return src;
 }
 
-// One example's conv bias gradient: out[k] = sum over the P positions of dy (K, P) row k, in order.
+// One example's conv bias gradient: out[k] = the sum over the P positions of dy (K, P) row k (lane_sum).
 template <class T>
 void channel_sums(const T* dy, i64 K, i64 P, T* out) {
-    for (i64 k = 0; k < K; ++k) {
-        T acc = T(0);
-        for (i64 p = 0; p < P; ++p) acc += dy[k * P + p];
-        out[k] = acc;
-    }
+    for (i64 k = 0; k < K; ++k) out[k] = lane_sum(dy + k * P, P);
 }
 
 // Examples per chunk when each example needs `per` elements of scratch.
