@@ -18,6 +18,7 @@
 #include "kernels/batch_norm.h"
 #include "kernels/conv2d.h"
 #include "kernels/elementwise.h"
+#include "kernels/local_response_norm.h"
 #include "kernels/loss.h"
 #include "kernels/matmul.h"
 #include "kernels/pool.h"
@@ -132,6 +133,17 @@ int run(int argc, char** argv) {
         pg.stride_h = pg.stride_w = 2;
         pg.pad_h = pg.pad_w = 1;
         ops.push_back({"max_pool2d 3x3/2 forward 128x64x28^2", 0, [=] { return kernels::max_pool2d_forward(x, pg).y; }});
+    }
+    // alexnet_small's local response norms (size 9) over its 14x14 maps.
+    {
+        const Tensor x = randn({128, 64, 14, 14}), dy = randn({128, 64, 14, 14});
+        kernels::LrnParams lp;
+        lp.size = 9, lp.alpha = 0.001, lp.beta = 0.75, lp.k = 1.0;
+        const Tensor scale = kernels::local_response_norm_forward(x, lp).scale;
+        ops.push_back({"local_response_norm forward 128x64x14^2", 0,
+                       [=] { return kernels::local_response_norm_forward(x, lp).y; }});
+        ops.push_back({"local_response_norm backward 128x64x14^2", 0,
+                       [=] { return kernels::local_response_norm_backward(dy, x, scale, lp); }});
     }
     {
         const Tensor logits = randn({1000, 1000});
