@@ -526,10 +526,10 @@ void backward_weight_tiles(const WinogradShape& s, const Conv2dGeometry& g, cons
                 Tr::filter_adjoint(row, out);
                 for (int j = 0; j < taps; ++j) dg[taps * i + j][q] = out[j];
             }
-        if (fb.blocks() == 1 && s.R == taps && s.S == taps) {
-            // One block that is the whole filter (5x5 through F(2, 5)): virtual channels are the
-            // channels, so the run's filters lie side by side in DW. (Locating each filter took
-            // six integer divisions, a tenth of a per-example 5x5 weight gradient.)
+        if (s.R == taps && s.S == taps) {
+            // The filter is one whole block (3x3 through F(2, 3), 5x5 through F(2, 5)): virtual
+            // channels are the channels, so the run's filters lie side by side in DW. (Locating
+            // each filter took six integer divisions, a tenth of a per-example 5x5 weight gradient.)
             T* out = DW + (gi * per_group + f0) * RS;
             for (i64 q = 0; q < n; ++q)
                 for (i64 t = 0; t < RS; ++t) out[q * RS + t] = dg[t][q];
