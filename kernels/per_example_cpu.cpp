@@ -16,13 +16,10 @@
 #include <type_traits>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "kernels/batch_norm.h"
 #include "kernels/gemm.h"
 #include "kernels/lane_sum_cpu.h"
+#include "kernels/line_stream_cpu.h"
 #include "kernels/parallel_cpu.h"
 #include "kernels/per_example.h"
 #include "kernels/scratch.h"
@@ -35,7 +32,7 @@ using i64 = std::int64_t;
 
 bool parallel_ok(i64 n) { return n > 1 && omp_get_max_threads() > 1 && !omp_in_parallel(); }
 
-// Per-example gradient outputs larger than this are written with non-temporal stores (scaled_copy):
+// Per-example gradient outputs larger than this are written with non-temporal stores (LineStream):
 // twice a large L3, so they could not stay cached anyway.
 constexpr double kStreamBytes = double(std::int64_t(32) << 20);
 
@@ -156,36 +153,6 @@ void channel_sums(const T* dy, i64 K, i64 P, T* out) {
 // Examples per chunk when each example needs `per` elements of scratch.
 i64 chunk_size(i64 B, i64 per, i64 budget) { return std::clamp<i64>(budget / std::max<i64>(per, 1), 1, std::max<i64>(B, 1)); }
 
-// out[0..n) = dk * a[0..n). With `stream`, the aligned middle goes out with non-temporal stores:
-// a batch's per-example gradient matrix is far larger than the caches and is not read back here,
-// so writing around the cache spares the read-for-ownership of every line (about half the memory
-// traffic of the write). Callers that read the rows right away pass false.
-template <class T>
-void scaled_copy(T* out, const T* a, T dk, i64 n, bool stream) {
-    i64 f = 0;
-#if defined(__SSE2__)
-    if (stream) {
-        for (; f < n && reinterpret_cast<std::uintptr_t>(out + f) % 16 != 0; ++f) out[f] = dk * a[f];
-        if constexpr (std::is_same_v<T, float>) {
-            const __m128 d = _mm_set1_ps(dk);
-            for (; f + 4 <= n; f += 4) _mm_stream_ps(out + f, _mm_mul_ps(d, _mm_loadu_ps(a + f)));
-        } else {
-            const __m128d d = _mm_set1_pd(dk);
-            for (; f + 2 <= n; f += 2) _mm_stream_pd(out + f, _mm_mul_pd(d, _mm_loadu_pd(a + f)));
-        }
-    }
-#endif
-#pragma omp simd
-    for (i64 g = f; g < n; ++g) out[g] = dk * a[g];
-}
-
-// Orders this thread's non-temporal stores before its later stores (and the barrier that follows).
-inline void store_fence() {
-#if defined(__SSE2__)
-    _mm_sfence();
-#endif
-}
-
 // Per-example gradients of examples [i0, i0 + n) into rows of length `ld`: the weight (O, Fg) at
 // offset 0 when `weight`, then the bias (O) (at offset O*Fg when `weight`, else 0) when `bias`.
 template <class T>
@@ -213,9 +180,22 @@ void grads_chunk(const Source<T>& src, i64 i0, i64 n, bool weight, bool bias, T*
         T* row = rows + i * ld;
         if (weight && s.P == 1) {
             // One position (a Linear layer): the gradient is the outer product d a^T, written
-            // straight out; a GEMM with inner size 1 would spend its time packing and tiling.
-            for (i64 gi = 0; gi < s.G; ++gi)
-                for (i64 k = 0; k < Og; ++k) scaled_copy(row + (gi * Og + k) * Fg, U + gi * Fg, D[gi * Og + k], Fg, stream);
+            // straight out (a GEMM with inner size 1 would spend its time packing and tiling), its
+            // O rows one contiguous run.
+            if (stream) {
+                LineStream<T> out(row, s.O * Fg);
+                for (i64 gi = 0; gi < s.G; ++gi)
+                    for (i64 k = 0; k < Og; ++k) out.put_scaled(U + gi * Fg, D[gi * Og + k], Fg);
+            } else {
+                for (i64 gi = 0; gi < s.G; ++gi)
+                    for (i64 k = 0; k < Og; ++k) {
+                        T* r = row + (gi * Og + k) * Fg;
+                        const T* u = U + gi * Fg;
+                        const T dk = D[gi * Og + k];
+#pragma omp simd
+                        for (i64 f = 0; f < Fg; ++f) r[f] = dk * u[f];
+                    }
+            }
         } else if (weight) {
             for (i64 gi = 0; gi < s.G; ++gi)
                 gemm<T>(true, false, Og, Fg, s.P, T(1), D + gi * Og, s.O, U + gi * Fg, s.F, T(0), row + gi * Og * Fg,
