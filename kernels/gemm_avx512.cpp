@@ -43,8 +43,8 @@ struct F64 {
 // MR rows x NV vectors: 12 x 2 accumulators + 2 loads of b + broadcasts of a = 27 of the 32 zmm
 // registers; 24 independent FMA chains cover the FMA latency of two pipes. Each accumulator lane sums its k in increasing order, one FMA per k.
 template <class S, int MR, int NV>
-void kernel(i64 kc, const typename S::T* a, const typename S::T* b, typename S::T* C, i64 ldc, i64 mr, i64 nr,
-            typename S::T alpha, typename S::T beta, bool first) {
+void kernel(i64 kc, const typename S::T* a, const typename S::T* b, i64 ldb, typename S::T* C, i64 ldc, i64 mr,
+            i64 nr, typename S::T alpha, typename S::T beta, bool first) {
     using T = typename S::T;
     using V = typename S::V;
     constexpr int L = S::lanes, NR = NV * L;
@@ -69,7 +69,7 @@ void kernel(i64 kc, const typename S::T* a, const typename S::T* b, typename S::
             for (int v = 0; v < NV; ++v) acc[i][v] = S::fma(ai, bv[v], acc[i][v]);
         }
         a += MR;
-        b += NR;
+        b += ldb;
     }
     const V va = S::set1(alpha);
     if (mr == MR && nr == NR) {
@@ -101,14 +101,14 @@ void kernel(i64 kc, const typename S::T* a, const typename S::T* b, typename S::
 
 }  // namespace
 
-void sgemm_kernel_avx512(i64 kc, const float* a, const float* b, float* C, i64 ldc, i64 mr, i64 nr, float alpha,
-                       float beta, bool first) {
-    kernel<F32, kAvx512MR, kAvx512NRf / F32::lanes>(kc, a, b, C, ldc, mr, nr, alpha, beta, first);
+void sgemm_kernel_avx512(i64 kc, const float* a, const float* b, i64 ldb, float* C, i64 ldc, i64 mr,
+                         i64 nr, float alpha, float beta, bool first) {
+    kernel<F32, kAvx512MR, kAvx512NRf / F32::lanes>(kc, a, b, ldb, C, ldc, mr, nr, alpha, beta, first);
 }
 
-void dgemm_kernel_avx512(i64 kc, const double* a, const double* b, double* C, i64 ldc, i64 mr, i64 nr,
-                       double alpha, double beta, bool first) {
-    kernel<F64, kAvx512MR, kAvx512NRd / F64::lanes>(kc, a, b, C, ldc, mr, nr, alpha, beta, first);
+void dgemm_kernel_avx512(i64 kc, const double* a, const double* b, i64 ldb, double* C, i64 ldc, i64 mr,
+                         i64 nr, double alpha, double beta, bool first) {
+    kernel<F64, kAvx512MR, kAvx512NRd / F64::lanes>(kc, a, b, ldb, C, ldc, mr, nr, alpha, beta, first);
 }
 
 }  // namespace gs::kernels::cpu::gemm_detail

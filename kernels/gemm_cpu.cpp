@@ -81,15 +81,15 @@ constexpr int kGenericMR = 4;
 template <class T> constexpr int kGenericNR = int(64 / sizeof(T));
 
 template <class T>
-void generic_kernel(i64 kc, const T* __restrict a, const T* __restrict b, T* C, i64 ldc, i64 mr, i64 nr, T alpha,
-                    T beta, bool first) {
+void generic_kernel(i64 kc, const T* __restrict a, const T* __restrict b, i64 ldb, T* C, i64 ldc, i64 mr, i64 nr,
+                    T alpha, T beta, bool first) {
     constexpr int MR = kGenericMR, NR = kGenericNR<T>;
     typedef T Row __attribute__((vector_size(NR * sizeof(T))));
     Row acc[MR];
     for (int i = 0; i < MR; ++i) acc[i] = Row{};
     for (i64 k = 0; k < kc; ++k) {
         Row bk;
-        std::memcpy(&bk, b + k * NR, sizeof(Row));
+        std::memcpy(&bk, b + k * ldb, sizeof(Row));
         for (int i = 0; i < MR; ++i) acc[i] += bk * a[k * MR + i];
     }
     T tile[MR * NR];
@@ -273,19 +273,24 @@ void gemm_chunk(const Problem<T>& p, const Kernel<T>& kernel, i64 m0, i64 m1, i6
                 const T* b_full) {
     const i64 MC = kernel.blocks.mc, KC = kernel.blocks.kc, NC = kernel.blocks.nc;
     const i64 Mp = ceil_div(p.M, MR) * MR, Np = ceil_div(p.N, NR) * NR;
+    // With at most two row panels, each element of a packed B would be read once or twice after
+    // being copied: an untransposed B, whose rows hold NR columns side by side already, is then
+    // read in place. A last, partial panel is still packed, so that no read runs past B.
+    const bool b_in_place = !b_full && !p.trans_b && m1 - m0 <= 2 * MR;
     T* bpack = b_full ? nullptr : thread_scratch(ScratchSlot::gemm_b).get<T>(block_elems_b<T, NR>(p, kernel));
     T* apack = a_full ? nullptr : thread_scratch(ScratchSlot::gemm_a).get<T>(block_elems_a<T, MR>(p, kernel));
     for (i64 jc = n0; jc < n1; jc += NC) {
         const i64 nc = std::min(NC, n1 - jc);
+        const i64 whole = b_in_place ? nc / NR * NR : 0;  // columns [0, whole) of the block are read in place
         for (i64 pc = 0; pc < p.K; pc += KC) {
             const i64 kc = std::min(KC, p.K - pc);
             const bool first = pc == 0;
-            // bp + jr*kc: the micro-panel of columns jc + jr.
+            // bp + jr*kc: the packed micro-panel of columns jc + jr.
             const T* bp = bpack;
             if (b_full) {
                 bp = b_full + pc * Np + jc * kc;
             } else {
-                for (i64 q = 0; q < ceil_div(nc, NR); ++q)
+                for (i64 q = whole / NR; q < ceil_div(nc, NR); ++q)
                     pack_b_panel<T, NR>(p.trans_b, p.B, p.ldb, pc, kc, jc, nc, q, bpack);
             }
             for (i64 ic = m0; ic < m1; ic += MC) {
@@ -298,10 +303,14 @@ void gemm_chunk(const Problem<T>& p, const Kernel<T>& kernel, i64 m0, i64 m1, i6
                     for (i64 q = 0; q < ceil_div(mc, MR); ++q)
                         pack_a_panel<T, MR>(p.trans_a, p.A, p.lda, ic, mc, pc, kc, q, apack);
                 }
-                for (i64 jr = 0; jr < nc; jr += NR)
+                for (i64 jr = 0; jr < nc; jr += NR) {
+                    const bool in_place = jr < whole;
+                    const T* b = in_place ? p.B + pc * p.ldb + jc + jr : bp + jr * kc;
+                    const i64 ldb = in_place ? p.ldb : NR;
                     for (i64 ir = 0; ir < mc; ir += MR)
-                        kernel.fn(kc, ap + ir * kc, bp + jr * kc, p.C + (ic + ir) * p.ldc + jc + jr, p.ldc,
+                        kernel.fn(kc, ap + ir * kc, b, ldb, p.C + (ic + ir) * p.ldc + jc + jr, p.ldc,
                                   std::min<i64>(MR, mc - ir), std::min<i64>(NR, nc - jr), p.alpha, p.beta, first);
+                }
             }
         }
     }
@@ -541,13 +550,18 @@ void gemm(bool trans_a, bool trans_b, i64 M, i64 N, i64 K, T alpha, const T* A, 
         // keeps its order. (128x10x512, on one thread: 13 -> 22 GFLOP/s here.)
         T* ct = thread_scratch(ScratchSlot::gemm_c).get<T>(std::size_t(N * M));
         run<T>(isa, {!trans_b, !trans_a, N, M, K, alpha, B, ldb, A, lda, T(0), ct, M}, threads);
+        if (beta == T(0)) {
+            // Squares of V x V transposed in registers, the rest element by element.
+            constexpr i64 V = kTransposeSquare<T>;
+            const i64 Mv = M / V * V, Nv = N / V * V;
+            for (i64 j = 0; j < Nv; j += V) transpose_square(ct + j * M, M, Mv, C + j, ldc);
+            for (i64 i = 0; i < M; ++i)
+                for (i64 j = i < Mv ? Nv : 0; j < N; ++j) C[i * ldc + j] = ct[j * M + i];
+            return;
+        }
         for (i64 i = 0; i < M; ++i) {
             T* c = C + i * ldc;
-            if (beta == T(0)) {
-                for (i64 j = 0; j < N; ++j) c[j] = ct[j * M + i];
-            } else {
-                for (i64 j = 0; j < N; ++j) c[j] = ct[j * M + i] + beta * c[j];
-            }
+            for (i64 j = 0; j < N; ++j) c[j] = ct[j * M + i] + beta * c[j];
         }
         return;
     }
@@ -592,8 +606,8 @@ void gemm_packed(const GemmTile& tile, i64 M, i64 N, i64 K, T alpha, const T* a,
     const i64 MR = tile.mr, NR = tile.nr;
     for (i64 jr = 0; jr < N; jr += NR)
         for (i64 ir = 0; ir < M; ir += MR)
-            kernel(K, a + ir * K, b + jr * K, C + ir * ldc + jr, ldc, std::min(MR, M - ir), std::min(NR, N - jr), alpha,
-                   beta, true);
+            kernel(K, a + ir * K, b + jr * K, NR, C + ir * ldc + jr, ldc, std::min(MR, M - ir), std::min(NR, N - jr),
+                   alpha, beta, true);
 }
 
 template GemmTile gemm_tile<float>();

@@ -11,15 +11,16 @@
 
 namespace gs::kernels::cpu::gemm_detail {
 
-// One register tile: acc = sum_k a[k*MR + i] * b[k*NR + j] over k = 0..kc-1 in increasing order,
+// One register tile: acc = sum_k a[k*MR + i] * b[k*ldb + j] over k = 0..kc-1 in increasing order,
 //   a: a packed MR x kc micro-panel of op(A) (k-major, zero-padded to MR rows),
-//   b: a packed kc x NR micro-panel of op(B) (k-major, zero-padded to NR columns),
+//   b: a kc x NR micro-panel of op(B), k-major with row stride ldb: packed (ldb = NR, zero-padded to
+//      NR columns), or NR whole columns of an untransposed B read in place (ldb = B's row stride),
 // then stores the valid mr x nr corner (mr <= MR, nr <= NR) into C (row stride ldc):
 //   first:  C = alpha*acc + beta*C  (C not read when beta == 0)
 //   !first: C = alpha*acc + C       (the next block of k, added in order)
 template <class T>
-using MicroKernel = void (*)(std::int64_t kc, const T* a, const T* b, T* C, std::int64_t ldc, std::int64_t mr,
-                             std::int64_t nr, T alpha, T beta, bool first);
+using MicroKernel = void (*)(std::int64_t kc, const T* a, const T* b, std::int64_t ldb, T* C, std::int64_t ldc,
+                             std::int64_t mr, std::int64_t nr, T alpha, T beta, bool first);
 
 // The partial-tile store for kernels whose tile does not fit in C: `tile` holds acc as MR x NR
 // row-major (row stride `tile_ld`); applies the same first/beta rule as above to the mr x nr corner.
@@ -31,16 +32,16 @@ void store_edge_tile(const double* tile, std::int64_t tile_ld, double* C, std::i
 
 // AVX2 + FMA (16 ymm registers): 6 x 16 floats / 6 x 8 doubles, 12 accumulators.
 inline constexpr int kAvx2MR = 6, kAvx2NRf = 16, kAvx2NRd = 8;
-void sgemm_kernel_avx2(std::int64_t kc, const float* a, const float* b, float* C, std::int64_t ldc,
-                       std::int64_t mr, std::int64_t nr, float alpha, float beta, bool first);
-void dgemm_kernel_avx2(std::int64_t kc, const double* a, const double* b, double* C, std::int64_t ldc,
-                       std::int64_t mr, std::int64_t nr, double alpha, double beta, bool first);
+void sgemm_kernel_avx2(std::int64_t kc, const float* a, const float* b, std::int64_t ldb, float* C,
+                       std::int64_t ldc, std::int64_t mr, std::int64_t nr, float alpha, float beta, bool first);
+void dgemm_kernel_avx2(std::int64_t kc, const double* a, const double* b, std::int64_t ldb, double* C,
+                       std::int64_t ldc, std::int64_t mr, std::int64_t nr, double alpha, double beta, bool first);
 
 // AVX-512F (32 zmm registers): 12 x 32 floats / 12 x 16 doubles, 24 accumulators.
 inline constexpr int kAvx512MR = 12, kAvx512NRf = 32, kAvx512NRd = 16;
-void sgemm_kernel_avx512(std::int64_t kc, const float* a, const float* b, float* C, std::int64_t ldc,
-                         std::int64_t mr, std::int64_t nr, float alpha, float beta, bool first);
-void dgemm_kernel_avx512(std::int64_t kc, const double* a, const double* b, double* C, std::int64_t ldc,
-                         std::int64_t mr, std::int64_t nr, double alpha, double beta, bool first);
+void sgemm_kernel_avx512(std::int64_t kc, const float* a, const float* b, std::int64_t ldb, float* C,
+                         std::int64_t ldc, std::int64_t mr, std::int64_t nr, float alpha, float beta, bool first);
+void dgemm_kernel_avx512(std::int64_t kc, const double* a, const double* b, std::int64_t ldb, double* C,
+                         std::int64_t ldc, std::int64_t mr, std::int64_t nr, double alpha, double beta, bool first);
 
 }  // namespace gs::kernels::cpu::gemm_detail
