@@ -71,7 +71,9 @@ int main(int argc, char** argv) {
         add_data_flags(f, s);
         f.option("--crop", s.crop, "crop size");
         f.option("--lr", r.other_lr, "learning rate of alexnet_small and the MLPs");
-        f.option("--lr-inception", r.inception_lr, "learning rate of the Inceptions");
+        f.option("--lr-inception", r.inception_lr, "learning rate of inception_small");
+        f.option("--lr-inception-nobn", r.nobn_inception_lr,
+                 "learning rate of inception_small_nobn (default 0.003: it diverged at the BN model's 0.1 here)");
         f.option("--momentum", s.momentum, "SGD momentum");
         f.option("--schedule", s.schedule, "constant, step, exponential (default, x gamma per epoch) or cosine");
         f.option("--gamma", s.gamma, "decay per epoch");

@@ -81,7 +81,8 @@ void RegularizationSpec::validate() const {
                  "' (crop_wd, crop, wd, none, random_labels, random_labels_wd)");
     GS_CHECK(weight_decay > 0, "--weight-decay: the \"yes\" rows need a positive coefficient, got ", weight_decay);
     GS_CHECK(pad >= -1, "--pad: must be -1 (automatic) or at least 0, got ", pad);
-    GS_CHECK(inception_lr > 0 && other_lr > 0, "--lr / --lr-inception: must be positive");
+    GS_CHECK(inception_lr > 0 && nobn_inception_lr > 0 && other_lr > 0,
+             "--lr / --lr-inception / --lr-inception-nobn: must be positive");
     validate_base(base);
 }
 
@@ -111,6 +112,7 @@ RegularizationResult run_regularization(const RegularizationSpec& spec, const Ru
                               {"pad", pad},
                               {"config", spec.base.to_json()},
                               {"lr_inception", spec.inception_lr},
+                              {"lr_inception_nobn", spec.nobn_inception_lr},
                               {"lr_others", spec.other_lr},
                               {"models", nlohmann::json::object()}};
     for (const std::string& model : models) {
@@ -119,6 +121,7 @@ RegularizationResult run_regularization(const RegularizationSpec& spec, const Ru
         for (const Row& row : rows_for(spec, model)) {
             ClassifierSpec s = spec.base;
             configure_model(model, spec.inception_lr, spec.other_lr, s);
+            if (model == "inception_small_nobn") s.lr = spec.nobn_inception_lr;
             s.random_crop = row.crop;
             s.pad = row.crop ? pad : 0;
             s.weight_decay = row.wd ? spec.weight_decay : 0.0;
@@ -152,7 +155,8 @@ std::string regularization_report(const nlohmann::json& s) {
       << s["test_examples"] << " test examples; " << c["crop"] << "x" << c["crop"] << " crops (random crop rows: "
       << s["pad"] << " pixels of zero padding, then a random window; otherwise the center), /255, per-image whitening.\n";
     r << "- Optimization: " << c["optimizer"].get<std::string>() << " (momentum " << c["momentum"] << "), lr "
-      << s["lr_inception"] << " for the Inceptions and " << s["lr_others"] << " otherwise, schedule "
+      << s["lr_inception"] << " for inception_small, " << s.value("lr_inception_nobn", s["lr_inception"])
+      << " for inception_small_nobn and " << s["lr_others"] << " otherwise, schedule "
       << c["schedule"].get<std::string>() << ", batch " << c["batch_size"] << ", " << c["epochs"]
       << " epochs per row (no early stop). Weight decay rows: L2 coefficient " << s["weight_decay"]
       << " (the paper's value is unconfirmed).\n";
