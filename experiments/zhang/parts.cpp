@@ -26,14 +26,15 @@ void check_models(const std::vector<std::string>& models, const std::string& fla
     }
 }
 
-void configure_model(const std::string& model, double inception_lr, double other_lr, ClassifierSpec& s) {
+void configure_model(const std::string& model, double inception_lr, double nobn_inception_lr, double other_lr,
+                     ClassifierSpec& s) {
     if (model == "mlp_1x512" || model == "mlp_3x512") {
         s.model = "mlp";
         s.widths = model == "mlp_1x512" ? std::vector<std::int64_t>{512} : std::vector<std::int64_t>{512, 512, 512};
     } else {
         s.model = model;
     }
-    s.lr = model.rfind("inception", 0) == 0 ? inception_lr : other_lr;
+    s.lr = model == "inception_small" ? inception_lr : model == "inception_small_nobn" ? nobn_inception_lr : other_lr;
 }
 
 void validate_base(const ClassifierSpec& base) {

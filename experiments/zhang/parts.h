@@ -15,8 +15,10 @@ namespace gs::exp::zhang {
 const std::vector<std::string>& model_names();
 // Throws "<flag>: unknown model 'x' (...)" for a name not in model_names().
 void check_models(const std::vector<std::string>& models, const std::string& flag);
-// Sets s.model, s.widths and s.lr (inception_lr for the Inceptions, papers.md §1.3).
-void configure_model(const std::string& model, double inception_lr, double other_lr, ClassifierSpec& s);
+// Sets s.model, s.widths and s.lr: inception_lr for inception_small (papers.md §1.3),
+// nobn_inception_lr for inception_small_nobn, other_lr for the rest.
+void configure_model(const std::string& model, double inception_lr, double nobn_inception_lr, double other_lr,
+                     ClassifierSpec& s);
 
 // Checks the settings every part shares (data, optimization, loop), with a stand-in model.
 void validate_base(const ClassifierSpec& base);

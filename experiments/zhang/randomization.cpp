@@ -141,7 +141,8 @@ RandomizationResult run_randomization(const RandomizationSpec& spec, const Runti
         m["runs"] = nlohmann::json::object();
         for (const auto& [kind, p] : runs) {
             ClassifierSpec s = spec.base;
-            configure_model(model, spec.inception_lr, spec.other_lr, s);
+            // No separate no-BN rate here (yet): both Inceptions train at --lr-inception.
+            configure_model(model, spec.inception_lr, spec.inception_lr, spec.other_lr, s);
             s.randomize = kind;
             s.corrupt_prob = kind == "partial_labels" ? p : 0.0;
             s.stop_at_fit = true;

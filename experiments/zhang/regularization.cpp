@@ -120,8 +120,7 @@ RegularizationResult run_regularization(const RegularizationSpec& spec, const Ru
         m["rows"] = nlohmann::json::object();
         for (const Row& row : rows_for(spec, model)) {
             ClassifierSpec s = spec.base;
-            configure_model(model, spec.inception_lr, spec.other_lr, s);
-            if (model == "inception_small_nobn") s.lr = spec.nobn_inception_lr;
+            configure_model(model, spec.inception_lr, spec.nobn_inception_lr, spec.other_lr, s);
             s.random_crop = row.crop;
             s.pad = row.crop ? pad : 0;
             s.weight_decay = row.wd ? spec.weight_decay : 0.0;
