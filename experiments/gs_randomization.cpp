@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
         std::vector<double> corruption = r.corruption;
         add_common_flags(f, common, "quick (default: MLPs on 1,000 Fashion-MNIST images, minutes), standard (MLPs on "
                                     "10,000 images, the whole corruption grid), paper (CIFAR-10, all four models)");
-        f.option("--models", models, "comma-separated: inception_small, alexnet_small, mlp_1x512, mlp_3x512");
+        f.option("--models", models,
+                 "comma-separated: inception_small, inception_small_nobn, alexnet_small, mlp_1x512, mlp_3x512");
         f.option("--settings", settings, "Figure 1a settings (comma-separated randomization names)");
         f.option("--figure-p", r.figure_p, "the corruption level of the partial_labels setting in Figure 1a");
         f.option("--corruption", corruption, "Figure 1b/1c corruption levels, e.g. 0,0.2,0.4,0.6,0.8,1")->delimiter(',');
@@ -80,6 +81,8 @@ int main(int argc, char** argv) {
         f.flag("--whiten", s.whiten, "per-image whitening after scaling to [0, 1]");
         f.option("--lr", r.other_lr, "learning rate of alexnet_small and the MLPs");
         f.option("--lr-inception", r.inception_lr, "learning rate of inception_small");
+        f.option("--lr-inception-nobn", r.nobn_inception_lr,
+                 "learning rate of inception_small_nobn (default 0.003: it diverged at the BN model's 0.1 here)");
         f.option("--momentum", s.momentum, "SGD momentum");
         f.option("--schedule", s.schedule, "constant, step, exponential (default, x gamma per epoch) or cosine");
         f.option("--gamma", s.gamma, "decay per epoch");

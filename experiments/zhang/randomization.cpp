@@ -112,7 +112,8 @@ void RandomizationSpec::validate() const {
     for (const auto& k : settings) data::parse_randomization(k);
     GS_CHECK(figure_p > 0 && figure_p < 1, "--figure-p: must lie in (0, 1), got ", figure_p);
     for (double p : corruption) GS_CHECK(p >= 0 && p <= 1, "--corruption: every level must lie in [0, 1], got ", p);
-    GS_CHECK(inception_lr > 0 && other_lr > 0, "--lr-inception / --lr: must be positive");
+    GS_CHECK(inception_lr > 0 && nobn_inception_lr > 0 && other_lr > 0,
+             "--lr / --lr-inception / --lr-inception-nobn: must be positive");
     validate_base(base);
 }
 
@@ -134,6 +135,7 @@ RandomizationResult run_randomization(const RandomizationSpec& spec, const Runti
                               {"corruption", spec.corruption},
                               {"models", nlohmann::json::object()}};
     summary["config"]["lr_inception"] = spec.inception_lr;
+    summary["config"]["lr_inception_nobn"] = spec.nobn_inception_lr;
     summary["config"]["lr_others"] = spec.other_lr;
     const auto runs = runs_of(spec);
     for (const std::string& model : spec.models) {
@@ -141,8 +143,7 @@ RandomizationResult run_randomization(const RandomizationSpec& spec, const Runti
         m["runs"] = nlohmann::json::object();
         for (const auto& [kind, p] : runs) {
             ClassifierSpec s = spec.base;
-            // No separate no-BN rate here (yet): both Inceptions train at --lr-inception.
-            configure_model(model, spec.inception_lr, spec.inception_lr, spec.other_lr, s);
+            configure_model(model, spec.inception_lr, spec.nobn_inception_lr, spec.other_lr, s);
             s.randomize = kind;
             s.corrupt_prob = kind == "partial_labels" ? p : 0.0;
             s.stop_at_fit = true;
@@ -216,7 +217,8 @@ std::string randomization_report(const nlohmann::json& s) {
       << s["test_examples"] << " test examples, " << c["crop"] << "x" << c["crop"] << " center crop, /255"
       << (c["whiten"].get<bool>() ? ", per-image whitening" : "") << ".\n";
     r << "- Optimization: " << c["optimizer"].get<std::string>() << " (momentum " << c["momentum"] << "), lr "
-      << c["lr_inception"] << " for inception_small and " << c["lr_others"] << " otherwise, schedule "
+      << c["lr_inception"] << " for inception_small, " << c.value("lr_inception_nobn", c["lr_inception"])
+      << " for inception_small_nobn and " << c["lr_others"] << " otherwise, schedule "
       << c["schedule"].get<std::string>() << " (gamma " << c["gamma"] << "), batch " << c["batch_size"]
       << ", no weight decay, dropout or augmentation; the same hyperparameters for every setting.\n";
     r << "- Each run stops at the first epoch end with 100% training accuracy (eval mode, whole training "

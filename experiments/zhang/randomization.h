@@ -31,6 +31,8 @@ struct RandomizationSpec {
     // stop_at_fit are set per run.
     ClassifierSpec base;
     double inception_lr = 0.1;  // papers.md §1.3
+    // inception_small_nobn's rate: see RegularizationSpec::nobn_inception_lr for why it differs.
+    double nobn_inception_lr = 0.003;
     double other_lr = 0.01;
 
     // Throws naming the flag of an invalid entry.
