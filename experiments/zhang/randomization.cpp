@@ -164,20 +164,26 @@ RandomizationResult run_randomization(const RandomizationSpec& spec, const Runti
             }
         }
         // Figure 1b/1c: convergence time relative to p = 0, and test error, per corruption level.
+        // Settings left out (say --settings partial_labels --corruption 0.4: no true-label run) read
+        // as null; a const lookup, since operator[] on a mutable object would add them as runs.
+        const nlohmann::json& runs_done = m["runs"];
+        auto field = [&](const std::string& name, const char* key) {
+            return runs_done.contains(name) ? runs_done[name].value(key, nlohmann::json()) : nlohmann::json();
+        };
         nlohmann::json curve = nlohmann::json::array();
-        const nlohmann::json base_steps = m["runs"]["true_labels"].value("first_step_train_accuracy_100", nlohmann::json());
+        const nlohmann::json base_steps = field("true_labels", "first_step_train_accuracy_100");
         for (double p : spec.corruption) {
             const std::string name = setting_name(p == 0 ? "true_labels" : p == 1 ? "random_labels" : "partial_labels", p);
-            const nlohmann::json& run = m["runs"][name];
-            const nlohmann::json steps = run["first_step_train_accuracy_100"];
+            const nlohmann::json steps = field(name, "first_step_train_accuracy_100");
+            const nlohmann::json test_accuracy = field(name, "test_accuracy");
             nlohmann::json rel = nullptr;
             if (steps.is_number() && base_steps.is_number() && base_steps.get<double>() > 0)
                 rel = steps.get<double>() / base_steps.get<double>();
             curve.push_back({{"p", p},
                              {"steps_to_fit", steps},
                              {"relative_steps", rel},
-                             {"test_error", run["test_accuracy"].is_number() ? nlohmann::json(1.0 - run["test_accuracy"].get<double>())
-                                                                             : nlohmann::json(nullptr)}});
+                             {"test_error", test_accuracy.is_number() ? nlohmann::json(1.0 - test_accuracy.get<double>())
+                                                                      : nlohmann::json(nullptr)}});
         }
         m["corruption_curve"] = curve;
         // The claims of §2 that a run can check on its own data.
