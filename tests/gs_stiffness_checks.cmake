@@ -32,6 +32,12 @@ foreach(f report.md metrics.jsonl checkpoint.safetensors config.toml)
     message(FATAL_ERROR "no ${f}")
   endif()
 endforeach()
+# The report states how many probes each split gave (3 per class of 10 here).
+file(READ ${RUN}/report.md report)
+string(FIND "${report}" "labels as trained on: 30 examples) and of the test split (val: 30)" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "report.md does not state the probe counts:\n${report}")
+endif()
 
 execute_process(COMMAND ${CMD} --checkpoint ${RUN}/checkpoint.safetensors --eval-only --per-class 2 --run-dir ${RUN}_eval ${common}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out2 ERROR_VARIABLE err)

@@ -167,9 +167,12 @@ void write_run_report(const fs::path& dir, const ClassifierSpec& s, const ProbeO
     const bool super = !recs.empty() && recs.front()["cosine"].contains("train_within_superclass");
     std::string r = "# gs-stiffness: " + s.model + " on " + s.dataset + " (" + s.randomize + "), lr " + fmt(json(s.lr)) + "\n\n";
     r += std::string("Convention: ") + kConvention + ". BatchNorm policy: eval_stats (eval-mode statistics during measurement).\n\n";
+    // A class with fewer than per_class examples (a small or randomly relabelled split) gives all it
+    // has, so the counts are stated rather than implied.
     r += "Probe sets: the first " + std::to_string(o.per_class) +
-         " examples of each class of the training split (train, labels as trained on) and of the test split (val), "
-         "through the evaluation pipeline (center crop " + std::to_string(s.crop) + (s.whiten ? ", whitening" : "") +
+         " examples of each class (all of a class that has fewer) of the training split (train, labels as trained "
+         "on: " + summary["probe_examples"]["train"].dump() + " examples) and of the test split (val: " +
+         summary["probe_examples"]["val"].dump() + "), through the evaluation pipeline (center crop " + std::to_string(s.crop) + (s.whiten ? ", whitening" : "") +
          "). xi: distance (input space as the model sees it) where the binned mean cosine stiffness over all probe pairs "
          "first falls to 0 (xi_0) or to half its first-bin value (xi_1/2), linearly interpolated between bin centers; "
          "'-' = not reached.\n\n";
