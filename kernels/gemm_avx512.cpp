@@ -26,6 +26,7 @@ struct F32 {
     static V bcast(const T* p) { return _mm512_set1_ps(*p); }  // folds into the FMA's {1to16} operand
     static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+    static V add(V a, V b) { return _mm512_add_ps(a, b); }
 };
 struct F64 {
     using T = double;
@@ -38,6 +39,7 @@ struct F64 {
     static V bcast(const T* p) { return _mm512_set1_pd(*p); }  // folds into the FMA's {1to8} operand
     static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
     static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+    static V add(V a, V b) { return _mm512_add_pd(a, b); }
 };
 
 // MR rows x NV vectors: 12 x 2 accumulators + 2 loads of b + broadcasts of a = 27 of the 32 zmm
@@ -99,6 +101,8 @@ void kernel(i64 kc, const typename S::T* a, const typename S::T* b, i64 ldb, typ
     }
 }
 
+#include "kernels/gemm_small_k.inc"
+
 }  // namespace
 
 void sgemm_kernel_avx512(i64 kc, const float* a, const float* b, i64 ldb, float* C, i64 ldc, i64 mr,
@@ -109,6 +113,16 @@ void sgemm_kernel_avx512(i64 kc, const float* a, const float* b, i64 ldb, float*
 void dgemm_kernel_avx512(i64 kc, const double* a, const double* b, i64 ldb, double* C, i64 ldc, i64 mr,
                          i64 nr, double alpha, double beta, bool first) {
     kernel<F64, kAvx512MR, kAvx512NRd / F64::lanes>(kc, a, b, ldb, C, ldc, mr, nr, alpha, beta, first);
+}
+
+void sgemm_small_k_avx512(i64 M, i64 N, i64 K, float alpha, const float* A, i64 a_rs, i64 a_ks, const float* B,
+                          i64 ldb, float beta, float* C, i64 ldc) {
+    small_k<F32, kSmallKRows, 1>(M, N, K, alpha, A, a_rs, a_ks, B, ldb, beta, C, ldc);
+}
+
+void dgemm_small_k_avx512(i64 M, i64 N, i64 K, double alpha, const double* A, i64 a_rs, i64 a_ks,
+                          const double* B, i64 ldb, double beta, double* C, i64 ldc) {
+    small_k<F64, kSmallKRows, 1>(M, N, K, alpha, A, a_rs, a_ks, B, ldb, beta, C, ldc);
 }
 
 }  // namespace gs::kernels::cpu::gemm_detail

@@ -16,6 +16,8 @@
 // Packed panels are zero-padded to full MR/NR width, so the micro-kernels have no k-loop edge cases;
 // the padding only feeds accumulator entries that are never stored. MC is a multiple of MR and NC
 // of NR (see run()), so the tiles sit at the same places whatever the chunking.
+// A product with K <= 16 and a small untransposed B (a 10-class layer's input gradient) skips all
+// of this: gemm_small_k.inc reads A and B where they lie (see run()).
 #include <omp.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -412,10 +414,46 @@ MicroKernel<T> micro_kernel(GemmIsa isa) {
     }
 }
 
+// The small-K product of each ISA (gemm_small_k.inc); null for the portable path.
+template <class T>
+gemm_detail::SmallKKernel<T> small_k_kernel(GemmIsa isa) {
+    namespace d = gemm_detail;
+    constexpr bool f32 = sizeof(T) == 4;
+    switch (isa) {
+#if defined(__x86_64__) || defined(__i386__)
+        case GemmIsa::avx512:
+            if constexpr (f32) return d::sgemm_small_k_avx512;
+            else return d::dgemm_small_k_avx512;
+        case GemmIsa::avx2:
+            if constexpr (f32) return d::sgemm_small_k_avx2;
+            else return d::dgemm_small_k_avx2;
+#endif
+        default: return nullptr;
+    }
+}
+
+// Rows of C in contiguous chunks of whole small-K tiles, one chunk per thread.
+template <class T>
+void small_k_blocked(gemm_detail::SmallKKernel<T> fn, const Problem<T>& p, int threads) {
+    constexpr i64 R = gemm_detail::kSmallKRows;
+    const i64 a_rs = p.trans_a ? 1 : p.lda, a_ks = p.trans_a ? p.lda : 1;
+    const i64 tiles = ceil_div(p.M, R);
+    const int used = int(std::min<i64>(threads, tiles));
+    if (used <= 1) return fn(p.M, p.N, p.K, p.alpha, p.A, a_rs, a_ks, p.B, p.ldb, p.beta, p.C, p.ldc);
+#pragma omp parallel for num_threads(used) schedule(static, 1)
+    for (int t = 0; t < used; ++t) {
+        const i64 lo = tiles * t / used * R, hi = std::min(tiles * (t + 1) / used * R, p.M);
+        fn(hi - lo, p.N, p.K, p.alpha, p.A + lo * a_rs, a_rs, a_ks, p.B, p.ldb, p.beta, p.C + lo * p.ldc, p.ldc);
+    }
+}
+
 template <class T>
 void run(GemmIsa isa, const Problem<T>& p, int threads) {
     namespace d = gemm_detail;
     constexpr bool f32 = sizeof(T) == 4;
+    const d::SmallKKernel<T> small = small_k_kernel<T>(isa);
+    if (small && p.K <= d::kSmallK && !p.trans_b && double(p.K) * double(p.N) * sizeof(T) <= d::kSmallKMaxB)
+        return small_k_blocked<T>(small, p, threads);
     const MicroKernel<T> kernel = micro_kernel<T>(isa);
     switch (isa) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -30,12 +30,32 @@ void store_edge_tile(const float* tile, std::int64_t tile_ld, float* C, std::int
 void store_edge_tile(const double* tile, std::int64_t tile_ld, double* C, std::int64_t ldc, std::int64_t mr,
                      std::int64_t nr, double alpha, double beta, bool first);
 
+// Small K, read in place: C (M x N) = alpha * A B + beta * C for 1 <= K <= kSmallK and an
+// untransposed B (B[k*ldb + j]), with A(i, k) at A[i*a_rs + k*a_ks] (a_rs = lda, a_ks = 1 for an
+// untransposed A; 1 and lda for a transposed one). Nothing is packed; C is stored by the first-block
+// rule above. Each element's value is the one the packed kernel of the same ISA gives it for beta ==
+// 0, and does not depend on how the caller splits C among calls. Tiles of kSmallKRows rows
+// (gemm_small_k.inc). The driver takes this path only while B (K x N) fits in kSmallKMaxB bytes:
+// every row tile reads all of it, so it must stay in L1 (1024x1024x16, 64 KB of B, ran at half the
+// packed path's speed, 1024x1024x8 at 1.7x).
+inline constexpr int kSmallK = 16, kSmallKRows = 4, kSmallKMaxB = 32 * 1024;
+template <class T>
+using SmallKKernel = void (*)(std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A, std::int64_t a_rs,
+                              std::int64_t a_ks, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc);
+
 // AVX2 + FMA (16 ymm registers): 6 x 16 floats / 6 x 8 doubles, 12 accumulators.
 inline constexpr int kAvx2MR = 6, kAvx2NRf = 16, kAvx2NRd = 8;
 void sgemm_kernel_avx2(std::int64_t kc, const float* a, const float* b, std::int64_t ldb, float* C,
                        std::int64_t ldc, std::int64_t mr, std::int64_t nr, float alpha, float beta, bool first);
 void dgemm_kernel_avx2(std::int64_t kc, const double* a, const double* b, std::int64_t ldb, double* C,
                        std::int64_t ldc, std::int64_t mr, std::int64_t nr, double alpha, double beta, bool first);
+// Small K: tiles of 4 x 16 floats / 4 x 8 doubles.
+void sgemm_small_k_avx2(std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
+                        std::int64_t a_rs, std::int64_t a_ks, const float* B, std::int64_t ldb, float beta, float* C,
+                        std::int64_t ldc);
+void dgemm_small_k_avx2(std::int64_t M, std::int64_t N, std::int64_t K, double alpha, const double* A,
+                        std::int64_t a_rs, std::int64_t a_ks, const double* B, std::int64_t ldb, double beta,
+                        double* C, std::int64_t ldc);
 
 // AVX-512F (32 zmm registers): 12 x 32 floats / 12 x 16 doubles, 24 accumulators.
 inline constexpr int kAvx512MR = 12, kAvx512NRf = 32, kAvx512NRd = 16;
@@ -43,5 +63,12 @@ void sgemm_kernel_avx512(std::int64_t kc, const float* a, const float* b, std::i
                          std::int64_t ldc, std::int64_t mr, std::int64_t nr, float alpha, float beta, bool first);
 void dgemm_kernel_avx512(std::int64_t kc, const double* a, const double* b, std::int64_t ldb, double* C,
                          std::int64_t ldc, std::int64_t mr, std::int64_t nr, double alpha, double beta, bool first);
+// Small K: tiles of 4 x 16 floats / 4 x 8 doubles (one zmm wide).
+void sgemm_small_k_avx512(std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
+                          std::int64_t a_rs, std::int64_t a_ks, const float* B, std::int64_t ldb, float beta,
+                          float* C, std::int64_t ldc);
+void dgemm_small_k_avx512(std::int64_t M, std::int64_t N, std::int64_t K, double alpha, const double* A,
+                          std::int64_t a_rs, std::int64_t a_ks, const double* B, std::int64_t ldb, double beta,
+                          double* C, std::int64_t ldc);
 
 }  // namespace gs::kernels::cpu::gemm_detail

@@ -143,6 +143,21 @@ TEST_CASE_TEMPLATE("gemm matches a naive loop for every transpose combination an
             }
 }
 
+TEST_CASE_TEMPLATE("gemm's small-K path matches a naive loop", T, float, double) {
+    // K <= 16 with an untransposed B of at most 32 KB reads A and B in place, in tiles of 4 rows:
+    // rows past the last whole tile, columns past the last whole vector (790, 37, 5: a zero-padded
+    // copy of B's tail), both layouts of A, every alpha/beta rule and padded leading dimensions.
+    const Case cases[] = {{128, 512, 10}, {130, 37, 16}, {5, 100, 1}, {129, 790, 10}, {3, 5, 2}, {64, 16, 12}};
+    const auto isas = runnable_isas();
+    for (bool ta : {false, true})
+        for (const Case& c : cases) {
+            check_case<T>(isas, ta, false, c, T(1), T(0), 0, true);
+            check_case<T>(isas, ta, false, c, T(-0.5), T(2), 3, false);
+            check_case<T>(isas, ta, false, c, T(1), T(-1.5), 1, false);
+            check_case<T>(isas, ta, false, c, T(0.25), T(0), 2, true);
+        }
+}
+
 TEST_CASE_TEMPLATE("gemm matches a naive loop on one thread and inside a parallel region", T, float, double) {
     // The serial paths: one OpenMP thread, and a call from inside a parallel region (gemm must not
     // fork again; each of the two callers writes its own C).
@@ -204,6 +219,9 @@ TEST_CASE_TEMPLATE("gemm results are identical with 1 and 2 threads", T, float, 
                             {false, false, 128, 300, 260},
                             {true, false, 300, 200, 128},
                             {false, true, 128, 10, 512},
+                            // small K, B read in place: the rows are split between the threads
+                            {false, false, 1001, 500, 10},
+                            {true, false, 999, 250, 16},
                             // op(A) over 4 MB: one static chunk per thread, packed block by block
                             {false, false, 264, 264, sizeof(T) == 4 ? 4200 : 2100}};
     for (GemmIsa isa : runnable_isas()) {
