@@ -109,6 +109,11 @@ void sgemm_kernel_avx2(i64 kc, const float* a, const float* b, i64 ldb, float* C
     kernel<F32, kAvx2MR, kAvx2NRf / F32::lanes>(kc, a, b, ldb, C, ldc, mr, nr, alpha, beta, first);
 }
 
+void sgemm_kernel_avx2_r5(i64 kc, const float* a, const float* b, i64 ldb, float* C, i64 ldc, i64 mr, i64 nr,
+                          float alpha, float beta, bool first) {
+    kernel<F32, kAvx2MR5, kAvx2NRf / F32::lanes>(kc, a, b, ldb, C, ldc, mr, nr, alpha, beta, first);
+}
+
 void dgemm_kernel_avx2(i64 kc, const double* a, const double* b, i64 ldb, double* C, i64 ldc, i64 mr,
                        i64 nr, double alpha, double beta, bool first) {
     kernel<F64, kAvx2MR, kAvx2NRd / F64::lanes>(kc, a, b, ldb, C, ldc, mr, nr, alpha, beta, first);

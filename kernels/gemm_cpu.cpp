@@ -463,8 +463,14 @@ void run(GemmIsa isa, const Problem<T>& p, int threads) {
             else
                 return gemm_blocked<T, d::kAvx512MR, d::kAvx512NRd>(p, {kernel, {144, 128, 1024}}, threads);
         case GemmIsa::avx2:
-            if constexpr (f32)
+            if constexpr (f32) {
+                // A 10-class layer's products (C^T of 10 rows, see gemm()) in 6-row tiles compute two
+                // padding rows per 12, and with B read in place each of its lines twice.
+                if (p.M == 5 || p.M == 10)
+                    return gemm_blocked<T, d::kAvx2MR5, d::kAvx2NRf>(p, {d::sgemm_kernel_avx2_r5, {145, 256, 2048}},
+                                                                   threads);
                 return gemm_blocked<T, d::kAvx2MR, d::kAvx2NRf>(p, {kernel, {144, 256, 2048}}, threads);
+            }
             else
                 return gemm_blocked<T, d::kAvx2MR, d::kAvx2NRd>(p, {kernel, {96, 256, 1024}}, threads);
 #endif

@@ -49,6 +49,11 @@ void sgemm_kernel_avx2(std::int64_t kc, const float* a, const float* b, std::int
                        std::int64_t ldc, std::int64_t mr, std::int64_t nr, float alpha, float beta, bool first);
 void dgemm_kernel_avx2(std::int64_t kc, const double* a, const double* b, std::int64_t ldb, double* C,
                        std::int64_t ldc, std::int64_t mr, std::int64_t nr, double alpha, double beta, bool first);
+// Five-row tiles (5 x 16 floats, 10 accumulators) for C with 5 or 10 rows, where the 6-row tile
+// would compute padding rows.
+inline constexpr int kAvx2MR5 = 5;
+void sgemm_kernel_avx2_r5(std::int64_t kc, const float* a, const float* b, std::int64_t ldb, float* C,
+                          std::int64_t ldc, std::int64_t mr, std::int64_t nr, float alpha, float beta, bool first);
 // Small K: tiles of 4 x 16 floats / 4 x 8 doubles.
 void sgemm_small_k_avx2(std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
                         std::int64_t a_rs, std::int64_t a_ks, const float* B, std::int64_t ldb, float beta, float* C,
