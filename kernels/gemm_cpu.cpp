@@ -396,39 +396,27 @@ void scale_c(i64 M, i64 N, T beta, T* C, i64 ldc) {
 // machine and up to a scheduler time slice on a busy one, against ~10-30 us of work here.
 constexpr double kMinThreadMacs = 512.0 * 1024.0;
 
-// The register-tile kernel of each ISA (gemm_isa_supported() admits nothing but generic off x86).
+// The kernels of each ISA (gemm_isa_supported() admits nothing but generic off x86): the register
+// tile, and the small-K product (gemm_small_k.inc; none for the portable path).
 template <class T>
-MicroKernel<T> micro_kernel(GemmIsa isa) {
+struct IsaKernels {
+    MicroKernel<T> tile;
+    gemm_detail::SmallKKernel<T> small_k;
+};
+template <class T>
+IsaKernels<T> isa_kernels(GemmIsa isa) {
     namespace d = gemm_detail;
     constexpr bool f32 = sizeof(T) == 4;
     switch (isa) {
 #if defined(__x86_64__) || defined(__i386__)
         case GemmIsa::avx512:
-            if constexpr (f32) return d::sgemm_kernel_avx512;
-            else return d::dgemm_kernel_avx512;
+            if constexpr (f32) return {d::sgemm_kernel_avx512, d::sgemm_small_k_avx512};
+            else return {d::dgemm_kernel_avx512, d::dgemm_small_k_avx512};
         case GemmIsa::avx2:
-            if constexpr (f32) return d::sgemm_kernel_avx2;
-            else return d::dgemm_kernel_avx2;
+            if constexpr (f32) return {d::sgemm_kernel_avx2, d::sgemm_small_k_avx2};
+            else return {d::dgemm_kernel_avx2, d::dgemm_small_k_avx2};
 #endif
-        default: return generic_kernel<T>;
-    }
-}
-
-// The small-K product of each ISA (gemm_small_k.inc); null for the portable path.
-template <class T>
-gemm_detail::SmallKKernel<T> small_k_kernel(GemmIsa isa) {
-    namespace d = gemm_detail;
-    constexpr bool f32 = sizeof(T) == 4;
-    switch (isa) {
-#if defined(__x86_64__) || defined(__i386__)
-        case GemmIsa::avx512:
-            if constexpr (f32) return d::sgemm_small_k_avx512;
-            else return d::dgemm_small_k_avx512;
-        case GemmIsa::avx2:
-            if constexpr (f32) return d::sgemm_small_k_avx2;
-            else return d::dgemm_small_k_avx2;
-#endif
-        default: return nullptr;
+        default: return {generic_kernel<T>, nullptr};
     }
 }
 
@@ -451,10 +439,9 @@ template <class T>
 void run(GemmIsa isa, const Problem<T>& p, int threads) {
     namespace d = gemm_detail;
     constexpr bool f32 = sizeof(T) == 4;
-    const d::SmallKKernel<T> small = small_k_kernel<T>(isa);
+    const auto [kernel, small] = isa_kernels<T>(isa);
     if (small && p.K <= d::kSmallK && !p.trans_b && double(p.K) * double(p.N) * sizeof(T) <= d::kSmallKMaxB)
         return small_k_blocked<T>(small, p, threads);
-    const MicroKernel<T> kernel = micro_kernel<T>(isa);
     switch (isa) {
 #if defined(__x86_64__) || defined(__i386__)
         case GemmIsa::avx512:
@@ -470,9 +457,9 @@ void run(GemmIsa isa, const Problem<T>& p, int threads) {
                     return gemm_blocked<T, d::kAvx2MR5, d::kAvx2NRf>(p, {d::sgemm_kernel_avx2_r5, {145, 256, 2048}},
                                                                    threads);
                 return gemm_blocked<T, d::kAvx2MR, d::kAvx2NRf>(p, {kernel, {144, 256, 2048}}, threads);
-            }
-            else
+            } else {
                 return gemm_blocked<T, d::kAvx2MR, d::kAvx2NRd>(p, {kernel, {96, 256, 1024}}, threads);
+            }
 #endif
         default:
             return gemm_blocked<T, kGenericMR, kGenericNR<T>>(
@@ -646,7 +633,7 @@ template <class T>
 void gemm_packed(const GemmTile& tile, i64 M, i64 N, i64 K, T alpha, const T* a, const T* b, T beta, T* C, i64 ldc) {
     if (M == 0 || N == 0) return;
     if (K == 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
-    const MicroKernel<T> kernel = micro_kernel<T>(tile.isa);
+    const MicroKernel<T> kernel = isa_kernels<T>(tile.isa).tile;
     const i64 MR = tile.mr, NR = tile.nr;
     for (i64 jr = 0; jr < N; jr += NR)
         for (i64 ir = 0; ir < M; ir += MR)

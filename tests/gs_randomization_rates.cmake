@@ -1,27 +1,6 @@
-# gs-randomization trains each Inception at its own rate (--lr-inception, --lr-inception-nobn): each
-# run records the rate it ran with, and the report names both.
+# gs-randomization trains each Inception at its own rate (--lr-inception, --lr-inception-nobn).
 # -DCMD=<gs-randomization> -DRUN=<scratch folder>
-file(REMOVE_RECURSE ${RUN})
-execute_process(COMMAND ${CMD} --models inception_small,inception_small_nobn --settings true_labels --corruption 0
-                        --train-examples 32 --test-examples 32 --epochs 1 --batch-size 32 --lr-inception 0.05
-                        --lr-inception-nobn 0.002 --run-dir ${RUN} --progress off --no-plot
-                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "gs-randomization --models inception_small,inception_small_nobn exited with ${rc}:\n${out}${err}")
-endif()
-foreach(pair "inception_small=0.05" "inception_small_nobn=0.002")
-  string(REPLACE "=" ";" pair "${pair}")
-  list(GET pair 0 model)
-  list(GET pair 1 want)
-  file(READ ${RUN}/${model}/true_labels/summary.json run)
-  string(JSON lr GET "${run}" config lr)
-  if(NOT lr EQUAL want)
-    message(FATAL_ERROR "${model} trained at lr ${lr}, expected ${want}")
-  endif()
-endforeach()
-file(READ ${RUN}/report.md report)
-string(FIND "${report}" "lr 0.05 for inception_small, 0.002 for inception_small_nobn" at)
-if(at EQUAL -1)
-  message(FATAL_ERROR "report.md does not name both Inception rates:\n${report}")
-endif()
-message(STATUS "ok:\n${out}")
+include(${CMAKE_CURRENT_LIST_DIR}/inception_rates.cmake)
+check_inception_rates(${CMD} ${RUN} true_labels --models inception_small,inception_small_nobn --settings true_labels
+                      --corruption 0)
+message(STATUS "ok")

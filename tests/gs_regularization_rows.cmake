@@ -45,29 +45,7 @@ if(NOT folders STREQUAL "none;random_labels")
   message(FATAL_ERROR "--rows none,random_labels left row folders ${folders}")
 endif()
 
-# Figure 2b's two Inceptions train at their own rates (--lr-inception, --lr-inception-nobn): each row
-# records the rate it ran with, and the report names both.
-file(REMOVE_RECURSE ${RUN}_inception)
-execute_process(COMMAND ${CMD} --models inception_small --rows none --train-examples 32 --test-examples 32 --epochs 1
-                        --batch-size 32 --lr-inception 0.05 --lr-inception-nobn 0.002 --run-dir ${RUN}_inception
-                        --progress off --no-plot
-                RESULT_VARIABLE rc OUTPUT_VARIABLE out3 ERROR_VARIABLE err)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "gs-regularization --models inception_small exited with ${rc}:\n${out3}${err}")
-endif()
-foreach(pair "inception_small=0.05" "inception_small_nobn=0.002")
-  string(REPLACE "=" ";" pair "${pair}")
-  list(GET pair 0 model)
-  list(GET pair 1 want)
-  file(READ ${RUN}_inception/${model}/none/summary.json row)
-  string(JSON lr GET "${row}" config lr)
-  if(NOT lr EQUAL want)
-    message(FATAL_ERROR "${model} trained at lr ${lr}, expected ${want}")
-  endif()
-endforeach()
-file(READ ${RUN}_inception/report.md report)
-string(FIND "${report}" "lr 0.05 for inception_small, 0.002 for inception_small_nobn" at)
-if(at EQUAL -1)
-  message(FATAL_ERROR "report.md does not name both Inception rates:\n${report}")
-endif()
-message(STATUS "ok:\n${out}\n${out2}\n${out3}")
+# Figure 2b's two Inceptions train at their own rates (--lr-inception, --lr-inception-nobn).
+include(${CMAKE_CURRENT_LIST_DIR}/inception_rates.cmake)
+check_inception_rates(${CMD} ${RUN}_inception none --models inception_small --rows none)
+message(STATUS "ok:\n${out}\n${out2}")
