@@ -1,4 +1,5 @@
-// The AVX2 + FMA GEMM micro-kernels (6 x 16 f32, 6 x 8 f64). This file alone is compiled with
+// The AVX2 + FMA GEMM micro-kernels (6 x 16 f32, 6 x 8 f64; 5 x 16 f32 for C of 5 or 10 rows) and
+// small-K product (gemm_small_k.inc). This file alone is compiled with
 // -mavx2 -mfma (kernels/CMakeLists.txt); gemm_cpu.cpp calls it only when CPUID reports AVX2 and FMA.
 // The blocking, packing and threading live in gemm_cpu.cpp; see gemm_microkernel.h for the contract.
 #if defined(__x86_64__) || defined(__i386__)  // the whole file: other CPUs use the portable kernel
