@@ -1,6 +1,7 @@
-// The AVX-512F GEMM micro-kernels (12 x 32 f32, 12 x 16 f64) and small-K product (gemm_small_k.inc). This file alone is compiled with
-// -mavx512f -mavx512vl -mfma (kernels/CMakeLists.txt); gemm_cpu.cpp calls it only when CPUID
-// reports AVX-512F and the OS saves the zmm state.
+// The AVX-512F GEMM micro-kernels (12 x 32 f32, 12 x 16 f64) and small-K product
+// (gemm_small_k.inc). This file alone is compiled with -mavx512f -mavx512vl -mfma
+// (kernels/CMakeLists.txt); gemm_cpu.cpp calls it only when CPUID reports AVX-512F and the OS saves
+// the zmm state.
 // The blocking, packing and threading live in gemm_cpu.cpp; see gemm_microkernel.h for the contract.
 #if defined(__x86_64__) || defined(__i386__)  // the whole file: other CPUs use the portable kernel
 #include <immintrin.h>
