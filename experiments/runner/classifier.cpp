@@ -489,7 +489,8 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
                 nlohmann::json s = summary("interrupted");
                 write_json_atomic(summary_path, s);
                 progress.line("interrupted by signal " + std::to_string(sig) + " at step " + std::to_string(st.step) +
-                              "; checkpoint saved, continue with --resume " + dir.string());
+                              "; checkpoint saved, continue with --resume " +
+                              (rt.resume_folder.empty() ? dir.string() : rt.resume_folder));
                 return {"interrupted", sig, s};
             }
             if (spec.checkpoint_every > 0 && st.step % spec.checkpoint_every == 0) save();

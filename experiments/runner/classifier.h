@@ -95,6 +95,9 @@ struct RuntimeOptions {
     bool tf32 = false;           // recorded; CUDA f32 GEMMs and convolutions may use TF32 tensor cores
     std::int64_t interrupt_after_steps = 0;  // testing: raise SIGINT after this step (0: never)
     double plain_interval_seconds = 30;
+    // The folder an interrupted run tells the user to --resume: the binary's run folder, which for
+    // gs-randomization and the other multi-run binaries is above the sub-run's (empty: the run's own).
+    std::string resume_folder;
 };
 
 // The device of --device, checked before any work: a CUDA device must exist in this build and

@@ -86,9 +86,10 @@ std::vector<std::string> split_list(const std::string& s) {
     return out;
 }
 
-fs::path prepare_run_dir(const Flags& flags, const CommonOptions& o, const std::string& program) {
+fs::path prepare_run_dir(const Flags& flags, CommonOptions& o, const std::string& program) {
     if (!o.resume.empty()) {
         GS_CHECK(o.run_dir.empty() || fs::path(o.run_dir) == fs::path(o.resume), "--run-dir cannot differ from --resume");
+        o.runtime.resume_folder = o.resume;
         return o.resume;
     }
     fs::path dir = o.run_dir.empty() ? default_run_dir(program) : fs::path(o.run_dir);
@@ -106,6 +107,7 @@ fs::path prepare_run_dir(const Flags& flags, const CommonOptions& o, const std::
     fs::create_directories(dir, ec);
     GS_CHECK(!ec && fs::is_directory(dir), "--run-dir ", dir.string(), ": cannot create the folder (", ec.message(), ")");
     write_file_atomic(dir / "config.toml", flags.to_toml());
+    o.runtime.resume_folder = dir.string();
     return dir;
 }
 

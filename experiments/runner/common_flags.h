@@ -44,8 +44,10 @@ int parse_run_flags(CLI::App& app, int argc, const char* const* argv);
 std::vector<std::string> split_list(const std::string& s);
 
 // After parsing: the run folder (given, resumed or a fresh default name), created, with the
-// resolved config.toml written into it unless resuming.
-std::filesystem::path prepare_run_dir(const Flags& flags, const CommonOptions& options, const std::string& program);
+// resolved config.toml written into it unless resuming. Also sets options.runtime.resume_folder to
+// it, so that a sub-run of a multi-run binary (gs-randomization's model/setting folders, say),
+// when interrupted, names the folder that --resume takes.
+std::filesystem::path prepare_run_dir(const Flags& flags, CommonOptions& options, const std::string& program);
 
 Progress::Mode progress_mode(const std::string& name);
 
