@@ -36,11 +36,10 @@ void apply_preset(Flags& f, const std::string& preset, RandomizationSpec& r, std
         // corruption grid. alexnet_small is left out: on these images it fitted true labels at
         // epoch 48 and random labels at 105, ~10 s an epoch with the evaluations, and partial
         // labels take longer still, some 3-5 hours more (README); add it with --models. Constant
-        // rate, as in quick. Every run
-        // stops at its fit; the cap is high because the last few corrupted labels take long: in
-        // this preset's run the partial-label fits came at 181-245 epochs, and some runs never
-        // fitted one or two near-copies of other images that carry another label (the report
-        // names them).
+        // rate, as in quick. Every run stops at its fit; the cap is high because the last few
+        // corrupted labels take long: in this preset's run the partial-label fits came at 181-252
+        // epochs, and some runs never fitted one or two near-copies of other images that carry
+        // another label (the report names them).
         f.preset("--models", models, std::string("mlp_1x512,mlp_3x512"));
         f.preset("--train-examples", s.train_examples, std::int64_t(10000));
         f.preset("--epochs", s.epochs, std::int64_t(400));
