@@ -13,6 +13,7 @@
 #include "experiments/runner/interrupt.h"
 #include "experiments/runner/run_dir.h"
 #include "experiments/zhang/implicit_reg.h"
+#include "experiments/zhang/parts.h"
 #include "tensor/atomic_file.h"
 #include "tensor/error.h"
 #include "tensor/random.h"
@@ -109,11 +110,9 @@ void ImplicitRegSpec::validate() const {
     GS_CHECK(test_examples >= 0, "--test-examples: must be >= 0, got ", test_examples);
     GS_CHECK(std::isfinite(gamma) && gamma > 0, "--gamma: must be positive, got ", gamma);
     GS_CHECK(!kernel || !lambdas.empty(), "--lambda: give at least one value");
-    for (std::size_t i = 0; i < lambdas.size(); ++i) {
-        GS_CHECK(std::isfinite(lambdas[i]) && lambdas[i] >= 0, "--lambda: every value must be >= 0, got ", lambdas[i]);
-        for (std::size_t j = 0; j < i; ++j)
-            GS_CHECK(lambdas[j] != lambdas[i], "--lambda: ", lambdas[i], " is listed twice");
-    }
+    for (double l : lambdas) GS_CHECK(std::isfinite(l) && l >= 0, "--lambda: every value must be >= 0, got ", l);
+    const double* repeat = first_repeat(lambdas);
+    GS_CHECK(!repeat, "--lambda: ", *repeat, " is listed twice");
 }
 
 Json ImplicitRegSpec::to_json() const {

@@ -19,14 +19,14 @@ void check_models(const std::vector<std::string>& models, const std::string& fla
     GS_CHECK(!models.empty(), flag, ": give at least one model");
     std::string known;
     for (const auto& k : model_names()) known += (known.empty() ? "" : ", ") + k;
-    for (std::size_t i = 0; i < models.size(); ++i) {
-        const std::string& m = models[i];
+    for (const auto& m : models) {
         bool ok = false;
         for (const auto& k : model_names()) ok = ok || k == m;
         GS_CHECK(ok, flag, ": unknown model '", m, "' (", known, ")");
-        // A second entry would run into the first one's sub-run folders after all of its training.
-        for (std::size_t j = 0; j < i; ++j) GS_CHECK(models[j] != m, flag, ": '", m, "' is listed twice");
     }
+    // A second entry would run into the first one's sub-run folders after all of its training.
+    const std::string* repeat = first_repeat(models);
+    GS_CHECK(!repeat, flag, ": '", *repeat, "' is listed twice");
 }
 
 void configure_model(const std::string& model, double inception_lr, double nobn_inception_lr, double other_lr,

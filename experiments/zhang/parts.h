@@ -13,8 +13,19 @@ namespace gs::exp::zhang {
 
 // inception_small, inception_small_nobn, alexnet_small, mlp_1x512, mlp_3x512.
 const std::vector<std::string>& model_names();
-// Throws "<flag>: unknown model 'x' (...)" for a name not in model_names().
+// Throws "<flag>: unknown model 'x' (...)" for a name not in model_names(), and "<flag>: 'x' is
+// listed twice" for a repeat.
 void check_models(const std::vector<std::string>& models, const std::string& flag);
+// The first entry of a flag's list that repeats an earlier one, or null. For lists whose entries
+// each name a run or a result (models, corruption levels, kernel lambdas): a repeat would redo one
+// and report it twice.
+template <class T>
+const T* first_repeat(const std::vector<T>& values) {
+    for (std::size_t i = 0; i < values.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (values[j] == values[i]) return &values[i];
+    return nullptr;
+}
 // Sets s.model, s.widths and s.lr: inception_lr for inception_small (papers.md §1.3),
 // nobn_inception_lr for inception_small_nobn, other_lr for the rest.
 void configure_model(const std::string& model, double inception_lr, double nobn_inception_lr, double other_lr,

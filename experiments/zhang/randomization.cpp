@@ -111,11 +111,9 @@ void RandomizationSpec::validate() const {
     check_models(models, "--models");
     for (const auto& k : settings) data::parse_randomization(k);
     GS_CHECK(figure_p > 0 && figure_p < 1, "--figure-p: must lie in (0, 1), got ", figure_p);
-    for (std::size_t i = 0; i < corruption.size(); ++i) {
-        const double p = corruption[i];
-        GS_CHECK(p >= 0 && p <= 1, "--corruption: every level must lie in [0, 1], got ", p);
-        for (std::size_t j = 0; j < i; ++j) GS_CHECK(corruption[j] != p, "--corruption: ", p, " is listed twice");
-    }
+    for (double p : corruption) GS_CHECK(p >= 0 && p <= 1, "--corruption: every level must lie in [0, 1], got ", p);
+    const double* repeat = first_repeat(corruption);
+    GS_CHECK(!repeat, "--corruption: ", *repeat, " is listed twice");
     GS_CHECK(inception_lr > 0 && nobn_inception_lr > 0 && other_lr > 0,
              "--lr / --lr-inception / --lr-inception-nobn: must be positive");
     validate_base(base);
