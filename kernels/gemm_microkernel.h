@@ -37,7 +37,7 @@ void store_edge_tile(const double* tile, std::int64_t tile_ld, double* C, std::i
 // 0, and does not depend on how the caller splits C among calls. Tiles of kSmallKRows rows
 // (gemm_small_k.inc). The driver takes this path only while B (K x N) fits in kSmallKMaxB bytes:
 // every row tile reads all of it, so it must stay in L1 (1024x1024x16, 64 KB of B, ran at half the
-// packed path's speed, 1024x1024x8 at 1.7x).
+// packed path's speed, 1024x1024x8 at 1.3-1.7x its old speed).
 inline constexpr int kSmallK = 16, kSmallKRows = 4, kSmallKMaxB = 32 * 1024;
 template <class T>
 using SmallKKernel = void (*)(std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A, std::int64_t a_rs,
