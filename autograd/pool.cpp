@@ -11,7 +11,7 @@ Variable max_pool2d(const Variable& x, const kernels::Pool2dGeometry& g) {
     const Tensor indices = x.requires_grad() ? r.indices : Tensor();
     const Shape x_shape = x.shape();
     return make_result(std::move(r.y), {x}, "max_pool2d", [=](const Tensor& dy) {
-        return std::vector{kernels::max_pool2d_backward(dy, indices, x_shape)};
+        return std::vector{kernels::max_pool2d_backward(dy, indices, x_shape, g)};
     });
 }
 

@@ -51,8 +51,9 @@ MaxPool2dResult max_pool2d_forward(const Tensor& x, const Pool2dGeometry& g) {
     return r;
 }
 
-Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape) {
-    const char* op = "max_pool2d_backward";
+namespace {
+// dy and indices: defined, the same device, i64 indices of dy's shape, and both fitting x_shape.
+void check_max_backward(const char* op, const Tensor& dy, const Tensor& indices, const Shape& x_shape) {
     check_float(op, dy);
     GS_CHECK(indices.defined(), op, ": indices are undefined");
     check_same_device(op, {&dy, &indices});
@@ -61,6 +62,12 @@ Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape&
                  dy.size(1) == x_shape[1],
              op, ": output gradient ", shape_str(dy.shape()), " and indices ", shape_str(indices.shape()),
              " do not fit the input shape ", shape_str(x_shape));
+}
+}  // namespace
+
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape) {
+    const char* op = "max_pool2d_backward";
+    check_max_backward(op, dy, indices, x_shape);
     Tensor idx = indices.contiguous();
     const std::int64_t plane = x_shape[2] * x_shape[3];
     // Checked on the host (a copy for CUDA indices): a bad index must be an error, never a write
@@ -73,6 +80,17 @@ Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape&
     Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
     const Tensor dyc = dy.contiguous();
     if (use_cuda(op, {&dyc, &idx, &dx})) GS_CUDA_CALL(cuda::max_pool2d_backward(dyc, idx, dx));
+    else cpu::max_pool2d_backward(dyc, idx, dx);
+    return dx;
+}
+
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape, const Pool2dGeometry& g) {
+    const char* op = "max_pool2d_backward";
+    check_max_backward(op, dy, indices, x_shape);
+    check_grad(op, dy, x_shape, g);
+    Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
+    const Tensor dyc = dy.contiguous(), idx = indices.contiguous();
+    if (use_cuda(op, {&dyc, &idx, &dx})) GS_CUDA_CALL(cuda::max_pool2d_backward(dyc, idx, g, dx));
     else cpu::max_pool2d_backward(dyc, idx, dx);
     return dx;
 }

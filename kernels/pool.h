@@ -109,8 +109,15 @@ struct MaxPool2dResult {
 // y = the max over each window of x (N, C, H, W), f32/f64. Padding never wins (it acts as -inf).
 MaxPool2dResult max_pool2d_forward(const Tensor& x, const Pool2dGeometry& g);
 // dx (x_shape): each dy element added to the input pixel its window chose (overlapping windows
-// that chose the same pixel add up).
+// that chose the same pixel add up). The indices are checked to lie in their input plane, so a
+// bad one is an error naming it, never a write outside the plane; for CUDA indices the check
+// copies them to the host and waits for the device.
 Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape);
+// The same for the indices that max_pool2d_forward(x, g) returned (autograd's case): in range by
+// construction, so not checked, and on CUDA gathered by one thread per input pixel from the
+// windows of g that cover it. On a GPU the check's copy (12.8 MB for alexnet_small's first pool
+// at batch 128) and the wait it forces cost more than the layer itself.
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& x_shape, const Pool2dGeometry& g);
 // y = the mean of each window of x (N, C, H, W); see AvgPoolDivisor for the divisor.
 Tensor avg_pool2d_forward(const Tensor& x, const Pool2dGeometry& g, bool count_include_pad);
 // dx (x_shape): each dy element spread evenly (divided by the same divisor) over its window.
@@ -125,10 +132,14 @@ void avg_pool2d_backward(const Tensor& dy, const Pool2dGeometry& g, bool count_i
 }  // namespace cpu
 namespace cuda {
 // The same on CUDA tensors (pool_cuda.cu), adding in the CPU's order: forwards one thread per
-// output; max backward one thread per (n, c) plane (the saved indices say nothing about which
-// outputs reach a pixel); avg backward one thread per input pixel over its covering windows.
+// output; max backward from indices alone one thread per (n, c) plane (the indices say nothing
+// about which outputs reach a pixel); avg backward one thread per input pixel over its covering
+// windows.
 void max_pool2d_forward(const Tensor& x, const Pool2dGeometry& g, Tensor& y, Tensor& indices);
 void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx);
+// One thread per input pixel over the windows of g covering it, adding in output order as the
+// CPU does; for indices that max_pool2d_forward(x, g) returned.
+void max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Pool2dGeometry& g, Tensor& dx);
 void avg_pool2d_forward(const Tensor& x, const Pool2dGeometry& g, bool count_include_pad, Tensor& y);
 void avg_pool2d_backward(const Tensor& dy, const Pool2dGeometry& g, bool count_include_pad, Tensor& dx);
 }  // namespace cuda

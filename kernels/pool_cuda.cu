@@ -50,6 +50,25 @@ __global__ void max_backward_kernel(const T* DY, const i64* I, T* DX, PoolDims d
     }
 }
 
+// Thread per input pixel: the gradients of the covering windows that chose it, in output
+// (row-major) order, which is the order in which the per-plane loop above and the CPU add them.
+template <class T>
+__global__ void max_backward_gather_kernel(const T* DY, const i64* I, T* DX, PoolDims d, Pool2dGeometry g) {
+    GS_GRID_STRIDE(e, d.planes * d.H * d.W) {
+        const i64 p = e / (d.H * d.W), i = e % (d.H * d.W);
+        i64 oh0, oh1, ow0, ow1;
+        g.covering_h(i / d.W, d.OH, oh0, oh1);
+        g.covering_w(i % d.W, d.OW, ow0, ow1);
+        const T* dout = DY + p * d.OH * d.OW;
+        const i64* chosen = I + p * d.OH * d.OW;
+        T acc = T(0);
+        for (i64 oh = oh0; oh < oh1; ++oh)
+            for (i64 ow = ow0; ow < ow1; ++ow)
+                if (chosen[oh * d.OW + ow] == i) acc += dout[oh * d.OW + ow];
+        DX[e] = acc;
+    }
+}
+
 template <class T>
 __global__ void avg_forward_kernel(const T* X, T* Y, PoolDims d, Pool2dGeometry g, bool include_pad) {
     const AvgPoolDivisor divisor;
@@ -114,6 +133,16 @@ void max_pool2d_backward(const Tensor& dy, const Tensor& indices, Tensor& dx) {
         const PoolDims d = dims_of(dx.shape(), dy.shape());
         launch_on(dx, d.planes, [&](unsigned grid, cudaStream_t s) {
             max_backward_kernel<<<grid, kBlockSize, 0, s>>>(dy.data<T>(), indices.data<i64>(), dx.data<T>(), d);
+        });
+    });
+}
+
+void max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Pool2dGeometry& g, Tensor& dx) {
+    visit_float(dy.dtype(), "max_pool2d_backward", [&](auto tag) {
+        using T = decltype(tag);
+        const PoolDims d = dims_of(dx.shape(), dy.shape());
+        launch_on(dx, dx.numel(), [&](unsigned grid, cudaStream_t s) {
+            max_backward_gather_kernel<<<grid, kBlockSize, 0, s>>>(dy.data<T>(), indices.data<i64>(), dx.data<T>(), d, g);
         });
     });
 }

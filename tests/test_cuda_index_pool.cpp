@@ -70,6 +70,9 @@ TEST_CASE_TEMPLATE("cuda max and avg pooling forward and backward match the CPU"
         const Pair dy = both(gs::normal(mc.y.shape(), g, 0.0, 1.0, dt));
         check_equal(k::max_pool2d_backward(dy.gpu, mg.indices, x.cpu.shape()),
                     k::max_pool2d_backward(dy.cpu, mc.indices, x.cpu.shape()), "max_pool2d dx " + name);
+        // Autograd's path: a gather per input pixel over the covering windows, same order.
+        check_equal(k::max_pool2d_backward(dy.gpu, mg.indices, x.cpu.shape(), geo),
+                    k::max_pool2d_backward(dy.cpu, mc.indices, x.cpu.shape()), "max_pool2d dx (gather) " + name);
         for (bool include_pad : {false, true}) {
             check_equal(k::avg_pool2d_forward(x.gpu, geo, include_pad), k::avg_pool2d_forward(x.cpu, geo, include_pad),
                         "avg_pool2d y " + name);

@@ -110,6 +110,9 @@ TEST_CASE_TEMPLATE("max_pool2d matches a naive loop", T, float, double) {
         Tensor dx = gs::kernels::max_pool2d_backward(dy, idx, c.x);
         CHECK(dx.shape() == c.x);
         CHECK(max_abs_diff(dx, ref_dx) <= tol<T>());
+        // The unchecked path (autograd's, for the forward's own indices) computes the same.
+        Tensor dx_forward = gs::kernels::max_pool2d_backward(dy, idx, c.x, c.g);
+        CHECK(max_abs_diff(dx_forward, ref_dx) <= tol<T>());
     }
 }
 
