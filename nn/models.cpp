@@ -157,9 +157,11 @@ std::string model_summary(Module& model, const Shape& input_shape) {
     // train(flag) recurses, so restoring in pre-order lets each descendant override its parent.
     std::vector<std::pair<Module*, bool>> modes;
     collect_modes(model, &modes);
+    // The probe input takes the parameters' dtype and device (a model moved to a GPU is run there).
     DType dtype = DType::f32;
+    Device device = Device::cpu();
     const auto params = model.parameters();
-    if (!params.empty()) dtype = params.front().value().dtype();
+    if (!params.empty()) dtype = params.front().value().dtype(), device = params.front().value().device();
 
     std::vector<std::pair<std::string, Module*>> rows;
     if (dynamic_cast<Sequential*>(&model) != nullptr) {
@@ -174,7 +176,7 @@ std::string model_summary(Module& model, const Shape& input_shape) {
     model.eval();
     try {
         autograd::NoGradGuard no_grad;
-        autograd::Variable x(Tensor::zeros(input_shape, dtype));
+        autograd::Variable x(Tensor::zeros(input_shape, dtype, device));
         for (const auto& [name, m] : rows) {
             x = m->forward(x);
             os << std::left << std::setw(6) << name << std::setw(20) << m->type_name() << std::setw(22)

@@ -93,8 +93,11 @@ TEST_CASE_TEMPLATE("cuda softmax and log_softmax forward and backward match the 
                     "softmax_backward");
         const Tensor lc = k::log_softmax(x.cpu, dim), lg = k::log_softmax(x.gpu, dim);
         check_close(lg, lc, math_rtol<T>(), 1e-12, "log_softmax");
+        // dx = dy - softmax * sum(dy), with sum(dy) added in another order on the device: a few
+        // ulp of |sum(dy)| (at most ~10 here), absolute however small dx is. Seen on an H100:
+        // 0.00319481 against the CPU's 0.00319493.
         check_close(k::log_softmax_backward(lg, dy.gpu, dim), k::log_softmax_backward(lc, dy.cpu, dim), math_rtol<T>(),
-                    1e-12, "log_softmax_backward");
+                    std::is_same_v<T, float> ? 1e-5 : 1e-12, "log_softmax_backward");
     }
     // A strided input is made contiguous first.
     check_close(k::softmax(x.gpu.transpose(0, 2), 1), k::softmax(x.cpu.transpose(0, 2), 1), math_rtol<T>(), 0,

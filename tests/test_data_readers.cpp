@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "idx_files.h"
 #include "temp_dir.h"
 #include "data/cifar.h"
 #include "data/datasets.h"
@@ -28,7 +29,13 @@
 namespace fs = std::filesystem;
 using namespace gs;
 using namespace gs::data;
-using Bytes = std::vector<std::uint8_t>;
+using gs::test::Bytes;
+using gs::test::cyclic_labels;
+using gs::test::idx_images;
+using gs::test::idx_labels;
+using gs::test::pattern;
+using gs::test::put_be32;
+using gs::test::write_bytes;
 
 namespace {
 
@@ -41,13 +48,6 @@ struct TempDir : gs::test::TempDir {
     std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
 
-void write_bytes(const std::string& path, const Bytes& b) {
-    fs::create_directories(fs::path(path).parent_path());
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-    REQUIRE(out.good());
-}
-
 void write_gzip(const std::string& path, const Bytes& b) {
     gzFile gz = gzopen(path.c_str(), "wb");
     REQUIRE(gz != nullptr);
@@ -56,41 +56,6 @@ void write_gzip(const std::string& path, const Bytes& b) {
 }
 
 Bytes read_bytes(const std::string& path) { return read_file_bytes(path); }
-
-void put_be32(Bytes& b, std::uint32_t v) {
-    for (int s = 24; s >= 0; s -= 8) b.push_back(std::uint8_t(v >> s));
-}
-
-// The pixel value the generators write at (image i, channel c, row y, column x).
-std::uint8_t pattern(std::int64_t i, std::int64_t c, std::int64_t y, std::int64_t x) {
-    return std::uint8_t((i * 31 + c * 71 + y * 7 + x * 3) % 251);
-}
-
-Bytes idx_images(std::uint32_t n, std::uint32_t h, std::uint32_t w, std::uint32_t magic = 0x00000803) {
-    Bytes b;
-    put_be32(b, magic);
-    put_be32(b, n);
-    put_be32(b, h);
-    put_be32(b, w);
-    for (std::uint32_t i = 0; i < n; ++i)
-        for (std::uint32_t y = 0; y < h; ++y)
-            for (std::uint32_t x = 0; x < w; ++x) b.push_back(pattern(i, 0, y, x));
-    return b;
-}
-
-Bytes idx_labels(const std::vector<std::uint8_t>& labels, std::uint32_t magic = 0x00000801) {
-    Bytes b;
-    put_be32(b, magic);
-    put_be32(b, std::uint32_t(labels.size()));
-    b.insert(b.end(), labels.begin(), labels.end());
-    return b;
-}
-
-std::vector<std::uint8_t> cyclic_labels(std::size_t n, int classes, int shift = 0) {
-    std::vector<std::uint8_t> v(n);
-    for (std::size_t i = 0; i < n; ++i) v[i] = std::uint8_t((i + std::size_t(shift)) % std::size_t(classes));
-    return v;
-}
 
 // A complete IDX folder: train 7 images of 5x6, test 4 images; plain or gzipped files.
 void write_idx_dir(const TempDir& d, bool gz) {
