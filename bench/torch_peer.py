@@ -78,15 +78,26 @@ def main():
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (GPU timing, as train_bench --device)")
+    p.add_argument("--tf32", action="store_true", help="let CUDA matmuls and convolutions use TF32 (gradscope's --tf32)")
     a = p.parse_args()
+    dev = torch.device(a.device)
+    # PyTorch lets cuDNN convolutions use TF32 by default; gradscope does not unless asked, so the
+    # peer follows the same rule or the two sides would not compute the same f32 math.
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = a.tf32
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     C, H, W = (int(v) for v in a.shape.split(","))
     builders = {"mlp_1x512": lambda: mlp(C * H * W, [512], 10), "mlp_3x512": lambda: mlp(C * H * W, [512] * 3, 10),
                 "alexnet_small": lambda: alexnet_small(C, 10), "inception_small": lambda: inception_small(C, 10, True),
                 "inception_small_nobn": lambda: inception_small(C, 10, False)}
-    model = builders[a.workload]()
-    x, y = torch.randn(a.batch, C, H, W), torch.randint(0, 10, (a.batch,))
+    model = builders[a.workload]().to(dev)
+    x, y = torch.randn(a.batch, C, H, W).to(dev), torch.randint(0, 10, (a.batch,)).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     if a.mode == "infer":
         model.eval()
@@ -103,11 +114,13 @@ def main():
 
     for _ in range(a.warmup):
         step()
+    sync()
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(a.steps):
         step()
+    sync()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(json.dumps({"workload": a.workload, "mode": a.mode, "batch": a.batch, "threads": torch.get_num_threads(),
+    print(json.dumps({"workload": a.workload, "mode": a.mode, "device": a.device, "batch": a.batch, "threads": torch.get_num_threads(),
                       "steps": a.steps, "examples_per_second": a.batch * a.steps / seconds,
                       "seconds_per_step": seconds / a.steps, "cpu_seconds_per_step": cpu / a.steps,
                       "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))

@@ -20,6 +20,7 @@
 
 #include "autograd/loss.h"
 #include "autograd/reduce.h"
+#include "kernels/cuda_settings.h"
 #include "nn/models.h"
 #include "nn/optim.h"
 #include "tensor/allocator.h"
@@ -33,7 +34,7 @@ namespace {
     std::fprintf(stderr,
                  "train_bench: %s\nusage: train_bench --workload mlp_1x512|mlp_3x512|alexnet_small|inception_small|"
                  "inception_small_nobn --mode train|infer [--batch N] [--shape C,H,W] [--steps N] [--warmup N] [--threads N] "
-                 "[--device cpu|cuda:N]\n",
+                 "[--device cpu|cuda:N] [--cudnn-benchmark 0|1]\n",
                  why.c_str());
     std::exit(2);
 }
@@ -77,6 +78,7 @@ int run(int argc, char** argv) {
         else if (a == "--warmup") warmup = std::atoll(v.c_str());
         else if (a == "--threads") threads = std::atoi(v.c_str());
         else if (a == "--device") device_name = v;
+        else if (a == "--cudnn-benchmark" && (v == "0" || v == "1")) kernels::set_conv_benchmark(v == "1");
         else if (a == "--shape") {
             shape.clear();
             for (std::size_t s = 0; s < v.size();) {
@@ -135,6 +137,9 @@ int run(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     Tensor last;
     for (std::int64_t i = 0; i < steps; ++i) last = step();
+    // On a GPU, the host's time to queue the steps: near seconds_per_step means the host (launches,
+    // waits inside a step) is the bottleneck rather than the device.
+    const double host = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     (void)last.to(Device::cpu());  // GPU work is asynchronous: the clock stops when the last step is done
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double cpu = cpu_seconds() - cpu0;
@@ -142,11 +147,11 @@ int run(int argc, char** argv) {
     const auto fresh = cpu_allocator::stats().fresh_allocations - fresh0;
     std::printf("{\"workload\": \"%s\", \"mode\": \"%s\", \"device\": \"%s\", \"batch\": %lld, \"threads\": %d, "
                 "\"steps\": %lld, \"examples_per_second\": %.6g, \"seconds_per_step\": %.6g, \"cpu_seconds_per_step\": %.6g, "
-                "\"minor_faults_per_step\": %.6g, "
+                "\"host_seconds_per_step\": %.6g, \"minor_faults_per_step\": %.6g, "
                 "\"fresh_allocations_per_step\": %.6g, \"peak_rss_kb\": %ld, \"peak_in_use_kb\": %lld, \"cached_kb\": %lld}\n",
                 workload.c_str(), mode.c_str(), device.str().c_str(), (long long)batch, omp_get_max_threads(),
                 (long long)steps, double(batch * steps) / seconds, seconds / double(steps), cpu / double(steps),
-                double(faults) / double(steps), double(fresh) / double(steps), peak_rss_kb(),
+                host / double(steps), double(faults) / double(steps), double(fresh) / double(steps), peak_rss_kb(),
                 (long long)(cpu_allocator::stats().peak_bytes_in_use / 1024), (long long)(cpu_allocator::stats().bytes_cached / 1024));
     return 0;
 }

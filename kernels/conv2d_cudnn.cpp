@@ -1,8 +1,9 @@
 // conv2d on CUDA with cuDNN: forward, backward data, backward filter and bias gradient, for every
 // geometry kernels/conv2d.h supports (stride, padding, dilation, groups), f32 and f64.
 //
-// Algorithms come from cuDNN's heuristics (cudnnGet*Algorithm_v7), not from benchmarking, so the
-// choice does not depend on timing noise. The math type is pinned to CUDNN_FMA_MATH (no TF32) unless
+// Algorithms come from cuDNN's heuristics (cudnnGet*Algorithm_v7), so the choice does not depend on
+// timing noise, or, with conv_benchmark(), from timing each candidate once per shape
+// (cudnnFind*AlgorithmEx). The math type is pinned to CUDNN_FMA_MATH (no TF32) unless
 // allow_tf32() (f32; f64 has no reduced-precision math); with deterministic() only algorithms
 // cuDNN reports as deterministic are used.
 // Workspaces come from the caching allocator as u8 tensors. Descriptors and the chosen algorithm
@@ -70,16 +71,49 @@ struct ConvSetup {
     }
 };
 
-// The first algorithm in the heuristics' order that is allowed (status, determinism) and that
+// A workspace of `bytes` from the caching allocator (undefined for 0), and its pointer.
+struct Workspace {
+    Tensor buffer;
+    void* ptr = nullptr;
+    Workspace(std::size_t bytes, int device) {
+        if (bytes == 0) return;
+        buffer = Tensor::empty({i64(bytes)}, DType::u8, Device::cuda(device));
+        ptr = buffer.raw_data();
+    }
+};
+
+// The workspace that timing the candidates may use; an algorithm needing more is skipped (Find
+// reports it as failed).
+constexpr std::size_t kFindWorkspaceBytes = std::size_t(256) << 20;
+
+// The candidate algorithms of one pass, best first: timed by running each one (conv_benchmark()),
+// or ranked by cuDNN's heuristics. `heuristic(n, &count, perf)` and `measure(n, &count, perf,
+// workspace, bytes)` wrap the pass's cudnnGet*Algorithm_v7 and cudnnFind*AlgorithmEx. The math
+// type is set first so that both rank what will run: FMA kernels for f32 unless TF32 is allowed.
+template <class Perf, class Heuristic, class Measure>
+std::vector<Perf> ranked(const ConvSetup& c, int max, Heuristic heuristic, Measure measure) {
+    GS_CUDNN_CHECK(cudnnSetConvolutionMathType(c.conv.get(), c.math_for(CUDNN_DEFAULT_MATH)));
+    std::vector<Perf> perf(static_cast<std::size_t>(max));
+    int count = 0;
+    if (conv_benchmark()) {
+        const Workspace ws(kFindWorkspaceBytes, c.device);
+        GS_CUDNN_CHECK(measure(max, &count, perf.data(), ws.ptr, kFindWorkspaceBytes));
+    } else {
+        GS_CUDNN_CHECK(heuristic(max, &count, perf.data()));
+    }
+    perf.resize(static_cast<std::size_t>(count));
+    return perf;
+}
+
+// The first algorithm in the candidates' order that is allowed (status, determinism) and that
 // cuDNN accepts with the pinned math type (its workspace query succeeds). Sets the math
 // type on the convolution descriptor and returns the algorithm and its workspace size.
-template <class Algo, class Perf, class Workspace>
-std::pair<Algo, std::size_t> choose(const char* op, const ConvSetup& s, const std::vector<Perf>& perf, int count,
-                                    Workspace workspace_size, const Shape& xs, const Shape& ws,
+template <class Algo, class Perf, class WorkspaceSize>
+std::pair<Algo, std::size_t> choose(const char* op, const ConvSetup& s, const std::vector<Perf>& perf,
+                                    WorkspaceSize workspace_size, const Shape& xs, const Shape& ws,
                                     const Conv2dGeometry& g) {
     const bool det = deterministic();
-    for (int i = 0; i < count; ++i) {
-        const Perf& p = perf[std::size_t(i)];
+    for (const Perf& p : perf) {
         if (p.status != CUDNN_STATUS_SUCCESS || (det && p.determinism != CUDNN_DETERMINISTIC)) continue;
         GS_CUDNN_CHECK(cudnnSetConvolutionMathType(s.conv.get(), s.math_for(p.mathType)));
         std::size_t bytes = 0;
@@ -117,7 +151,8 @@ const ConvPlan& plan(const char* op, const Shape& xs, const Shape& ws, const Sha
     static auto* plans = new std::unordered_map<std::string, std::unique_ptr<ConvPlan>>;
     std::ostringstream key;
     key << op << ' ' << dev << ' ' << dtype_name(dtype) << ' ' << shape_str(xs) << ' ' << shape_str(ws) << ' '
-        << shape_str(ys) << ' ' << g.str() << " det=" << deterministic() << " tf32=" << allow_tf32();
+        << shape_str(ys) << ' ' << g.str() << " det=" << deterministic() << " tf32=" << allow_tf32()
+        << " bench=" << conv_benchmark();
     std::lock_guard<std::mutex> lock(mutex);
     std::unique_ptr<ConvPlan>& slot = (*plans)[key.str()];
     if (!slot) {
@@ -127,17 +162,6 @@ const ConvPlan& plan(const char* op, const Shape& xs, const Shape& ws, const Sha
     }
     return *slot;
 }
-
-// A workspace of `bytes` from the caching allocator (undefined for 0), and its pointer.
-struct Workspace {
-    Tensor buffer;
-    void* ptr = nullptr;
-    Workspace(std::size_t bytes, int device) {
-        if (bytes == 0) return;
-        buffer = Tensor::empty({i64(bytes)}, DType::u8, Device::cuda(device));
-        ptr = buffer.raw_data();
-    }
-};
 
 void zero(const Tensor& t) {
     const int dev = t.device().index;
@@ -155,14 +179,22 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dGeom
         zero(y);  // no input channels: the sum over C*R*S taps is empty
     } else {
         const ConvPlan& p = plan(op, x.shape(), w.shape(), y.shape(), g, x.dtype(), dev, [&](const ConvSetup& c) {
+            using Perf = cudnnConvolutionFwdAlgoPerf_t;
             int max = 0;
             GS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(c.handle, &max));
-            std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<std::size_t>(max));
-            int count = 0;
-            GS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(c.handle, c.x.get(), c.w.get(), c.conv.get(),
-                                                                  c.y.get(), max, &count, perf.data()));
+            const auto perf = ranked<Perf>(
+                c, max,
+                [&](int n, int* count, Perf* out) {
+                    return cudnnGetConvolutionForwardAlgorithm_v7(c.handle, c.x.get(), c.w.get(), c.conv.get(),
+                                                                  c.y.get(), n, count, out);
+                },
+                [&](int n, int* count, Perf* out, void* ws, std::size_t bytes) {
+                    return cudnnFindConvolutionForwardAlgorithmEx(c.handle, c.x.get(), x.raw_data(), c.w.get(),
+                                                                  w.raw_data(), c.conv.get(), c.y.get(), y.raw_data(),
+                                                                  n, count, out, ws, bytes);
+                });
             const auto [algo, bytes] = choose<cudnnConvolutionFwdAlgo_t>(
-                op, c, perf, count,
+                op, c, perf,
                 [&](cudnnConvolutionFwdAlgo_t a, std::size_t* n) {
                     return cudnnGetConvolutionForwardWorkspaceSize(c.handle, c.x.get(), c.w.get(), c.conv.get(),
                                                                    c.y.get(), a, n);
@@ -193,14 +225,22 @@ void backward_input(const Tensor& dy, const Tensor& w, const Conv2dGeometry& g, 
     if (dx.numel() == 0) return;
     if (dy.numel() == 0 || w.numel() == 0) return zero(dx);  // no output channels: nothing flows back
     const ConvPlan& p = plan(op, dx.shape(), w.shape(), dy.shape(), g, dy.dtype(), dev, [&](const ConvSetup& c) {
+        using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
         int max = 0;
         GS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(c.handle, &max));
-        std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<std::size_t>(max));
-        int count = 0;
-        GS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(c.handle, c.w.get(), c.y.get(), c.conv.get(),
-                                                                   c.x.get(), max, &count, perf.data()));
+        const auto perf = ranked<Perf>(
+            c, max,
+            [&](int n, int* count, Perf* out) {
+                return cudnnGetConvolutionBackwardDataAlgorithm_v7(c.handle, c.w.get(), c.y.get(), c.conv.get(),
+                                                                   c.x.get(), n, count, out);
+            },
+            [&](int n, int* count, Perf* out, void* ws, std::size_t bytes) {
+                return cudnnFindConvolutionBackwardDataAlgorithmEx(c.handle, c.w.get(), w.raw_data(), c.y.get(),
+                                                                   dy.raw_data(), c.conv.get(), c.x.get(),
+                                                                   dx.raw_data(), n, count, out, ws, bytes);
+            });
         const auto [algo, bytes] = choose<cudnnConvolutionBwdDataAlgo_t>(
-            op, c, perf, count,
+            op, c, perf,
             [&](cudnnConvolutionBwdDataAlgo_t a, std::size_t* n) {
                 return cudnnGetConvolutionBackwardDataWorkspaceSize(c.handle, c.w.get(), c.y.get(), c.conv.get(),
                                                                     c.x.get(), a, n);
@@ -224,14 +264,22 @@ void backward_weight(const Tensor& dy, const Tensor& x, const Conv2dGeometry& g,
     if (dw.numel() == 0) return;
     if (dy.numel() == 0) return zero(dw);  // an empty batch: the sum over N is empty
     const ConvPlan& p = plan(op, x.shape(), dw.shape(), dy.shape(), g, dy.dtype(), dev, [&](const ConvSetup& c) {
+        using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
         int max = 0;
         GS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(c.handle, &max));
-        std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<std::size_t>(max));
-        int count = 0;
-        GS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(c.handle, c.x.get(), c.y.get(), c.conv.get(),
-                                                                     c.w.get(), max, &count, perf.data()));
+        const auto perf = ranked<Perf>(
+            c, max,
+            [&](int n, int* count, Perf* out) {
+                return cudnnGetConvolutionBackwardFilterAlgorithm_v7(c.handle, c.x.get(), c.y.get(), c.conv.get(),
+                                                                     c.w.get(), n, count, out);
+            },
+            [&](int n, int* count, Perf* out, void* ws, std::size_t bytes) {
+                return cudnnFindConvolutionBackwardFilterAlgorithmEx(c.handle, c.x.get(), x.raw_data(), c.y.get(),
+                                                                     dy.raw_data(), c.conv.get(), c.w.get(),
+                                                                     dw.raw_data(), n, count, out, ws, bytes);
+            });
         const auto [algo, bytes] = choose<cudnnConvolutionBwdFilterAlgo_t>(
-            op, c, perf, count,
+            op, c, perf,
             [&](cudnnConvolutionBwdFilterAlgo_t a, std::size_t* n) {
                 return cudnnGetConvolutionBackwardFilterWorkspaceSize(c.handle, c.x.get(), c.y.get(), c.conv.get(),
                                                                       c.w.get(), a, n);

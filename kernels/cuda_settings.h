@@ -1,5 +1,6 @@
 #pragma once
-// Process-wide numerics settings of the CUDA backend (TF32, deterministic algorithms). They are
+// Process-wide settings of the CUDA backend (TF32, deterministic algorithms, how cuDNN
+// convolution algorithms are chosen). They are
 // plain flags, compiled in every build, so a command-line flag (--tf32, --deterministic) can set
 // them without caring whether CUDA is built; the cuBLAS and cuDNN wrappers read them on each call.
 namespace gs::kernels {
@@ -15,5 +16,12 @@ bool allow_tf32();
 // Default false: the fastest algorithm the heuristics name.
 void set_deterministic(bool deterministic);
 bool deterministic();
+
+// Whether cuDNN convolution algorithms are chosen by timing every candidate once per shape
+// (cudnnFind*AlgorithmEx) instead of by cuDNN's heuristics. Default false: the heuristics' choice
+// does not depend on timing noise, so two runs compute the same thing. Takes effect for shapes
+// first seen after it returns (choices are cached per shape and setting).
+void set_conv_benchmark(bool benchmark);
+bool conv_benchmark();
 
 }  // namespace gs::kernels

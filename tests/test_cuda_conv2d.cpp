@@ -119,6 +119,24 @@ TEST_CASE_TEMPLATE("cuda conv2d in deterministic mode is reproducible and matche
     gs::kernels::set_deterministic(false);
 }
 
+TEST_CASE_TEMPLATE("cuda conv2d with algorithms chosen by timing matches the CPU", T, float, double) {
+    GS_REQUIRE_GPU();
+    // Timing may pick algorithms (FFT, Winograd) the heuristics never do for these shapes; each
+    // problem is then checked against the CPU as in the default mode, deterministic mode too.
+    gs::Generator gen(204);
+    gs::kernels::set_conv_benchmark(true);
+    for (bool det : {false, true}) {
+        gs::kernels::set_deterministic(det);
+        for (const Problem& p : problems()) {
+            CAPTURE(p.name);
+            CAPTURE(det);
+            check_problem<T>(p, gen);
+        }
+    }
+    gs::kernels::set_deterministic(false);
+    gs::kernels::set_conv_benchmark(false);
+}
+
 TEST_CASE_TEMPLATE("cuda conv2d with an empty batch", T, float, double) {
     GS_REQUIRE_GPU();
     namespace k = gs::kernels;

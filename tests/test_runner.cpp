@@ -123,7 +123,7 @@ TEST_CASE("runner: resuming a finished run returns its summary and a second fres
     CHECK_THROWS_WITH_AS(train_classifier(s, {}, tmp / "none", true, quiet), doctest::Contains("nothing to resume"), Error);
 }
 
-TEST_CASE("runner: --deterministic and --tf32 set the kernels' modes and are recorded in the summary") {
+TEST_CASE("runner: the CUDA mode flags (--deterministic --tf32 --cudnn-benchmark) set the kernels' modes and are recorded in the summary") {
     TempDir tmp;
     Progress quiet(Progress::Mode::off);
     ClassifierSpec s = tiny_spec();
@@ -131,15 +131,20 @@ TEST_CASE("runner: --deterministic and --tf32 set the kernels' modes and are rec
     RuntimeOptions rt;
     rt.deterministic = true;
     rt.tf32 = true;
+    rt.cudnn_benchmark = true;
     const ClassifierResult on = train_classifier(s, rt, tmp / "on", false, quiet);
     CHECK(kernels::deterministic());
     CHECK(kernels::allow_tf32());
+    CHECK(kernels::conv_benchmark());
     CHECK(on.summary["deterministic"] == true);
     CHECK(on.summary["tf32"] == true);
+    CHECK(on.summary["cudnn_benchmark"] == true);
     const ClassifierResult off = train_classifier(s, {}, tmp / "off", false, quiet);
     CHECK_FALSE(kernels::deterministic());
     CHECK_FALSE(kernels::allow_tf32());
+    CHECK_FALSE(kernels::conv_benchmark());
     CHECK(off.summary["tf32"] == false);
+    CHECK(off.summary["cudnn_benchmark"] == false);
 }
 
 TEST_CASE("runner: an MLP fits random labels and stays at chance on the test split") {

@@ -307,6 +307,7 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
     const Device device = check_device(rt);
     kernels::set_deterministic(rt.deterministic);  // cuDNN then picks only deterministic algorithms
     kernels::set_allow_tf32(rt.tf32);
+    kernels::set_conv_benchmark(rt.cudnn_benchmark);
     const auto wall_start = Clock::now();
     const fs::path checkpoint_path = dir / "checkpoint.safetensors", summary_path = dir / "summary.json";
     if (resume) {
@@ -394,7 +395,8 @@ ClassifierResult train_classifier(const ClassifierSpec& spec, const RuntimeOptio
                              {"threads", omp_get_max_threads()},
                              {"device", rt.device},
                              {"deterministic", rt.deterministic},
-                             {"tf32", rt.tf32}};
+                             {"tf32", rt.tf32},
+                             {"cudnn_benchmark", rt.cudnn_benchmark}};
     auto summary = [&](const std::string& status) {
         nlohmann::json s = header;
         s["status"] = status;

@@ -93,6 +93,7 @@ struct RuntimeOptions {
     std::string device = "cpu";  // cpu, cuda, cuda:N
     bool deterministic = false;  // recorded; CPU kernels are always deterministic
     bool tf32 = false;           // recorded; CUDA f32 GEMMs and convolutions may use TF32 tensor cores
+    bool cudnn_benchmark = false;  // recorded; cuDNN convolution algorithms chosen by timing, per shape
     std::int64_t interrupt_after_steps = 0;  // testing: raise SIGINT after this step (0: never)
     double plain_interval_seconds = 30;
     // The folder an interrupted run tells the user to --resume: the binary's run folder, which for

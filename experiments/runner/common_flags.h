@@ -22,8 +22,8 @@ struct CommonOptions {
     std::uint64_t seed = 0;
 };
 
-// Adds --run-dir, --resume, --preset, --seed, --threads, --device, --deterministic, --tf32, --progress and
-// the testing flag --interrupt-after-steps, and --plot/--no-plot.
+// Adds --run-dir, --resume, --preset, --seed, --threads, --device, --deterministic, --tf32,
+// --cudnn-benchmark, --progress and the testing flag --interrupt-after-steps, and --plot/--no-plot.
 void add_common_flags(Flags& flags, CommonOptions& options, const std::string& presets_help);
 
 // --dataset, --data-dir, --train-examples and --test-examples bound to `spec`: the data flags of
