@@ -1,8 +1,8 @@
 #pragma once
-// Process-wide settings of the CUDA backend (TF32, deterministic algorithms, how cuDNN
-// convolution algorithms are chosen). They are
-// plain flags, compiled in every build, so a command-line flag (--tf32, --deterministic) can set
-// them without caring whether CUDA is built; the cuBLAS and cuDNN wrappers read them on each call.
+// Process-wide settings of the CUDA backend (TF32, deterministic algorithms, how cuDNN chooses
+// convolution algorithms). They are plain flags, compiled in every build, so a command-line flag
+// (--tf32, --deterministic, --cudnn-benchmark) can set them without caring whether CUDA is built;
+// the cuBLAS and cuDNN wrappers read them on each call.
 namespace gs::kernels {
 
 // Whether f32 GEMMs and convolutions may use TF32 tensor cores (10-bit mantissa products). Default
