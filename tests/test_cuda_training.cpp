@@ -119,7 +119,7 @@ TEST_CASE("cuda training: f32 gradients on the GPU are about as accurate as the 
     // shift's gradient in double, cuDNN in f32, and a shift's gradient is a sum with heavy
     // cancellation (the layer above took the mean out): on an H100 the GPU's error was 5.5e-4
     // against the CPU's 2.0e-6, largest in BN shift gradients (1.2e-3), the same whichever
-    // convolution algorithms were allowed. The bound there is 2e-3 absolute.
+    // convolution algorithms were allowed. The bound there is 2e-3, not a multiple of the CPU's.
     for (const auto& [name, build] : models()) {
         const std::string model = name;
         CAPTURE(model);
