@@ -78,7 +78,10 @@ int run(int argc, char** argv) {
         else if (a == "--warmup") warmup = std::atoll(v.c_str());
         else if (a == "--threads") threads = std::atoi(v.c_str());
         else if (a == "--device") device_name = v;
-        else if (a == "--cudnn-benchmark" && (v == "0" || v == "1")) kernels::set_conv_benchmark(v == "1");
+        else if (a == "--cudnn-benchmark") {
+            if (v != "0" && v != "1") usage("--cudnn-benchmark takes 0 or 1, got " + v);
+            kernels::set_conv_benchmark(v == "1");
+        }
         else if (a == "--shape") {
             shape.clear();
             for (std::size_t s = 0; s < v.size();) {
@@ -139,8 +142,9 @@ int run(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     Tensor last;
     for (std::int64_t i = 0; i < steps; ++i) last = step();
-    // On a GPU, the host's time to queue the steps: near seconds_per_step means the host (launches,
-    // waits inside a step) is the bottleneck rather than the device.
+    // On a GPU, the host's time to queue the steps. Well below seconds_per_step, the device is the
+    // bottleneck; near it, either side may be, since the host blocks once CUDA's launch queue is
+    // full (a kernel-time profile tells which).
     const double host = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     (void)last.to(Device::cpu());  // GPU work is asynchronous: the clock stops when the last step is done
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
