@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -55,13 +56,16 @@ inline std::vector<std::uint8_t> cyclic_labels(std::size_t n, int classes, int s
     return v;
 }
 
-// An uncompressed Fashion-MNIST-style folder: n_train and n_test h x w images, cyclic labels.
+// A Fashion-MNIST-style folder: n_train and n_test h x w pattern images, cyclic labels (the test
+// split's shifted by 3). `put(path, bytes)` writes each file under its plain IDX name; the default
+// writes it uncompressed (a reader test passes one that gzips to name.gz).
 inline void write_idx_folder(const std::filesystem::path& dir, std::uint32_t n_train, std::uint32_t n_test,
-                             std::uint32_t h, std::uint32_t w) {
-    write_bytes((dir / "train-images-idx3-ubyte").string(), idx_images(n_train, h, w));
-    write_bytes((dir / "train-labels-idx1-ubyte").string(), idx_labels(cyclic_labels(n_train, 10)));
-    write_bytes((dir / "t10k-images-idx3-ubyte").string(), idx_images(n_test, h, w));
-    write_bytes((dir / "t10k-labels-idx1-ubyte").string(), idx_labels(cyclic_labels(n_test, 10, 3)));
+                             std::uint32_t h, std::uint32_t w,
+                             const std::function<void(const std::string&, const Bytes&)>& put = write_bytes) {
+    put((dir / "train-images-idx3-ubyte").string(), idx_images(n_train, h, w));
+    put((dir / "train-labels-idx1-ubyte").string(), idx_labels(cyclic_labels(n_train, 10)));
+    put((dir / "t10k-images-idx3-ubyte").string(), idx_images(n_test, h, w));
+    put((dir / "t10k-labels-idx1-ubyte").string(), idx_labels(cyclic_labels(n_test, 10, 3)));
 }
 
 }  // namespace gs::test

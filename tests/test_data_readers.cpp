@@ -30,7 +30,6 @@ namespace fs = std::filesystem;
 using namespace gs;
 using namespace gs::data;
 using gs::test::Bytes;
-using gs::test::cyclic_labels;
 using gs::test::idx_images;
 using gs::test::idx_labels;
 using gs::test::pattern;
@@ -59,14 +58,10 @@ Bytes read_bytes(const std::string& path) { return read_file_bytes(path); }
 
 // A complete IDX folder: train 7 images of 5x6, test 4 images; plain or gzipped files.
 void write_idx_dir(const TempDir& d, bool gz) {
-    auto put = [&](const std::string& name, const Bytes& b) {
-        if (gz) write_gzip(d / (name + ".gz"), b);
-        else write_bytes(d / name, b);
-    };
-    put("train-images-idx3-ubyte", idx_images(7, 5, 6));
-    put("train-labels-idx1-ubyte", idx_labels(cyclic_labels(7, 10)));
-    put("t10k-images-idx3-ubyte", idx_images(4, 5, 6));
-    put("t10k-labels-idx1-ubyte", idx_labels(cyclic_labels(4, 10, 3)));
+    gs::test::write_idx_folder(d.path, 7, 4, 5, 6, [&](const std::string& path, const Bytes& b) {
+        if (gz) write_gzip(path + ".gz", b);
+        else write_bytes(path, b);
+    });
 }
 
 void check_pattern(const Tensor& images, std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w) {
