@@ -173,8 +173,9 @@ void write_run_report(const fs::path& dir, const ClassifierSpec& s, const ProbeO
          " examples of each class (all of a class that has fewer) of the training split (train, labels as trained "
          "on: " + summary["probe_examples"]["train"].dump() + " examples) and of the test split (val: " +
          summary["probe_examples"]["val"].dump() + "), through the evaluation pipeline (center crop " +
-         std::to_string(s.crop) + (s.whiten ? ", whitening" : "") + "). xi: distance (input space as the model sees it) where the binned mean cosine stiffness over all probe pairs "
-         "first falls to 0 (xi_0) or to half its first-bin value (xi_1/2), linearly interpolated between bin centers; "
+         std::to_string(s.crop) + (s.whiten ? ", whitening" : "") +
+         "). xi: distance (input space as the model sees it) where the binned mean cosine stiffness over all probe "
+         "pairs first falls to 0 (xi_0) or to half its first-bin value (xi_1/2), linearly interpolated between bin centers; "
          "'-' = not reached.\n\n";
     r += "| step | probe train loss | cos tt | cos tv | cos vv | sign tt | sign tv | sign vv | cos within (train) | cos between (train) | xi_0 eucl | xi_1/2 eucl | xi_1/2 cos-dist |\n";
     r += "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
